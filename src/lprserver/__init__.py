@@ -1,0 +1,60 @@
+"""LPR Server: the Flask application factory."""
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from .extensions import csrf, db, login_manager, socketio
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def create_app(config, async_mode: str | None = None) -> Flask:
+    """Create the web app from a configuration object (see config.py)."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.from_object(config)
+    _prepare_sqlite_folder(app)
+    logging.basicConfig(
+        level=app.config["LOG_LEVEL"],
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+    db.init_app(app)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    socketio.init_app(app, async_mode=async_mode or _web_async_mode(app))
+
+    from . import auth, commands
+    from .api import bp as api_bp
+
+    auth.init_app(app)
+    commands.init_app(app)
+    app.register_blueprint(api_bp)
+    return app
+
+
+def _prepare_sqlite_folder(app: Flask) -> None:
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _web_async_mode(app: Flask) -> str:
+    # Entry points that patched an async library say so; anything else (tests,
+    # the flask CLI) gets plain threads.
+    mode = app.config["ASYNC_MODE"]
+    return mode if mode == "gevent" and _gevent_patched() else "threading"
+
+
+def _gevent_patched() -> bool:
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+    return monkey.is_module_patched("socket")

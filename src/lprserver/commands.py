@@ -1,0 +1,150 @@
+"""`flask lpr ...` commands for admins and scripts."""
+
+import re
+import secrets
+from datetime import timedelta
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from . import ROOT
+from .blacklist import add_entry
+from .cameras import create_camera
+from .extensions import db
+from .ingest.validation import CAMERA_ID_PATTERN
+from .models import BLACKLIST_CATEGORIES, ROLES, ApiToken, User, utcnow
+from .passwords import hash_password
+from .plates import is_valid_normalized, normalize_plate
+from .tokens import generate_token, hash_token
+
+lpr = AppGroup("lpr", help="LPR Server administration.")
+USERNAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(lpr)
+
+
+def upgrade_database(url: str) -> None:
+    """Bring the database at `url` to the current schema with Alembic."""
+    from alembic import command as alembic_command  # imported here: only this command needs it
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig(str(ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["configure_logging"] = False
+    alembic_command.upgrade(config, "head")
+
+
+@lpr.command("init-db")
+def init_db_command():
+    """Create or upgrade the database schema (alembic upgrade head)."""
+    upgrade_database(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    click.echo("Database is at the current schema.")
+
+
+def save_user(username: str, role: str, password: str | None) -> tuple[User, str]:
+    """Create a user, or reset an existing one's password and role; return it and its password."""
+    if not USERNAME.fullmatch(username):
+        raise click.BadParameter("use 1-64 of A-Z a-z 0-9 _ . @ -", param_hint="USERNAME")
+    password = password or secrets.token_urlsafe(12)
+    user = db.session.scalar(select(User).where(User.username == username)) or User(username=username)
+    user.password_hash = hash_password(password)
+    user.role = role
+    user.active = True
+    db.session.add(user)
+    return user, password
+
+
+@lpr.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+@click.option("--password", help="Leave out to generate one (printed once).")
+@click.option("--if-missing", is_flag=True, help="Do nothing if the user exists already.")
+def create_user_command(username, role, password, if_missing):
+    """Create a user (or reset one's password and role)."""
+    if if_missing and db.session.scalar(select(User.id).where(User.username == username)):
+        click.echo(f"User {username} exists already; left as it is.")
+        return
+    _user, password = save_user(username, role, password)
+    db.session.commit()
+    click.echo(f"User {username} ({role}) saved. Password (shown once): {password}")
+
+
+@lpr.command("delete-user")
+@click.argument("username")
+def delete_user_command(username):
+    """Delete a user."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"no user named {username}")
+    db.session.delete(user)
+    db.session.commit()
+    click.echo(f"User {username} deleted.")
+
+
+@lpr.command("create-token")
+@click.argument("username")
+@click.argument("name")
+@click.option("--scope", type=click.Choice(["read", "read-write"]), default="read", show_default=True)
+def create_token_command(username, name, scope):
+    """Create a personal API token for a user (printed once)."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"no user named {username}")
+    token = generate_token("lpr")
+    db.session.add(ApiToken(user_id=user.id, name=name[:128], token_hash=hash_token(token), scope=scope))
+    db.session.commit()
+    click.echo(token)
+
+
+@lpr.command("add-camera")
+@click.argument("camera_id")
+@click.option("--name")
+@click.option("--location")
+def add_camera_command(camera_id, name, location):
+    """Create a camera (or give it a new token) and print its token once."""
+    if not re.fullmatch(CAMERA_ID_PATTERN, camera_id):
+        raise click.BadParameter("use 1-64 of A-Z a-z 0-9 _ . - starting with a letter or digit",
+                                 param_hint="CAMERA_ID")
+    _camera, token = create_camera(db.session, camera_id, name, location)
+    db.session.commit()
+    click.echo(f"Camera {camera_id} token (shown once): {token}")
+
+
+@lpr.command("blacklist-add")
+@click.argument("plate")
+@click.option("--reason")
+@click.option("--category", type=click.Choice(BLACKLIST_CATEGORIES), default="other", show_default=True)
+@click.option("--added-by", default="cli", show_default=True)
+@click.option("--expires-in-days", type=click.IntRange(min=1))
+def blacklist_add_command(plate, reason, category, added_by, expires_in_days):
+    """Add a plate to the blacklist."""
+    if not is_valid_normalized(normalize_plate(plate)):
+        raise click.BadParameter("the plate is empty or over 32 characters once normalised",
+                                 param_hint="PLATE")
+    expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    entry = add_entry(db.session, plate, reason, category, added_by, expires_at)
+    db.session.commit()
+    click.echo(f"Blacklist entry {entry.id}: {entry.license_plate_text} ({entry.plate_normalized})")
+
+
+@lpr.command("simulate")
+@click.option("--url", default="http://127.0.0.1:8765", show_default=True, help="The ingest daemon.")
+@click.option("--cameras", type=click.IntRange(1, 1000), default=5, show_default=True)
+@click.option("--rate", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="Reads per second per camera.")
+@click.option("--count", type=click.IntRange(min=0), default=0, help="Reads per camera (0: forever).")
+@click.option("--token", "tokens", multiple=True,
+              help="Camera token (repeat per camera) for INGEST_AUTH=token.")
+@click.option("--prefix", default="SIM", show_default=True, help="Camera ids are PREFIX001, PREFIX002, ...")
+@click.option("--plates", help="Comma-separated plates to send instead of random ones.")
+def simulate_command(url, cameras, rate, count, tokens, prefix, plates):
+    """Act as edge cameras: register and send reads with generated plate images."""
+    from .simulate import run_simulation
+
+    summary = run_simulation(url, cameras, rate, count, list(tokens), prefix,
+                             plates.split(",") if plates else None)
+    click.echo(summary)

@@ -1,0 +1,163 @@
+"""Image checks and the image store (save / open / delete / path)."""
+
+import base64
+import binascii
+import hashlib
+import io
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from PIL import Image
+
+THUMBNAIL_SIZE = (240, 180)
+ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png"}
+_DATA_URI = re.compile(r"data:image/[a-zA-Z0-9.+-]+;base64,", re.ASCII)
+_CAMERA_DIR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
+
+
+class ImageRejected(ValueError):
+    """The bytes a camera sent are not an image we keep."""
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    data: bytes
+    extension: str
+    width: int
+    height: int
+    thumbnail: bytes
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    path: str
+    thumbnail_path: str
+    sha256: str
+    size: int
+
+
+def decode_image_data(text: str, max_bytes: int) -> bytes:
+    """Return the bytes of bare base64 or a base64 data URI, refusing oversize input before decoding."""
+    match = _DATA_URI.match(text)
+    if match:
+        text = text[match.end():]
+    elif text.startswith("data:"):
+        raise ImageRejected("image_data is a data URI but not a base64 image")
+    if len(text) > (max_bytes + 2) // 3 * 4 + 1024:
+        raise ImageRejected(f"image is larger than the limit of {max_bytes} bytes")
+    if "\n" in text or "\r" in text:
+        text = text.replace("\r", "").replace("\n", "")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageRejected("image_data is not valid base64") from None
+    if not data:
+        raise ImageRejected("image_data is empty")
+    if len(data) > max_bytes:
+        raise ImageRejected(f"image is larger than the limit of {max_bytes} bytes")
+    return data
+
+
+def check_image(data: bytes, max_pixels: int) -> CheckedImage:
+    """Open the bytes as JPEG or PNG, decode them whole, and make a thumbnail."""
+    try:
+        with Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS)) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageRejected(f"image is {width}x{height}, over the limit of {max_pixels} pixels")
+            extension = ALLOWED_FORMATS[img.format]
+            # draft() lets libjpeg decode at a reduced scale: it still reads every
+            # byte of the stream, so truncation is caught, at a fraction of the cost.
+            img.draft("RGB", THUMBNAIL_SIZE)
+            img.load()
+            thumbnail = _thumbnail(img)
+    except ImageRejected:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageRejected(f"image is not a complete JPEG or PNG ({exc.__class__.__name__})") from None
+    return CheckedImage(data, extension, width, height, thumbnail)
+
+
+def _thumbnail(img: Image.Image) -> bytes:
+    small = img.convert("RGB") if img.mode != "RGB" else img.copy()
+    small.thumbnail(THUMBNAIL_SIZE)
+    out = io.BytesIO()
+    small.save(out, "JPEG", quality=70)
+    return out.getvalue()
+
+
+class FilesystemImageStore:
+    """Keeps images under root/YYYY/MM/DD/<camera_id>/ with server-chosen names."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+
+    def save(self, image: CheckedImage, camera_id: str, received_at: datetime) -> StoredImage:
+        """Write the image durably (temp file, fsync, rename) and its thumbnail beside it."""
+        if not _CAMERA_DIR.fullmatch(camera_id) or camera_id in (".", ".."):
+            raise ValueError(f"unsafe camera id for a path: {camera_id!r}")
+        folder = Path(received_at.strftime("%Y/%m/%d")) / camera_id
+        name = uuid.uuid4().hex
+        rel = folder / f"{name}.{image.extension}"
+        thumb_rel = folder / f"{name}_thumb.jpg"
+        directory = self.root / folder
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_durably(directory, self.root / rel, image.data)
+        try:
+            _write_durably(directory, self.root / thumb_rel, image.thumbnail, sync=False)
+            _sync_directory(directory)
+        except OSError:
+            self.delete(str(rel))
+            raise
+        return StoredImage(
+            str(rel), str(thumb_rel), hashlib.sha256(image.data).hexdigest(), len(image.data)
+        )
+
+    def path(self, rel: str) -> Path:
+        """Return the absolute path of a stored image, refusing anything outside the store."""
+        full = (self.root / rel).resolve()
+        if not full.is_relative_to(self.root):
+            raise ValueError(f"path escapes the image store: {rel!r}")
+        return full
+
+    def delete(self, *rels: str | None) -> None:
+        """Remove stored files; missing ones are not an error."""
+        for rel in rels:
+            if rel:
+                try:
+                    self.path(rel).unlink()
+                except FileNotFoundError:
+                    pass
+
+
+def _write_durably(directory: Path, target: Path, data: bytes, sync: bool = True) -> None:
+    tmp = directory / f".{target.name}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+IMAGE_STORES = {"filesystem": FilesystemImageStore}

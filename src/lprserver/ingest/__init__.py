@@ -1,0 +1,1 @@
+"""Edge ingest: one pipeline behind three doors (Socket.IO, raw WebSocket, HTTP)."""

@@ -1,0 +1,25 @@
+"""The ingest error codes of SPEC §2.4 and the answers they make."""
+
+CODES = (
+    "invalid_payload",
+    "invalid_camera_id",
+    "invalid_plate",
+    "invalid_image",
+    "unauthorized",
+    "unavailable",
+)
+
+
+class IngestError(Exception):
+    """A read or report refused with one of the codes of SPEC §2.4."""
+
+    def __init__(self, code: str, message: str, field: str | None = None):
+        assert code in CODES, code
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def answer(self) -> dict:
+        """Return the error answer every door sends."""
+        return {"status": "error", "code": self.code, "message": self.message, "field": self.field}

@@ -1,0 +1,88 @@
+"""The raw WebSocket door (SPEC §2.2): the seed edge sender's JSON envelopes."""
+
+import json
+import logging
+from typing import Any
+
+import simple_websocket
+
+from .errors import IngestError
+
+log = logging.getLogger("lprserver.ingest.raw")
+
+TABLES = ("lpr_detection", "health_monitor")
+# Edge field names that differ from the Socket.IO payload's.
+RENAMED = {"license_plate": "plate_number", "image": "image_data"}
+
+
+def translate(table: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Return the Socket.IO payload equivalent to an envelope's data."""
+    # Empty strings mean "not given" for this sender.
+    payload = {RENAMED.get(key, key): value for key, value in data.items() if value != ""}
+    checkpoint = payload.pop("checkpoint_id", None)
+    if "camera_id" not in payload and checkpoint is not None:
+        payload["camera_id"] = str(checkpoint) if isinstance(checkpoint, int | str) else checkpoint
+    elif checkpoint is not None and table == "lpr_detection":
+        payload["checkpoint_id"] = checkpoint
+    return payload
+
+
+def handle_message(ingest, message: Any, token: str | None, conn: str) -> dict[str, Any]:
+    """Answer one raw WebSocket message."""
+    echo: dict[str, Any] = {}
+    try:
+        envelope = _envelope(message)
+        echo = {"table": envelope.get("table"), "action": envelope.get("action")}
+        table, data = _route(envelope)
+        payload = translate(table, data)
+        if table == "lpr_detection":
+            answer = ingest.read(payload, token, conn)
+        else:
+            answer = ingest.health(payload, token, conn)
+    except IngestError as exc:
+        answer = exc.answer()
+    if answer["status"] == "success":
+        answer["message"] = "Data saved successfully"
+    return {**answer, **{k: v for k, v in echo.items() if isinstance(v, str)}}
+
+
+def _envelope(message: Any) -> dict[str, Any]:
+    if not isinstance(message, str):
+        raise IngestError("invalid_payload", "send JSON text messages, not binary")
+    try:
+        envelope = json.loads(message)
+    except ValueError:
+        raise IngestError("invalid_payload", "the message is not valid JSON") from None
+    if not isinstance(envelope, dict):
+        raise IngestError("invalid_payload", "the message must be a JSON object")
+    return envelope
+
+
+def _route(envelope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    table, action = envelope.get("table"), envelope.get("action")
+    if table not in TABLES:
+        raise IngestError("invalid_payload", f"unknown table; expected one of {', '.join(TABLES)}", "table")
+    if action != "insert":
+        raise IngestError("invalid_payload", "unknown action; expected insert", "action")
+    data = envelope.get("data")
+    if not isinstance(data, dict):
+        raise IngestError("invalid_payload", "data must be a JSON object", "data")
+    return table, data
+
+
+def serve_connection(ingest, environ: dict, token: str | None, max_message_bytes: int) -> None:
+    """Accept a WebSocket and answer its messages until the camera goes away."""
+    ws = simple_websocket.Server(environ, max_message_size=max_message_bytes, ping_interval=25)
+    conn = f"raw-{id(ws):x}"
+    try:
+        while True:
+            message = ws.receive()
+            if message is None:
+                break
+            ws.send(json.dumps(handle_message(ingest, message, token, conn), ensure_ascii=False))
+    except simple_websocket.ConnectionClosed as closed:
+        log.info("raw websocket closed: %s %s", closed.reason, closed.message or "")
+    finally:
+        ingest.disconnected(conn)
+        if ws.connected:
+            ws.close()

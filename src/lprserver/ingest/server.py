@@ -1,0 +1,230 @@
+"""The ingest daemon: Socket.IO and raw WebSocket doors on one port, one pipeline behind them."""
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+import socketio
+from flask import Flask
+
+from ..cameras import set_online
+from ..extensions import db
+from ..images import FilesystemImageStore
+from .errors import IngestError
+from .pipeline import IngestSettings, ingest_read, record_health, register_camera
+from .raw_websocket import serve_connection
+
+log = logging.getLogger("lprserver.ingest")
+
+BUSY_TIMEOUT = 30  # seconds a read may wait for a free database slot before `unavailable`
+
+
+class Ingest:
+    """Runs the pipeline for the daemon's doors: app context, in-flight bound, camera presence."""
+
+    def __init__(self, app: Flask, notify: Callable[[str, dict], None] | None = None):
+        self.app = app
+        self.settings = IngestSettings.from_config(app.config)
+        self.store = FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"])
+        # Bounded below the pool size, so no read ever times out waiting for a connection.
+        self.gate = threading.BoundedSemaphore(app.config["INGEST_MAX_INFLIGHT"])
+        self.notify = notify or (lambda event, data: None)
+        self.connections: dict[str, str] = {}
+
+    def register(self, payload: Any, token: str | None, conn: str) -> dict:
+        answer = self._run(lambda session: register_camera(session, self.settings, payload, token))
+        if answer["status"] == "success":
+            self._seen(conn, answer["camera_id"], already_marked=True)
+        return answer
+
+    def read(self, payload: Any, token: str | None, conn: str) -> dict:
+        result = self._run(lambda session: ingest_read(session, self.store, self.settings, payload, token))
+        if isinstance(result, dict):
+            return result
+        self._seen(conn, result.camera_id)
+        if result.live is not None:
+            self.notify("new_record", result.live)
+            for alert in result.alerts:
+                self.notify("blacklist_alert", alert)
+        return result.answer()
+
+    def health(self, payload: Any, token: str | None, conn: str) -> dict:
+        answer = self._run(lambda session: record_health(session, self.settings, payload, token))
+        if answer["status"] == "success" and isinstance(payload, dict):
+            self._seen(conn, payload["camera_id"])
+            self.notify("camera_status", {"camera_id": payload["camera_id"], "health": payload.get("status")})
+        return answer
+
+    def disconnected(self, conn: str) -> None:
+        camera_id = self.connections.pop(conn, None)
+        if camera_id and camera_id not in self.connections.values():
+            self._set_online(camera_id, False)
+
+    def mark_all_offline(self) -> None:
+        """Forget presence left over from a previous run of the daemon."""
+        with self.app.app_context():
+            set_online(db.session, None, False)
+            db.session.commit()
+
+    def _run(self, step: Callable) -> Any:
+        if not self.gate.acquire(timeout=BUSY_TIMEOUT):
+            return IngestError("unavailable", "the server is busy; retry later").answer()
+        try:
+            with self.app.app_context():
+                return step(db.session)
+        except IngestError as exc:
+            log.info("rejected %s: %s (field %s)", exc.code, exc.message, exc.field)
+            return exc.answer()
+        except Exception:
+            log.exception("ingest failed unexpectedly")
+            return IngestError("unavailable", "the server could not store this now; retry later").answer()
+        finally:
+            self.gate.release()
+
+    def _seen(self, conn: str, camera_id: str, already_marked: bool = False) -> None:
+        if self.connections.get(conn) == camera_id:
+            return
+        self.connections[conn] = camera_id
+        if not already_marked:
+            self._set_online(camera_id, True)
+        else:
+            self.notify("camera_status", {"camera_id": camera_id, "online": True})
+
+    def _set_online(self, camera_id: str, online: bool) -> None:
+        try:
+            with self.app.app_context():
+                set_online(db.session, [camera_id], online)
+                db.session.commit()
+        except Exception as exc:  # presence is best effort; reads are what must not be lost
+            log.warning("could not mark camera %s online=%s: %s", camera_id, online, exc)
+            return
+        self.notify("camera_status", {"camera_id": camera_id, "online": online})
+
+
+def _single_payload(args: tuple) -> Any:
+    # A client may emit an event with no argument or several; only one object is a payload.
+    return args[0] if len(args) == 1 else None
+
+
+def create_socketio_server(ingest: Ingest, async_mode: str, max_message_bytes: int) -> socketio.Server:
+    """Return the Socket.IO server whose events feed the pipeline (SPEC §2.1)."""
+    sio = socketio.Server(
+        async_mode=async_mode,
+        max_http_buffer_size=max_message_bytes,
+        cors_allowed_origins="*",
+        logger=False,
+        engineio_logger=False,
+    )
+    if async_mode == "gevent":
+        _cap_gevent_websocket_messages(sio)
+    tokens: dict[str, str | None] = {}
+
+    @sio.event
+    def connect(sid, environ, auth=None):
+        token = auth.get("token") if isinstance(auth, dict) else None
+        tokens[sid] = token if isinstance(token, str) else _query_token(environ)
+
+    @sio.event
+    def disconnect(sid, reason=None):
+        tokens.pop(sid, None)
+        ingest.disconnected(sid)
+
+    @sio.on("camera_register")
+    def camera_register(sid, *args):
+        payload = _single_payload(args)
+        answer = ingest.register(payload, tokens.get(sid), sid)
+        if answer["status"] == "success" and isinstance(payload.get("token"), str):
+            tokens[sid] = payload["token"]
+        return answer
+
+    @sio.on("lpr_data")
+    def lpr_data(sid, *args):
+        return ingest.read(_single_payload(args), tokens.get(sid), sid)
+
+    @sio.on("health_status")
+    def health_status(sid, *args):
+        return ingest.health(_single_payload(args), tokens.get(sid), sid)
+
+    return sio
+
+
+def _cap_gevent_websocket_messages(sio: socketio.Server) -> None:
+    # python-engineio's gevent driver hands simple-websocket no size limit, so a
+    # huge message would be buffered whole before Engine.IO checks its length.
+    from engineio.async_drivers.gevent import WebSocketWSGI
+
+    limit = sio.eio.max_http_buffer_size
+
+    class CappedWebSocketWSGI(WebSocketWSGI):
+        def __init__(self, handler, server):
+            super().__init__(handler, server)
+            self.server_args["max_message_size"] = limit
+
+    sio.eio._async = {**sio.eio._async, "websocket": CappedWebSocketWSGI}
+
+
+def _query_token(environ: dict) -> str | None:
+    values = parse_qs(environ.get("QUERY_STRING", "")).get("token")
+    if values:
+        return values[0]
+    scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def create_ingest_wsgi(ingest: Ingest, sio: socketio.Server, max_message_bytes: int):
+    """Return the WSGI app of port 8765: /socket.io/ for Socket.IO, any other path for raw WebSocket."""
+    sio_app = socketio.WSGIApp(sio, socketio_path="socket.io")
+
+    def ingest_wsgi(environ, start_response):
+        path = environ.get("PATH_INFO") or "/"
+        if path.startswith("/socket.io"):
+            return sio_app(environ, start_response)
+        if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            serve_connection(ingest, environ, _query_token(environ), max_message_bytes)
+            return _already_handled(environ)
+        if path == "/health":
+            return _json(start_response, "200 OK", {"status": "ok", "connections": len(ingest.connections)})
+        return _json(start_response, "426 Upgrade Required", {
+            "status": "error", "code": "invalid_payload", "field": None,
+            "message": "this port speaks Socket.IO at /socket.io/ and JSON over WebSocket elsewhere",
+        })
+
+    return ingest_wsgi
+
+
+def _already_handled(environ: dict) -> list:
+    if "eventlet.input" in environ:
+        from eventlet.wsgi import WSGI_LOCAL
+
+        WSGI_LOCAL.already_handled = True
+    return []
+
+
+def _json(start_response, status: str, body: dict) -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def serve(app: Flask, async_mode: str) -> None:
+    """Run the ingest daemon until it is stopped."""
+    ingest = Ingest(app)
+    ingest.mark_all_offline()
+    cap = app.config["INGEST_MAX_MESSAGE_BYTES"]
+    sio = create_socketio_server(ingest, async_mode, cap)
+    wsgi = create_ingest_wsgi(ingest, sio, cap)
+    host, port = app.config["INGEST_HOST"], app.config["INGEST_PORT"]
+    log.info("ingest daemon listening on %s:%s (async mode %s, auth %s)",
+             host, port, async_mode, app.config["INGEST_AUTH"])
+    if async_mode == "eventlet":
+        import eventlet
+        import eventlet.wsgi
+
+        eventlet.wsgi.server(eventlet.listen((host, port)), wsgi, log_output=False)
+    else:
+        from gevent.pywsgi import WSGIServer
+
+        WSGIServer((host, port), wsgi, log=None).serve_forever()

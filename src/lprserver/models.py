@@ -1,0 +1,236 @@
+"""The data model of SPEC §4 as SQLAlchemy 2.0 typed models."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+# BIGINT keys on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+JsonDoc = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+ROLES = ("admin", "operator", "viewer")
+BLACKLIST_CATEGORIES = ("stolen", "wanted", "vip", "watch", "other")
+HEALTH_STATES = ("PASS", "WARN", "FAIL")
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always read back as an aware datetime."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Camera(db.Model):
+    __tablename__ = "cameras"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(128))
+    location: Mapped[str | None] = mapped_column(String(255))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(String(64))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    first_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    online: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    health_status: Mapped[str | None] = mapped_column(String(8))
+    health_message: Mapped[str | None] = mapped_column(Text)
+    health_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Record(db.Model):
+    """One plate read as a camera sent it, plus what the server made of it."""
+
+    __tablename__ = "lpr_records"
+    __table_args__ = (
+        UniqueConstraint("camera_id", "event_id", name="uq_lpr_records_camera_event"),
+        Index("ix_lpr_records_received_at", "received_at"),
+        Index("ix_lpr_records_camera_received", "camera_id", "received_at"),
+        Index(
+            "ix_lpr_records_plate_prefix",
+            "plate_normalized",
+            postgresql_ops={"plate_normalized": "varchar_pattern_ops"},
+        ),
+        Index(
+            "ix_lpr_records_plate_trgm",
+            "plate_normalized",
+            postgresql_using="gin",
+            postgresql_ops={"plate_normalized": "gin_trgm_ops"},
+            info={"dialect": "postgresql"},  # needs pg_trgm; see migrations/env.py
+        ).ddl_if(dialect="postgresql"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id"))
+    event_id: Mapped[str | None] = mapped_column(String(128))
+    plate_number: Mapped[str] = mapped_column(String(64))
+    plate_normalized: Mapped[str] = mapped_column(String(32))
+    province: Mapped[str | None] = mapped_column(String(64))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    location: Mapped[str | None] = mapped_column(String(255))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    vehicle_type: Mapped[str | None] = mapped_column(String(64))
+    vehicle_color: Mapped[str | None] = mapped_column(String(64))
+    direction: Mapped[str | None] = mapped_column(String(32))
+    image_path: Mapped[str | None] = mapped_column(String(255))
+    thumbnail_path: Mapped[str | None] = mapped_column(String(255))
+    image_sha256: Mapped[str | None] = mapped_column(String(64))
+    image_bytes: Mapped[int | None] = mapped_column(Integer)
+    blacklisted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+
+    camera: Mapped[Camera] = relationship(lazy="raise")
+
+
+class BlacklistEntry(db.Model):
+    __tablename__ = "blacklist_plates"
+    __table_args__ = (
+        Index("ix_blacklist_plates_plate_normalized", "plate_normalized"),
+        CheckConstraint(
+            "category IN ('stolen', 'wanted', 'vip', 'watch', 'other')", name="category"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    license_plate_text: Mapped[str] = mapped_column(String(64))
+    plate_normalized: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(16), default="other", server_default="other")
+    added_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+
+
+class BlacklistDetection(db.Model):
+    """A read that matched a blacklist entry, and who acknowledged it."""
+
+    __tablename__ = "blacklist_detections"
+    __table_args__ = (Index("ix_blacklist_detections_detected_at", "detected_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("lpr_records.id", ondelete="CASCADE"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("blacklist_plates.id", ondelete="CASCADE"))
+    match_type: Mapped[str] = mapped_column(String(16))
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    record: Mapped[Record] = relationship(lazy="raise")
+    entry: Mapped[BlacklistEntry] = relationship(lazy="raise")
+
+
+class HealthReport(db.Model):
+    __tablename__ = "health_reports"
+    __table_args__ = (Index("ix_health_reports_camera_received", "camera_id", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id"))
+    component: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8))
+    message: Mapped[str | None] = mapped_column(Text)
+    system_info: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16), default="viewer")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # Flask-Login's user interface.
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class ApiToken(db.Model):
+    """A personal API token; only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(16), default="read")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class AuditEntry(db.Model):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    ip: Mapped[str | None] = mapped_column(String(64))
