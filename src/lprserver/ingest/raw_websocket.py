@@ -74,6 +74,7 @@ def serve_connection(ingest, environ: dict, token: str | None, max_message_bytes
     """Accept a WebSocket and answer its messages until the camera goes away."""
     ws = simple_websocket.Server(environ, max_message_size=max_message_bytes, ping_interval=25)
     conn = f"raw-{id(ws):x}"
+    ingest.opened(conn)
     try:
         while True:
             message = ws.receive()

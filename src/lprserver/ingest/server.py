@@ -33,6 +33,10 @@ class Ingest:
         self.gate = threading.BoundedSemaphore(app.config["INGEST_MAX_INFLIGHT"])
         self.notify = notify or (lambda event, data: None)
         self.connections: dict[str, str] = {}
+        self.open_connections: set[str] = set()
+
+    def opened(self, conn: str) -> None:
+        self.open_connections.add(conn)
 
     def register(self, payload: Any, token: str | None, conn: str) -> dict:
         answer = self._run(lambda session: register_camera(session, self.settings, payload, token))
@@ -59,6 +63,7 @@ class Ingest:
         return answer
 
     def disconnected(self, conn: str) -> None:
+        self.open_connections.discard(conn)
         camera_id = self.connections.pop(conn, None)
         if camera_id and camera_id not in self.connections.values():
             self._set_online(camera_id, False)
@@ -85,6 +90,11 @@ class Ingest:
             self.gate.release()
 
     def _seen(self, conn: str, camera_id: str, already_marked: bool = False) -> None:
+        if conn not in self.open_connections:
+            # The camera went away while its message was being stored.
+            if camera_id not in self.connections.values():
+                self._set_online(camera_id, False)
+            return
         if self.connections.get(conn) == camera_id:
             return
         self.connections[conn] = camera_id
@@ -115,8 +125,8 @@ def create_socketio_server(ingest: Ingest, async_mode: str, max_message_bytes: i
         async_mode=async_mode,
         max_http_buffer_size=max_message_bytes,
         cors_allowed_origins="*",
-        logger=False,
-        engineio_logger=False,
+        logger=log.isEnabledFor(logging.DEBUG),
+        engineio_logger=log.isEnabledFor(logging.DEBUG),
     )
     if async_mode == "gevent":
         _cap_gevent_websocket_messages(sio)
@@ -126,6 +136,7 @@ def create_socketio_server(ingest: Ingest, async_mode: str, max_message_bytes: i
     def connect(sid, environ, auth=None):
         token = auth.get("token") if isinstance(auth, dict) else None
         tokens[sid] = token if isinstance(token, str) else _query_token(environ)
+        ingest.opened(sid)
 
     @sio.event
     def disconnect(sid, reason=None):

@@ -1,0 +1,205 @@
+"""Shared fixtures: a real database (SQLite or a throwaway PostgreSQL), the app, the real daemon."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+
+from config import TestingConfig, database_url
+from lprserver import create_app
+from lprserver.commands import save_user, upgrade_database
+from lprserver.extensions import db
+from lprserver.models import ApiToken
+from lprserver.tokens import generate_token, hash_token
+
+from .pgcluster import ThrowawayPostgres, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLES = ("blacklist_detections", "health_reports", "audit_log", "api_tokens", "lpr_records",
+          "blacklist_plates", "cameras", "users")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--db", choices=["sqlite", "postgresql"],
+                     default=os.environ.get("LPR_TEST_DB", "sqlite"),
+                     help="database the suite runs against (PostgreSQL is started by the suite)")
+
+
+@pytest.fixture(scope="session")
+def db_kind(request) -> str:
+    return request.config.getoption("--db")
+
+
+@pytest.fixture(scope="session")
+def postgres(db_kind, tmp_path_factory):
+    """A throwaway PostgreSQL server for the session (only with --db postgresql)."""
+    if db_kind != "postgresql":
+        pytest.skip("needs --db postgresql")
+    # Not under pytest's own temp folder: that one is private to root, and the
+    # server runs as the postgres user.
+    cluster = ThrowawayPostgres(tempfile.mkdtemp(prefix="lpr-test-pg-"), fsync=False)
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def database(db_kind, tmp_path_factory, request) -> str:
+    """The URL of a migrated test database of the kind chosen with --db."""
+    if db_kind == "postgresql":
+        url = request.getfixturevalue("postgres").url()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'lpr.db'}"
+    upgrade_database(database_url(url))
+    return url
+
+
+@pytest.fixture(scope="session")
+def image_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("images")
+
+
+@pytest.fixture(scope="session")
+def base_env(database, image_root) -> dict:
+    """The environment the app and the daemon run with in tests."""
+    return {
+        "FLASK_CONFIG": "testing",
+        "DATABASE_URL": database,
+        "IMAGE_STORAGE_PATH": str(image_root),
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "INGEST_AUTH": "open",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+def clean_database(url: str) -> None:
+    """Empty every table, keeping the schema."""
+    engine = create_engine(database_url(url))
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in TABLES:
+                conn.execute(text(f"DELETE FROM {table}"))
+    engine.dispose()
+
+
+@pytest.fixture
+def clean(database, image_root):
+    """Start a test with an empty database and an empty image store."""
+    clean_database(database)
+    for child in image_root.iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+    yield
+
+
+@pytest.fixture
+def app(base_env, clean):
+    app = create_app(TestingConfig(base_env))
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def api_token(app):
+    """A read-write API token of an admin user."""
+    user, _ = save_user("admin", "admin", "correct horse battery staple")
+    db.session.flush()
+    token = generate_token("lpr")
+    db.session.add(ApiToken(user_id=user.id, name="tests", token_hash=hash_token(token), scope="read-write"))
+    db.session.commit()
+    return token
+
+
+def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+class Daemon:
+    """The real ingest daemon (`python websocket_server.py`) in a subprocess."""
+
+    def __init__(self, env: dict, log_path: Path, port: int | None = None):
+        self.env = env
+        self.log_path = log_path
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/"
+
+    def start(self) -> "Daemon":
+        env = {**os.environ, **self.env, "INGEST_PORT": str(self.port), "INGEST_HOST": "127.0.0.1"}
+        log = open(self.log_path, "ab")  # noqa: SIM115  (kept open for the process's life)
+        self.process = subprocess.Popen([sys.executable, "websocket_server.py"], cwd=ROOT, env=env,
+                                        stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        wait_for_port(self.port, self.process)
+        return self
+
+    def alive(self) -> bool:
+        if self.process is None or self.process.poll() is not None:
+            return False
+        return requests.get(f"{self.url}/health", timeout=5).status_code == 200
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session", params=["gevent", "eventlet"])
+def daemon(request, base_env, tmp_path_factory):
+    """The ingest daemon in each async mode, open to any camera."""
+    env = {**base_env, "ASYNC_MODE": request.param}
+    proc = Daemon(env, tmp_path_factory.mktemp("daemon") / f"{request.param}.log").start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def token_daemon(base_env, tmp_path_factory):
+    """The ingest daemon with INGEST_AUTH=token."""
+    env = {**base_env, "INGEST_AUTH": "token", "ASYNC_MODE": "gevent"}
+    proc = Daemon(env, tmp_path_factory.mktemp("daemon") / "token.log").start()
+    yield proc
+    proc.stop()

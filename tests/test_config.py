@@ -1,0 +1,49 @@
+import pytest
+
+from config import DEFAULT_SECRET_KEY, ProductionConfig, config_from_env, database_url
+
+
+def test_bare_postgresql_url_is_served_by_psycopg2():
+    assert database_url("postgresql://lpr:secret@localhost/lpr") == "postgresql+psycopg2://lpr:secret@localhost/lpr"
+    assert database_url("postgres://lpr@db/lpr") == "postgresql+psycopg2://lpr@db/lpr"
+
+
+def test_default_database_is_a_sqlite_file_under_instance():
+    url = database_url(None)
+    assert url.startswith("sqlite:///") and url.endswith("instance/lprserver.db")
+
+
+@pytest.mark.parametrize("secret", [None, "", DEFAULT_SECRET_KEY, "short"])
+def test_production_refuses_a_default_or_weak_secret_key(secret):
+    env = {"SECRET_KEY": secret} if secret is not None else {}
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        ProductionConfig(env)
+
+
+def test_production_defaults_to_camera_tokens():
+    config = ProductionConfig({"SECRET_KEY": "x" * 40})
+    assert config.INGEST_AUTH == "token"
+    assert config.SESSION_COOKIE_SECURE is True
+
+
+def test_development_defaults():
+    config = config_from_env(environ={})
+    assert config.INGEST_PORT == 8765
+    assert config.INGEST_MAX_MESSAGE_BYTES == 4 * 1024 * 1024
+    assert config.IMAGE_MAX_BYTES == 2 * 1024 * 1024
+    assert config.TIMEZONE == "Asia/Bangkok"
+    assert config.ASYNC_MODE == "gevent"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FLASK_CONFIG": "staging"}, "FLASK_CONFIG"),
+        ({"INGEST_PORT": "eighty"}, "INGEST_PORT"),
+        ({"ASYNC_MODE": "asyncio"}, "ASYNC_MODE"),
+        ({"INGEST_AUTH": "maybe"}, "INGEST_AUTH"),
+    ],
+)
+def test_bad_settings_are_refused_with_their_name(env, message):
+    with pytest.raises(ValueError, match=message):
+        config_from_env(environ=env)

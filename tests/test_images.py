@@ -1,0 +1,106 @@
+import hashlib
+import io
+from datetime import UTC, datetime
+
+import pytest
+from PIL import Image
+
+from lprserver.images import FilesystemImageStore, ImageRejected, check_image, decode_image_data
+
+from .imagegen import b64, data_uri, huge_header_jpeg, make_jpeg, make_png
+
+MAX = 2 * 1024 * 1024
+PIXELS = 40_000_000
+
+
+def test_data_uri_and_bare_base64_decode_to_the_same_bytes():
+    jpeg = make_jpeg()
+    assert decode_image_data(data_uri(jpeg), MAX) == jpeg
+    assert decode_image_data(b64(jpeg), MAX) == jpeg
+
+
+def test_base64_wrapped_at_76_columns_is_accepted():
+    jpeg = make_jpeg()
+    text = b64(jpeg)
+    wrapped = "\n".join(text[i:i + 76] for i in range(0, len(text), 76))
+    assert decode_image_data(wrapped, MAX) == jpeg
+
+
+@pytest.mark.parametrize("text", ["not base64 at all!", "data:text/plain,hello", "", "====", "QUJD*"])
+def test_text_that_is_not_base64_is_rejected(text):
+    with pytest.raises(ImageRejected):
+        decode_image_data(text, MAX)
+
+
+def test_oversize_base64_is_rejected_before_decoding():
+    with pytest.raises(ImageRejected, match="larger than"):
+        decode_image_data("A" * (MAX * 2), MAX)
+
+
+def test_jpeg_is_checked_and_gets_a_thumbnail():
+    checked = check_image(make_jpeg(640, 480), PIXELS)
+    assert (checked.extension, checked.width, checked.height) == ("jpg", 640, 480)
+    thumb = Image.open(io.BytesIO(checked.thumbnail))
+    assert thumb.format == "JPEG" and max(thumb.size) <= 240
+
+
+def test_png_is_kept_as_png():
+    png = make_png()
+    checked = check_image(png, PIXELS)
+    assert checked.extension == "png" and checked.data == png
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        make_jpeg()[: len(make_jpeg()) // 2],  # truncated
+        b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40,  # random bytes behind a JPEG signature
+        b"GIF89a" + b"\x00" * 100,  # a format we do not take
+        make_png()[:60],  # truncated PNG
+    ],
+    ids=["truncated-jpeg", "random-bytes", "gif", "truncated-png"],
+)
+def test_broken_or_foreign_images_are_rejected(data):
+    with pytest.raises(ImageRejected):
+        check_image(data, PIXELS)
+
+
+def test_pixel_cap_is_checked_before_decoding():
+    with pytest.raises(ImageRejected, match="over the limit"):
+        check_image(huge_header_jpeg(50_000, 50_000), PIXELS)
+
+
+def test_store_writes_under_date_and_camera_with_server_chosen_name(tmp_path):
+    store = FilesystemImageStore(tmp_path)
+    jpeg = make_jpeg()
+    stored = store.save(check_image(jpeg, PIXELS), "CAM001", datetime(2026, 1, 2, 23, 59, tzinfo=UTC))
+    assert stored.path.startswith("2026/01/02/CAM001/") and stored.path.endswith(".jpg")
+    assert (tmp_path / stored.path).read_bytes() == jpeg
+    assert stored.sha256 == hashlib.sha256(jpeg).hexdigest()
+    assert (tmp_path / stored.thumbnail_path).is_file()
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("camera_id", ["../../etc", "..", ".", "a/b", "", "/abs"])
+def test_store_refuses_camera_ids_that_would_steer_a_path(tmp_path, camera_id):
+    store = FilesystemImageStore(tmp_path)
+    with pytest.raises(ValueError):
+        store.save(check_image(make_jpeg(), PIXELS), camera_id, datetime.now(UTC))
+    assert not any(tmp_path.iterdir())
+
+
+def test_store_path_refuses_escapes(tmp_path):
+    with pytest.raises(ValueError):
+        FilesystemImageStore(tmp_path).path("../../etc/passwd")
+
+
+def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    store = FilesystemImageStore(tmp_path)
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("lprserver.images.os.fsync", disk_full)
+    with pytest.raises(OSError):
+        store.save(check_image(make_jpeg(), PIXELS), "CAM001", datetime.now(UTC))
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]

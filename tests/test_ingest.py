@@ -1,0 +1,424 @@
+"""The ingest daemon over real sockets, in both async modes: good reads, bad input, duplicates."""
+
+import json
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import socketio
+import websocket
+from sqlalchemy import func, select
+
+from lprserver.blacklist import add_entry
+from lprserver.extensions import db
+from lprserver.models import BlacklistDetection, Camera, HealthReport, Record
+
+from .imagegen import b64, data_uri, huge_header_jpeg, make_jpeg, make_png, noisy_jpeg
+
+SEED_READ = {
+    "camera_id": "CAM001",
+    "plate_number": "กข1234",
+    "confidence": 85.5,
+    "location": "ประตูหน้า",
+}
+
+SEED_DETECTION = {
+    "table": "lpr_detection",
+    "action": "insert",
+    "data": {
+        "license_plate": "ABC1234", "confidence": 95.5, "checkpoint_id": "1",
+        "timestamp": "2024-08-06T10:30:00", "hostname": "aicamera", "vehicle_type": "",
+        "vehicle_color": "", "latitude": "", "longitude": "", "image": None,
+        "exposure_time": 0.033, "analog_gain": 1.0, "lux": 250,
+    },
+}
+
+SEED_HEALTH = {
+    "table": "health_monitor",
+    "action": "insert",
+    "data": {
+        "checkpoint_id": "1", "hostname": "aicamera", "timestamp": "2024-08-06T10:30:00",
+        "component": "camera", "status": "PASS", "message": "Camera working normally",
+        "system_info": {"python_version": "3.9.2", "platform": "linux",
+                        "memory_usage": "45%", "cpu_usage": "12%"},
+    },
+}
+
+
+@contextmanager
+def camera(daemon, auth=None, transports=("websocket",)):
+    """A connected python-socketio client, as an edge camera uses it."""
+    client = socketio.Client(reconnection=False)
+    client.connect(daemon.url, auth=auth, transports=list(transports), wait_timeout=10)
+    try:
+        yield client
+    finally:
+        close_client(client)
+
+
+def close_client(client: socketio.Client) -> None:
+    # python-engineio's client drops its HTTP session on disconnect without closing it.
+    http = client.eio.http
+    client.disconnect()
+    if http is not None:
+        http.close()
+
+
+@contextmanager
+def raw_socket(daemon, path="/", header=None):
+    ws = websocket.create_connection(daemon.ws_url.rstrip("/") + path, timeout=15, header=header)
+    try:
+        yield ws
+    finally:
+        try:
+            ws.close(timeout=2)
+        except OSError:
+            pass
+        ws.shutdown()
+
+
+def raw_call(ws, message) -> dict:
+    ws.send(message if isinstance(message, str) else json.dumps(message))
+    return json.loads(ws.recv())
+
+
+def fresh():
+    """End the test's read transaction so the daemon's commits are visible."""
+    db.session.rollback()
+    return db.session
+
+
+def records() -> list[Record]:
+    return list(fresh().scalars(select(Record).order_by(Record.id)))
+
+
+def stored_files(image_root: Path) -> list[Path]:
+    return sorted(p for p in image_root.rglob("*") if p.is_file())
+
+
+def wait_until(check, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.05)
+    return check()
+
+
+# --- The seed README's own examples -------------------------------------------------------
+
+
+def test_seed_socketio_snippet_runs_against_the_daemon(daemon, app):
+    # The seed README's snippet, unchanged. Its emit() is fire-and-forget and
+    # python-engineio's client closes the WebSocket without flushing its send
+    # queue, so the register may or may not reach the server: the README tells
+    # cameras to use call(). What the server owes is to survive it and, when the
+    # message arrives, to store it right.
+    sio = socketio.Client()
+    sio.connect(daemon.url)
+    sio.emit("camera_register", {"camera_id": "TEST_CAM"})
+    http = sio.eio.http
+    sio.disconnect()
+    http.close()
+    assert daemon.alive()
+    cam = wait_until(lambda: fresh().get(Camera, "TEST_CAM"), timeout=1)
+    assert cam is None or (cam.first_seen is not None and not cam.online)
+
+
+def test_seed_snippet_with_call_registers_test_cam(daemon, app):
+    sio = socketio.Client()
+    sio.connect(daemon.url)
+    answer = sio.call("camera_register", {"camera_id": "TEST_CAM"}, timeout=10)
+    assert fresh().get(Camera, "TEST_CAM").online is True
+    close_client(sio)
+    assert answer["status"] == "success" and answer["camera_id"] == "TEST_CAM"
+    cam = wait_until(lambda: not fresh().get(Camera, "TEST_CAM").online and fresh().get(Camera, "TEST_CAM"))
+    assert cam and cam.first_seen is not None
+
+
+def test_camera_register_answers_success_with_server_time(daemon, app):
+    with camera(daemon) as sio:
+        answer = sio.call("camera_register", {"camera_id": "CAM001", "name": "Front gate",
+                                              "location": "ประตูหน้า", "version": "2.1"}, timeout=10)
+    assert answer["status"] == "success" and answer["camera_id"] == "CAM001"
+    assert answer["server_time"].endswith("+00:00")
+    cam = fresh().get(Camera, "CAM001")
+    assert (cam.name, cam.location, cam.version) == ("Front gate", "ประตูหน้า", "2.1")
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_seed_lpr_data_is_stored_with_its_image_byte_for_byte(daemon, app, client, api_token,
+                                                              image_root, transport):
+    jpeg = make_jpeg()
+    with camera(daemon, transports=(transport,)) as sio:
+        answer = sio.call("lpr_data", {**SEED_READ, "image_data": data_uri(jpeg)}, timeout=10)
+    assert answer == {"status": "success", "record_id": answer["record_id"], "duplicate": False,
+                      "blacklisted": False}
+    [record] = records()
+    assert (record.id, record.plate_number, record.plate_normalized) == (answer["record_id"], "กข1234", "กข1234")
+    assert record.confidence == 85.5 and record.location == "ประตูหน้า"
+    assert (image_root / record.image_path).read_bytes() == jpeg
+    assert record.image_path.split("/")[3] == "CAM001"
+    assert (image_root / record.thumbnail_path).is_file()
+
+    listing = client.get("/api/records", headers={"Authorization": f"Bearer {api_token}"}).get_json()
+    assert listing["total"] == 1
+    assert listing["records"][0]["plate_number"] == "กข1234"
+    with client.get(listing["records"][0]["image_url"], headers={"Authorization": f"Bearer {api_token}"}) as image:
+        assert image.status_code == 200 and image.data == jpeg
+
+
+def test_png_is_accepted_and_kept_as_png(daemon, app, image_root):
+    png = make_png()
+    with camera(daemon) as sio:
+        answer = sio.call("lpr_data", {**SEED_READ, "image_data": data_uri(png, "image/png")}, timeout=10)
+    assert answer["status"] == "success"
+    [record] = records()
+    assert record.image_path.endswith(".png") and (image_root / record.image_path).read_bytes() == png
+
+
+def test_an_image_over_the_library_default_of_1_mb_is_taken(daemon, app, image_root):
+    jpeg = noisy_jpeg(1_500_000)
+    with camera(daemon) as sio:
+        answer = sio.call("lpr_data", {**SEED_READ, "image_data": b64(jpeg)}, timeout=30)
+    assert answer["status"] == "success", answer
+    assert (image_root / records()[0].image_path).read_bytes() == jpeg
+
+
+def test_seed_lpr_detection_envelope_over_raw_websocket(daemon, app, image_root):
+    jpeg = make_jpeg(seed=5)
+    envelope = json.loads(json.dumps(SEED_DETECTION))
+    envelope["data"]["image"] = data_uri(jpeg)
+    with raw_socket(daemon) as ws:
+        answer = raw_call(ws, envelope)
+    assert answer["status"] == "success" and answer["message"] == "Data saved successfully"
+    assert (answer["table"], answer["action"]) == ("lpr_detection", "insert")
+    [record] = records()
+    assert answer["record_id"] == record.id
+    assert record.camera_id == "1" and record.plate_normalized == "ABC1234"
+    # 10:30 without an offset is Bangkok time, 03:30 UTC.
+    assert record.captured_at.isoformat() == "2024-08-06T03:30:00+00:00"
+    assert record.extra == {"exposure_time": 0.033, "analog_gain": 1.0, "lux": 250}
+    assert record.vehicle_type is None and record.latitude is None
+    assert (image_root / record.image_path).read_bytes() == jpeg
+    assert fresh().get(Camera, "1").hostname == "aicamera"
+
+
+def test_seed_health_monitor_envelope_over_raw_websocket(daemon, app):
+    with raw_socket(daemon) as ws:
+        answer = raw_call(ws, SEED_HEALTH)
+    assert answer["status"] == "success" and answer["table"] == "health_monitor"
+    report = fresh().get(HealthReport, answer["record_id"])
+    assert (report.camera_id, report.component, report.status) == ("1", "camera", "PASS")
+    assert report.system_info["cpu_usage"] == "12%"
+    assert fresh().get(Camera, "1").health_status == "PASS"
+
+
+def test_health_status_event_over_socketio(daemon, app):
+    with camera(daemon) as sio:
+        answer = sio.call("health_status", {"camera_id": "CAM001", "component": "storage", "status": "WARN",
+                                            "message": "disk 91% full", "system_info": {"disk": "91%"},
+                                            "timestamp": "2026-01-01T08:00:00+07:00"}, timeout=10)
+    assert answer["status"] == "success"
+    report = fresh().get(HealthReport, answer["record_id"])
+    assert report.status == "WARN" and report.reported_at.isoformat() == "2026-01-01T01:00:00+00:00"
+
+
+def test_raw_websocket_answers_many_messages_on_one_connection(daemon, app):
+    with raw_socket(daemon, path="/any/path") as ws:
+        answers = [raw_call(ws, {"table": "lpr_detection", "action": "insert",
+                                 "data": {"license_plate": f"กข{n}", "checkpoint_id": 7}}) for n in range(5)]
+    assert [a["status"] for a in answers] == ["success"] * 5
+    assert {r.camera_id for r in records()} == {"7"}
+
+
+# --- Duplicates (SPEC §2.5) ---------------------------------------------------------------
+
+
+def test_duplicate_event_sent_three_times_over_two_connections_is_one_row(daemon, app, image_root):
+    read = {**SEED_READ, "event_id": "edge-42", "image_data": b64(make_jpeg())}
+    answers = []
+    with camera(daemon) as first, camera(daemon) as second:
+        threads = [threading.Thread(target=lambda c=c: answers.append(c.call("lpr_data", read, timeout=10)))
+                   for c in (first, second, first)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(answers) == 3 and all(a["status"] == "success" for a in answers)
+    assert len({a["record_id"] for a in answers}) == 1
+    assert sorted(a["duplicate"] for a in answers) == [False, True, True]
+    assert len(records()) == 1
+    assert len(stored_files(image_root)) == 2  # the image and its thumbnail, once
+
+
+def test_same_event_id_from_another_camera_is_a_new_read(daemon, app):
+    with camera(daemon) as sio:
+        a = sio.call("lpr_data", {**SEED_READ, "event_id": "e1"}, timeout=10)
+        b = sio.call("lpr_data", {**SEED_READ, "camera_id": "CAM002", "event_id": "e1"}, timeout=10)
+    assert a["record_id"] != b["record_id"] and not b["duplicate"]
+
+
+# --- Blacklist ----------------------------------------------------------------------------
+
+
+def test_a_read_of_a_blacklisted_plate_is_a_detection(daemon, app):
+    entry = add_entry(db.session, "กข 1234", reason="รถหาย", category="stolen", added_by="test")
+    add_entry(db.session, "ขค999", reason="old", category="watch").active = False
+    db.session.commit()
+    with camera(daemon) as sio:
+        hit = sio.call("lpr_data", {**SEED_READ, "plate_number": "กข-๑๒๓๔"}, timeout=10)
+        inactive = sio.call("lpr_data", {**SEED_READ, "plate_number": "ขค999"}, timeout=10)
+        clean = sio.call("lpr_data", {**SEED_READ, "plate_number": "กข1235"}, timeout=10)
+    assert (hit["blacklisted"], inactive["blacklisted"], clean["blacklisted"]) == (True, False, False)
+    [detection] = fresh().scalars(select(BlacklistDetection))
+    assert (detection.record_id, detection.entry_id, detection.match_type) == (hit["record_id"], entry.id, "normalized")
+    assert fresh().get(Record, hit["record_id"]).blacklisted
+
+
+def test_an_expired_entry_does_not_match(daemon, app):
+    from datetime import timedelta
+
+    from lprserver.models import utcnow
+
+    add_entry(db.session, "กข1234", expires_at=utcnow() - timedelta(minutes=1))
+    db.session.commit()
+    with camera(daemon) as sio:
+        answer = sio.call("lpr_data", SEED_READ, timeout=10)
+    assert answer["blacklisted"] is False
+
+
+# --- Bad input (SPEC §2.4) ----------------------------------------------------------------
+
+JPEG = make_jpeg()
+BAD_READS = [
+    ("missing camera_id", {"plate_number": "กข1234"}, "invalid_payload", "camera_id"),
+    ("missing plate", {"camera_id": "CAM001"}, "invalid_payload", "plate_number"),
+    ("plate not a string", {"camera_id": "CAM001", "plate_number": 1234}, "invalid_payload", "plate_number"),
+    ("camera_id not a string", {"camera_id": 7, "plate_number": "กข1"}, "invalid_payload", "camera_id"),
+    ("path in camera_id", {"camera_id": "../../etc", "plate_number": "กข1"}, "invalid_camera_id", "camera_id"),
+    ("camera_id too long", {"camera_id": "C" * 65, "plate_number": "กข1"}, "invalid_camera_id", "camera_id"),
+    ("camera_id with space", {"camera_id": "CAM 1", "plate_number": "กข1"}, "invalid_camera_id", "camera_id"),
+    ("empty plate", {"camera_id": "CAM001", "plate_number": ""}, "invalid_plate", "plate_number"),
+    ("separators only", {"camera_id": "CAM001", "plate_number": " - . "}, "invalid_plate", "plate_number"),
+    ("plate too long", {"camera_id": "CAM001", "plate_number": "ก" * 33}, "invalid_plate", "plate_number"),
+    ("confidence 150", {**SEED_READ, "confidence": 150}, "invalid_payload", "confidence"),
+    ("confidence negative", {**SEED_READ, "confidence": -1}, "invalid_payload", "confidence"),
+    ("confidence boolean", {**SEED_READ, "confidence": True}, "invalid_payload", "confidence"),
+    ("latitude out of range", {**SEED_READ, "latitude": 91}, "invalid_payload", "latitude"),
+    ("bad timestamp", {**SEED_READ, "timestamp": "yesterday"}, "invalid_payload", "timestamp"),
+    ("nested metadata", {**SEED_READ, "extra": {"a": [1]}}, "invalid_payload", "extra"),
+    ("event_id empty", {**SEED_READ, "event_id": ""}, "invalid_payload", "event_id"),
+    ("image not base64", {**SEED_READ, "image_data": "not base64!!"}, "invalid_image", "image_data"),
+    ("random bytes as jpeg", {**SEED_READ, "image_data": data_uri(bytes(range(256)) * 64)}, "invalid_image", "image_data"),
+    ("truncated jpeg", {**SEED_READ, "image_data": data_uri(JPEG[: len(JPEG) // 2])}, "invalid_image", "image_data"),
+    ("50000x50000 header", {**SEED_READ, "image_data": data_uri(huge_header_jpeg())}, "invalid_image", "image_data"),
+    ("image over 2 MB", {**SEED_READ, "image_data": b64(noisy_jpeg(2_200_000))}, "invalid_image", "image_data"),
+    ("image not a string", {**SEED_READ, "image_data": 12}, "invalid_payload", "image_data"),
+]
+
+
+@pytest.mark.parametrize(("case", "payload", "code", "field"), BAD_READS, ids=[row[0] for row in BAD_READS])
+def test_bad_reads_get_their_code_and_store_nothing(daemon, app, image_root, case, payload, code, field):
+    with camera(daemon) as sio:
+        answer = sio.call("lpr_data", payload, timeout=15)
+        assert answer["status"] == "error" and answer["code"] == code, answer
+        assert answer["field"] == field and answer["message"]
+        # The same connection still works afterwards.
+        assert sio.call("lpr_data", {**SEED_READ, "camera_id": "OK1"}, timeout=10)["status"] == "success"
+    assert [r.camera_id for r in records()] == ["OK1"]
+    assert stored_files(image_root) == []
+
+
+@pytest.mark.parametrize("payload", [[1, 2], "a string", 42, None], ids=["list", "string", "number", "null"])
+def test_a_payload_that_is_not_an_object_is_invalid(daemon, app, payload):
+    with camera(daemon) as sio:
+        answer = sio.call("lpr_data", payload, timeout=10)
+    assert answer["code"] == "invalid_payload"
+    assert records() == []
+
+
+def test_an_event_with_no_payload_is_invalid(daemon, app):
+    with camera(daemon) as sio:
+        assert sio.call("lpr_data", timeout=10)["code"] == "invalid_payload"
+        assert sio.call("camera_register", timeout=10)["code"] == "invalid_payload"
+        assert sio.call("health_status", {"camera_id": "CAM1", "status": "MAYBE"}, timeout=10)["code"] == "invalid_payload"
+
+
+BAD_ENVELOPES = [
+    ("not json", "{not json", None),
+    ("a list", [1, 2, 3], None),
+    ("a string", '"hello"', None),
+    ("unknown table", {"table": "users", "action": "insert", "data": {}}, "table"),
+    ("unknown action", {"table": "lpr_detection", "action": "delete", "data": {}}, "action"),
+    ("data not an object", {"table": "lpr_detection", "action": "insert", "data": [1]}, "data"),
+    ("no camera", {"table": "lpr_detection", "action": "insert", "data": {"license_plate": "AB1"}}, "camera_id"),
+    ("no plate", {"table": "lpr_detection", "action": "insert", "data": {"checkpoint_id": "1"}}, "plate_number"),
+    ("bad image", {"table": "lpr_detection", "action": "insert",
+                   "data": {"checkpoint_id": "1", "license_plate": "AB1", "image": "data:image/jpeg;base64,////"}},
+     "image_data"),
+]
+
+
+@pytest.mark.parametrize(("case", "message", "field"), BAD_ENVELOPES, ids=[row[0] for row in BAD_ENVELOPES])
+def test_bad_envelopes_get_an_error_and_the_connection_stays(daemon, app, image_root, case, message, field):
+    with raw_socket(daemon) as ws:
+        answer = raw_call(ws, message)
+        assert answer["status"] == "error" and answer["field"] == field and answer["message"]
+        assert answer["code"] in ("invalid_payload", "invalid_image")
+        if isinstance(message, dict) and message.get("table") == "lpr_detection":
+            assert answer["table"] == "lpr_detection" and answer["action"] == message["action"]
+        ok = raw_call(ws, {"table": "lpr_detection", "action": "insert",
+                           "data": {"checkpoint_id": "OK1", "license_plate": "AB1"}})
+        assert ok["status"] == "success"
+    assert [r.camera_id for r in records()] == ["OK1"]
+    assert stored_files(image_root) == []
+
+
+def test_a_binary_frame_on_the_raw_door_is_refused(daemon, app):
+    with raw_socket(daemon) as ws:
+        ws.send_binary(b"\x00\x01\x02")
+        answer = json.loads(ws.recv())
+    assert answer["code"] == "invalid_payload"
+
+
+def test_a_10_mb_socketio_message_is_refused_and_the_daemon_stays_up(daemon, app, image_root):
+    huge = {**SEED_READ, "image_data": "A" * (10 * 1024 * 1024)}
+    client = socketio.Client(reconnection=False)
+    client.connect(daemon.url, transports=["websocket"], wait_timeout=10)
+    with pytest.raises((socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError)):
+        client.call("lpr_data", huge, timeout=10)
+    assert wait_until(lambda: not client.connected)
+    close_client(client)
+    assert daemon.alive()
+    assert records() == [] and stored_files(image_root) == []
+
+
+def test_a_10_mb_raw_message_closes_with_message_too_big(daemon, app):
+    closed = (websocket.WebSocketConnectionClosedException, ConnectionResetError, BrokenPipeError)
+    with raw_socket(daemon) as ws, pytest.raises(closed):
+        # The daemon stops reading at the cap and closes (1009), often while we still send.
+        ws.send(json.dumps({"table": "lpr_detection", "action": "insert",
+                            "data": {"checkpoint_id": "1", "license_plate": "AB1", "image": "A" * (10 << 20)}}))
+        ws.recv()
+        ws.recv()
+    assert daemon.alive()
+    assert records() == []
+
+
+def test_plain_http_on_the_daemon_port_gets_a_clear_answer(daemon):
+    import requests
+
+    response = requests.get(daemon.url + "/", timeout=5)
+    assert response.status_code == 426 and "Socket.IO" in response.json()["message"]
+
+
+def test_many_bad_messages_leave_the_daemon_up(daemon, app):
+    with raw_socket(daemon) as ws:
+        for n in range(200):
+            raw_call(ws, "x" * n)
+    assert daemon.alive()
+    assert fresh().scalar(select(func.count(Record.id))) == 0
