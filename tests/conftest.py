@@ -126,7 +126,7 @@ def api_token(app):
     return token
 
 
-def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 30) -> None:
+def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:

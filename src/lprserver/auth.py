@@ -1,8 +1,10 @@
 """Who is calling: session users (Flask-Login) and Bearer API tokens."""
 
 from datetime import timedelta
+from functools import wraps
 
-from flask import Flask, Request
+from flask import Flask, Request, abort, current_app, jsonify, redirect, request, url_for
+from flask_login import current_user
 from sqlalchemy import select
 
 from .extensions import db, login_manager
@@ -13,9 +15,35 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def init_app(app: Flask) -> None:
-    login_manager.login_view = "auth.login" if "auth.login" in app.view_functions else None
     login_manager.user_loader(load_user)
     login_manager.request_loader(load_user_from_bearer)
+    login_manager.unauthorized_handler(unauthorized)
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def unauthorized():
+    """Answer a request that needs a signed-in user: JSON 401 for the API, the sign-in page otherwise."""
+    if is_api_request() or "auth.login" not in current_app.view_functions:
+        body = {"error": {"code": "unauthorized", "message": "sign in or send Authorization: Bearer <token>"}}
+        return jsonify(body), 401, {"WWW-Authenticate": 'Bearer realm="lprserver"'}
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def require_role(*roles: str):
+    """Let only signed-in users with one of `roles` through (403 otherwise)."""
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return unauthorized()
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator
 
 
 def load_user(user_id: str) -> User | None:
