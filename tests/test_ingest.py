@@ -318,6 +318,9 @@ BAD_READS = [
     ("50000x50000 header", {**SEED_READ, "image_data": data_uri(huge_header_jpeg())}, "invalid_image", "image_data"),
     ("image over 2 MB", {**SEED_READ, "image_data": b64(noisy_jpeg(2_200_000))}, "invalid_image", "image_data"),
     ("image not a string", {**SEED_READ, "image_data": 12}, "invalid_payload", "image_data"),
+    # A good image with a bad field elsewhere: no file may be left behind.
+    ("confidence 150 with image", {**SEED_READ, "confidence": 150, "image_data": b64(JPEG)}, "invalid_payload", "confidence"),
+    ("nested metadata with image", {**SEED_READ, "extra": {"a": 1}, "image_data": b64(JPEG)}, "invalid_payload", "extra"),
 ]
 
 
