@@ -124,8 +124,13 @@ def test_seed_socketio_snippet_runs_against_the_daemon(daemon, app):
     sio.disconnect()
     http.close()
     assert daemon.alive()
-    cam = wait_until(lambda: fresh().get(Camera, "TEST_CAM"), timeout=1)
-    assert cam is None or (cam.first_seen is not None and not cam.online)
+
+    def registered_and_offline():
+        cam = fresh().get(Camera, "TEST_CAM")
+        return cam is not None and cam.first_seen is not None and not cam.online
+
+    settled = wait_until(registered_and_offline, timeout=3)
+    assert fresh().get(Camera, "TEST_CAM") is None or settled
 
 
 def test_seed_snippet_with_call_registers_test_cam(daemon, app):
