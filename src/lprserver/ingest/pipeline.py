@@ -131,7 +131,7 @@ def record_health(session: Session, settings: IngestSettings, payload: Any,
 def ingest_read(session: Session, store: FilesystemImageStore, settings: IngestSettings,
                 payload: Any, token: str | None = None) -> ReadResult:
     """Validate, store and match one plate read; return what to answer and to broadcast."""
-    read = _validated_read(payload, settings)
+    read = _validated_read(payload)
     data = read.data
     now = utcnow()
     with database_errors(session):
@@ -140,6 +140,11 @@ def ingest_read(session: Session, store: FilesystemImageStore, settings: IngestS
         if earlier:
             session.rollback()
             return earlier
+    try:
+        read.image = _checked_image(data.image_data, settings) if data.image_data else None
+    except IngestError:
+        session.rollback()
+        raise
     stored = _save_image(store, read.image, data.camera_id, now) if read.image else None
     record = _new_record(read, camera, now, settings, stored)
     try:
@@ -162,26 +167,24 @@ def ingest_read(session: Session, store: FilesystemImageStore, settings: IngestS
     return result
 
 
-@dataclass(frozen=True)
+@dataclass
 class _CheckedRead:
     data: ReadIn
     plate: str
     confidence: float | None
     metadata: dict[str, Any] | None
-    image: CheckedImage | None
+    image: CheckedImage | None = None
 
 
-def _validated_read(payload: Any, settings: IngestSettings) -> _CheckedRead:
-    """Check everything about a read before anything is written."""
+def _validated_read(payload: Any) -> _CheckedRead:
+    """Check the fields of a read (all but the image) before anything is written."""
     data = parse(ReadIn, payload)
     plate = normalize_plate(data.plate_number)
     if not is_valid_normalized(plate):
         raise IngestError(
             "invalid_plate", "plate_number is empty or over 32 characters once normalised", "plate_number"
         )
-    confidence, metadata = confidence_percent(data.confidence), data.metadata()
-    image = _checked_image(data.image_data, settings) if data.image_data else None
-    return _CheckedRead(data, plate, confidence, metadata, image)
+    return _CheckedRead(data, plate, confidence_percent(data.confidence), data.metadata())
 
 
 def _new_record(read: _CheckedRead, camera: Camera, now: datetime, settings: IngestSettings,
