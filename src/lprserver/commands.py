@@ -1,5 +1,6 @@
 """`flask lpr ...` commands for admins and scripts."""
 
+import logging
 import re
 import secrets
 from datetime import timedelta
@@ -35,6 +36,7 @@ def upgrade_database(url: str) -> None:
     config = AlembicConfig(str(ROOT / "alembic.ini"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["configure_logging"] = False
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin otherwise
     alembic_command.upgrade(config, "head")
 
 
