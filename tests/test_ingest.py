@@ -354,6 +354,9 @@ def test_an_event_with_no_payload_is_invalid(daemon, app):
         assert sio.call("lpr_data", timeout=10)["code"] == "invalid_payload"
         assert sio.call("camera_register", timeout=10)["code"] == "invalid_payload"
         assert sio.call("health_status", {"camera_id": "CAM1", "status": "MAYBE"}, timeout=10)["code"] == "invalid_payload"
+        huge_info = {"camera_id": "CAM1", "status": "PASS", "system_info": {"log": "x" * 20_000}}
+        answer = sio.call("health_status", huge_info, timeout=10)
+        assert answer["code"] == "invalid_payload" and answer["field"] == "system_info"
 
 
 BAD_ENVELOPES = [

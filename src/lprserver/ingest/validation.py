@@ -1,5 +1,6 @@
 """Payload schemas for the ingest events, and their translation into IngestError."""
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -11,6 +12,7 @@ from pydantic import (
     Field,
     StrictStr,
     ValidationError,
+    field_validator,
 )
 
 from .errors import IngestError
@@ -18,6 +20,7 @@ from .errors import IngestError
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_EXTRA_FIELDS = 64
 MAX_EXTRA_TEXT = 1024
+MAX_SYSTEM_INFO = 16 * 1024
 
 
 def _not_bool(value: Any) -> Any:
@@ -88,6 +91,13 @@ class HealthIn(_Payload):
     system_info: dict[str, Any] | None = None
     timestamp: datetime | None = None
     hostname: Text255 | None = None
+
+    @field_validator("system_info")
+    @classmethod
+    def _small_system_info(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value, default=str)) > MAX_SYSTEM_INFO:
+            raise ValueError(f"system_info is larger than {MAX_SYSTEM_INFO} bytes as JSON")
+        return value
 
 
 def parse(schema: type[BaseModel], payload: Any) -> Any:
