@@ -6,6 +6,7 @@ the delivery guarantee (SPEC §2.5) is about when the commit happens.
 """
 
 import logging
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,20 +34,29 @@ from .validation import HealthIn, ReadIn, RegisterIn, confidence_percent, parse,
 log = logging.getLogger("lprserver.ingest")
 
 
+def run_here(function: Callable, *args: Any) -> Any:
+    """Run a blocking step in the calling thread (the web app, the CLI, tests)."""
+    return function(*args)
+
+
 @dataclass(frozen=True)
 class IngestSettings:
     auth: str
     image_max_bytes: int
     image_max_pixels: int
     timezone: str
+    # How blocking steps (image decoding, fsync) run: the daemon hands them to
+    # real threads so that one camera's fsync does not stall every other camera.
+    offload: Callable[..., Any] = run_here
 
     @classmethod
-    def from_config(cls, config) -> "IngestSettings":
+    def from_config(cls, config, offload: Callable[..., Any] = run_here) -> "IngestSettings":
         return cls(
             auth=config["INGEST_AUTH"],
             image_max_bytes=config["IMAGE_MAX_BYTES"],
             image_max_pixels=config["IMAGE_MAX_PIXELS"],
             timezone=config["TIMEZONE"],
+            offload=offload,
         )
 
 
@@ -145,7 +155,7 @@ def ingest_read(session: Session, store: FilesystemImageStore, settings: IngestS
     except IngestError:
         session.rollback()
         raise
-    stored = _save_image(store, read.image, data.camera_id, now) if read.image else None
+    stored = _save_image(store, read.image, data.camera_id, now, settings) if read.image else None
     record = _new_record(read, camera, now, settings, stored)
     try:
         with database_errors(session):
@@ -206,14 +216,16 @@ def _new_record(read: _CheckedRead, camera: Camera, now: datetime, settings: Ing
 
 def _checked_image(image_data: str, settings: IngestSettings):
     try:
-        return check_image(decode_image_data(image_data, settings.image_max_bytes), settings.image_max_pixels)
+        data = decode_image_data(image_data, settings.image_max_bytes)
+        return settings.offload(check_image, data, settings.image_max_pixels)
     except ImageRejected as exc:
         raise IngestError("invalid_image", str(exc), "image_data") from None
 
 
-def _save_image(store: FilesystemImageStore, image, camera_id: str, now: datetime) -> StoredImage:
+def _save_image(store: FilesystemImageStore, image, camera_id: str, now: datetime,
+                settings: IngestSettings) -> StoredImage:
     try:
-        return store.save(image, camera_id, now)
+        return settings.offload(store.save, image, camera_id, now)
     except OSError as exc:
         log.warning("image store unavailable: %s", exc)
         raise IngestError("unavailable", "the image store cannot take the write now; retry later") from None

@@ -25,12 +25,16 @@ BUSY_TIMEOUT = 30  # seconds a read may wait for a free database slot before `un
 class Ingest:
     """Runs the pipeline for the daemon's doors: app context, in-flight bound, camera presence."""
 
-    def __init__(self, app: Flask, notify: Callable[[str, dict], None] | None = None):
+    def __init__(self, app: Flask, notify: Callable[[str, dict], None] | None = None,
+                 offload: Callable[..., Any] | None = None):
         self.app = app
-        self.settings = IngestSettings.from_config(app.config)
+        self.settings = IngestSettings.from_config(app.config, **({"offload": offload} if offload else {}))
         self.store = FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"])
         # Bounded below the pool size, so no read ever times out waiting for a connection.
-        self.gate = threading.BoundedSemaphore(app.config["INGEST_MAX_INFLIGHT"])
+        # SQLite takes one writer at a time, and its lock wait blocks the whole event
+        # loop, so there reads go one after the other.
+        sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+        self.gate = threading.BoundedSemaphore(1 if sqlite else app.config["INGEST_MAX_INFLIGHT"])
         self.notify = notify or (lambda event, data: None)
         self.connections: dict[str, str] = {}
         self.open_connections: set[str] = set()
@@ -220,9 +224,26 @@ def _json(start_response, status: str, body: dict) -> list[bytes]:
     return [data]
 
 
+def thread_offload(async_mode: str) -> Callable[..., Any]:
+    """Return how the daemon runs blocking steps in real OS threads, for its async library."""
+    if async_mode == "eventlet":
+        from eventlet import tpool
+
+        return tpool.execute
+    import gevent
+
+    pool = gevent.get_hub().threadpool
+    pool.maxsize = max(pool.maxsize, 16)  # fsyncs wait on the disk, not the CPU
+
+    def offload(function: Callable[..., Any], *args: Any) -> Any:
+        return pool.apply(function, args)
+
+    return offload
+
+
 def serve(app: Flask, async_mode: str) -> None:
     """Run the ingest daemon until it is stopped."""
-    ingest = Ingest(app)
+    ingest = Ingest(app, offload=thread_offload(async_mode))
     ingest.mark_all_offline()
     cap = app.config["INGEST_MAX_MESSAGE_BYTES"]
     sio = create_socketio_server(ingest, async_mode, cap)
