@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from swagger_ui_bundle import swagger_ui_path
 
 from ..extensions import csrf
-from .errors import ApiParser, LprApi
+from .errors import ApiParser, LprApi, RowId, row_id_schema
 
 
 class ApiBlueprint(Blueprint):
@@ -40,7 +40,9 @@ def init_app(app: Flask) -> LprApi:
     for key, value in OPENAPI_SETTINGS.items():
         app.config.setdefault(key, value)
     csrf.exempt(bp)  # session writes are checked in check_access; Bearer calls need no CSRF token
+    app.url_map.converters["id"] = RowId
     api = LprApi(app, spec_kwargs={"info": {"description": API_DESCRIPTION}})
+    api.register_converter(RowId, row_id_schema)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("sessionCookie",
                                         {"type": "apiKey", "in": "cookie", "name": "session"})

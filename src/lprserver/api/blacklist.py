@@ -72,7 +72,7 @@ def create_blacklist_entry(data: dict):
     return entry
 
 
-@bp.get("/blacklist/<int:entry_id>")
+@bp.get("/blacklist/<id:entry_id>")
 @login_required
 @bp.response(200, BlacklistEntrySchema)
 @bp.doc(tags=["blacklist"])
@@ -81,7 +81,7 @@ def get_blacklist_entry(entry_id: int):
     return db.get_or_404(BlacklistEntry, entry_id)
 
 
-@bp.patch("/blacklist/<int:entry_id>")
+@bp.patch("/blacklist/<id:entry_id>")
 @require_role(*WRITERS)
 @bp.arguments(BlacklistPatch)
 @bp.response(200, BlacklistEntrySchema)
@@ -97,7 +97,7 @@ def update_blacklist_entry(changes: dict, entry_id: int):
     return entry
 
 
-@bp.delete("/blacklist/<int:entry_id>")
+@bp.delete("/blacklist/<id:entry_id>")
 @require_role(*WRITERS)
 @bp.response(204)
 @bp.doc(tags=["blacklist"])
@@ -156,7 +156,7 @@ def list_detections(page: int, per_page: int, acknowledged=None, entry_id=None):
             "per_page": per_page, "total": total}
 
 
-@bp.post("/blacklist/detections/<int:detection_id>/acknowledge")
+@bp.post("/blacklist/detections/<id:detection_id>/acknowledge")
 @require_role(*WRITERS)
 @bp.response(200, DetectionSchema)
 @bp.doc(tags=["blacklist"])

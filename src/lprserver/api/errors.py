@@ -5,12 +5,16 @@ from flask import jsonify, request
 from flask_smorest import Api
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
+
+MAX_ROW_ID = 2**63 - 1
 
 
 class ErrorBody(ma.Schema):
     code = ma.fields.String(required=True, metadata={"example": "not_found"})
     message = ma.fields.String(required=True)
-    field = ma.fields.String(metadata={"description": "the request field at fault (validation errors)"})
+    field = ma.fields.String(allow_none=True,
+                             metadata={"description": "the request field at fault (validation errors)"})
 
 
 class ErrorSchema(ma.Schema):
@@ -23,6 +27,18 @@ class ApiParser(FlaskParser):
     """Request validation answers 400, like the ingest doors do for bad input."""
 
     DEFAULT_VALIDATION_STATUS = 400
+
+
+class RowId(IntegerConverter):
+    """A row id in a URL: a whole number that a database column can hold (never a 500 for a huge one)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def row_id_schema(_converter) -> dict:
+    return {"type": "integer", "minimum": 0, "maximum": MAX_ROW_ID}
 
 
 class LprApi(Api):

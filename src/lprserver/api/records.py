@@ -16,7 +16,15 @@ from ..models import Record, utcnow
 from ..record_queries import RecordFilter, count_records, find_records
 from . import bp
 from .export import records_csv
-from .schemas import IngestAnswer, RecordFilterArgs, RecordIn, RecordListArgs, RecordPage, RecordSchema
+from .schemas import (
+    IngestAnswer,
+    IngestRefusal,
+    RecordFilterArgs,
+    RecordIn,
+    RecordListArgs,
+    RecordPage,
+    RecordSchema,
+)
 
 HTTP_STATUS = {
     "invalid_payload": 400,
@@ -60,6 +68,9 @@ def record_json(record: Record) -> dict:
         requestBody={"required": True, "content": {"application/json": {"schema": RecordIn}}})
 @bp.alt_response(200, schema=IngestAnswer, description="a repeat of an earlier (camera_id, event_id)")
 @bp.alt_response(201, schema=IngestAnswer, description="stored")
+@bp.alt_response(400, schema=IngestRefusal, description="refused: invalid_payload, invalid_camera_id, ...")
+@bp.alt_response(401, schema=IngestRefusal, description="INGEST_AUTH=token and the camera token is wrong")
+@bp.alt_response(503, schema=IngestRefusal, description="unavailable: send it again later")
 def create_record():
     """Ingest one read over HTTP through the same pipeline as the daemon."""
     payload = request.get_json(silent=True)
@@ -135,7 +146,7 @@ def export_records(**filters):
     )
 
 
-@bp.get("/records/<int:record_id>")
+@bp.get("/records/<id:record_id>")
 @login_required
 @bp.response(200, RecordSchema)
 @bp.doc(tags=["records"])
@@ -149,7 +160,7 @@ IMAGE_DOC = {200: {"description": "the image, in the format the camera sent (JPE
                                "image/png": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
-@bp.get("/records/<int:record_id>/image")
+@bp.get("/records/<id:record_id>/image")
 @login_required
 @bp.doc(tags=["records"], responses=IMAGE_DOC)
 def record_image(record_id: int):
@@ -157,7 +168,7 @@ def record_image(record_id: int):
     return _send_stored(db.get_or_404(Record, record_id).image_path)
 
 
-@bp.get("/records/<int:record_id>/thumbnail")
+@bp.get("/records/<id:record_id>/thumbnail")
 @login_required
 @bp.doc(tags=["records"], responses={200: {**IMAGE_DOC[200], "description": "the thumbnail"}})
 def record_thumbnail(record_id: int):

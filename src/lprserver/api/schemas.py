@@ -5,6 +5,7 @@ from marshmallow import validate
 
 from ..models import BLACKLIST_CATEGORIES, WEBHOOK_EVENTS
 from ..record_queries import PLATE_MATCHES
+from .errors import ErrorSchema
 
 Str = ma.fields.String
 NStr = ma.fields.String(allow_none=True)
@@ -74,6 +75,15 @@ class IngestAnswer(ma.Schema):
     record_id = ma.fields.Integer()
     duplicate = ma.fields.Boolean()
     blacklisted = ma.fields.Boolean()
+
+
+class IngestRefusal(ErrorSchema):
+    """A refused read: the ingest answer of SPEC §2.4 and the API's error, in one body."""
+
+    status = Str(required=True, metadata={"example": "error"})
+    code = Str(required=True)
+    message = Str(required=True)
+    field = NStr
 
 
 class RecordIn(ma.Schema):

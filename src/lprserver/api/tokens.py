@@ -47,7 +47,7 @@ def create_token(data: dict):
     return row
 
 
-@bp.delete("/tokens/<int:token_id>")
+@bp.delete("/tokens/<id:token_id>")
 @login_required
 @limiter.limit(token_limit)
 @bp.response(204)

@@ -56,7 +56,7 @@ def create_webhook(data: dict):
     return hook
 
 
-@bp.get("/webhooks/<int:webhook_id>")
+@bp.get("/webhooks/<id:webhook_id>")
 @require_role("admin")
 @bp.response(200, WebhookSchema)
 @bp.doc(tags=["webhooks"])
@@ -65,7 +65,7 @@ def get_webhook(webhook_id: int):
     return db.get_or_404(Webhook, webhook_id)
 
 
-@bp.patch("/webhooks/<int:webhook_id>")
+@bp.patch("/webhooks/<id:webhook_id>")
 @require_role("admin")
 @bp.arguments(WebhookPatch)
 @bp.response(200, WebhookSchema)
@@ -82,7 +82,7 @@ def update_webhook(changes: dict, webhook_id: int):
     return hook
 
 
-@bp.delete("/webhooks/<int:webhook_id>")
+@bp.delete("/webhooks/<id:webhook_id>")
 @require_role("admin")
 @bp.response(204)
 @bp.doc(tags=["webhooks"])
@@ -94,7 +94,7 @@ def delete_webhook(webhook_id: int):
     db.session.commit()
 
 
-@bp.post("/webhooks/<int:webhook_id>/test")
+@bp.post("/webhooks/<id:webhook_id>/test")
 @require_role("admin")
 @bp.response(202, DeliverySchema)
 @bp.doc(tags=["webhooks"])
@@ -106,7 +106,7 @@ def test_webhook(webhook_id: int):
     return delivery
 
 
-@bp.get("/webhooks/<int:webhook_id>/deliveries")
+@bp.get("/webhooks/<id:webhook_id>/deliveries")
 @require_role("admin")
 @bp.arguments(PageArgs, location="query", as_kwargs=True)
 @bp.response(200, DeliveryPage)
