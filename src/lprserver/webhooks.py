@@ -21,6 +21,7 @@ from flask import Flask
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from .extensions import db
 from .models import Webhook, WebhookDelivery, utcnow
 
 log = logging.getLogger("lprserver.webhooks")
@@ -184,21 +185,32 @@ class DeliveryWorker:
                 self.stopped.wait(self.settings.poll_interval)
 
     def run_once(self) -> int:
-        """Send every delivery that is due now; return how many were attempted."""
-        from .extensions import db
-
+        """Send every delivery that is due now, at once; return how many were attempted."""
         with self.app.app_context():
             attempts = claim_due(db.session, self.settings, utcnow())
             db.session.remove()  # hold no connection or transaction while waiting on receivers
-            for attempt in attempts:
-                status_code, error = send(attempt, self.settings.timeout)
+            outcomes = self._send_all(attempts)
+            for attempt, (status_code, error) in zip(attempts, outcomes, strict=True):
                 if error:
                     log.info("webhook delivery %s to %s failed: %s", attempt.delivery_id, attempt.url, error)
                 record_attempt(db.session, attempt.delivery_id, status_code, error, self.settings, utcnow())
-                db.session.commit()
+            db.session.commit()
             db.session.remove()
         return len(attempts)
 
+    def _send_all(self, attempts: list[Attempt]) -> list[tuple[int | None, str | None]]:
+        # In parallel, so that one receiver that hangs holds the others back by one timeout at most.
+        outcomes: list[tuple[int | None, str | None]] = [(None, "not sent")] * len(attempts)
+
+        def send_one(index: int) -> None:
+            outcomes[index] = send(attempts[index], self.settings.timeout)
+
+        threads = [threading.Thread(target=send_one, args=(i,), daemon=True) for i in range(len(attempts))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(self.settings.timeout * 2 + 5)
+        return outcomes
 
 def enqueue_test(session: Session, hook: Webhook, now: datetime) -> WebhookDelivery:
     """Queue a `ping` event for one webhook, whatever events it wants."""
