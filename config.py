@@ -73,6 +73,8 @@ class Config:
         # Rate limits (Flask-Limiter): storage and the limit of the API token endpoints.
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")
         self.RATELIMIT_TOKENS = env.get("RATELIMIT_TOKENS", "30 per minute")
+        # How many reverse proxies (nginx: 1) stand in front and set X-Forwarded-For.
+        self.TRUSTED_PROXIES = _int(env, "TRUSTED_PROXIES", 0)
         self.SQLALCHEMY_ENGINE_OPTIONS.update(self._pool_options())
         self.check()
 

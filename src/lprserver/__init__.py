@@ -4,6 +4,7 @@ import logging
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .extensions import csrf, db, limiter, login_manager, socketio
 
@@ -25,6 +26,10 @@ def create_app(config, async_mode: str | None = None) -> Flask:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
 
+    if app.config.get("TRUSTED_PROXIES"):
+        # Behind nginx: take the client address (rate limits, audit) from X-Forwarded-For.
+        count = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     db.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
