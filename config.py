@@ -28,6 +28,16 @@ def _int(env, name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, not {value!r}") from None
 
 
+def _float(env, name: str, default: float) -> float:
+    value = env.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
+
+
 class Config:
     """Settings shared by every environment (SPEC §7)."""
 
@@ -56,6 +66,17 @@ class Config:
         self.IMAGE_MAX_PIXELS = _int(env, "IMAGE_MAX_PIXELS", 40_000_000)
         self.RETENTION_DAYS = _int(env, "RETENTION_DAYS", 0)
         self.TIMEZONE = env.get("TIMEZONE", "Asia/Bangkok")
+        # Webhooks: the ingest daemon's delivery worker (off the ingest path).
+        self.WEBHOOK_WORKER = env.get("WEBHOOK_WORKER", "1") not in ("0", "false", "no")
+        self.WEBHOOK_TIMEOUT = _float(env, "WEBHOOK_TIMEOUT", 5.0)
+        self.WEBHOOK_MAX_ATTEMPTS = _int(env, "WEBHOOK_MAX_ATTEMPTS", 8)
+        self.WEBHOOK_RETRY_BASE = _float(env, "WEBHOOK_RETRY_BASE", 10.0)
+        self.WEBHOOK_POLL_INTERVAL = _float(env, "WEBHOOK_POLL_INTERVAL", 1.0)
+        # Rate limits (Flask-Limiter): storage and the limit of the API token endpoints.
+        self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")
+        self.RATELIMIT_TOKENS = env.get("RATELIMIT_TOKENS", "30 per minute")
+        # How many reverse proxies (nginx: 1) stand in front and set X-Forwarded-For.
+        self.TRUSTED_PROXIES = _int(env, "TRUSTED_PROXIES", 0)
         self.SQLALCHEMY_ENGINE_OPTIONS.update(self._pool_options())
         self.check()
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 from config import TestingConfig, database_url
@@ -23,7 +24,7 @@ from lprserver.tokens import generate_token, hash_token
 from .pgcluster import ThrowawayPostgres, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLES = ("blacklist_detections", "health_reports", "audit_log", "api_tokens", "lpr_records",
+TABLES = ("webhook_deliveries", "webhooks", "blacklist_detections", "health_reports", "audit_log", "api_tokens", "lpr_records",
           "blacklist_plates", "cameras", "users")
 
 
@@ -110,8 +111,22 @@ def app(base_env, clean):
         db.engine.dispose()
 
 
+class FreshContextClient(FlaskClient):
+    """A test client whose every request gets its own app context, as under a real server.
+
+    The `app` fixture keeps an app context open for the whole test; without this,
+    requests would share its `g`, where Flask-Login caches the signed-in user, so a
+    second request would silently run as the first one's user.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app):
+    app.test_client_class = FreshContextClient
     return app.test_client()
 
 
@@ -124,6 +139,27 @@ def api_token(app):
     db.session.add(ApiToken(user_id=user.id, name="tests", token_hash=hash_token(token), scope="read-write"))
     db.session.commit()
     return token
+
+
+@pytest.fixture
+def make_token(app):
+    """Return a factory: make_token(role, scope) -> a Bearer token of a new user with that role."""
+    made = []
+
+    def make(role: str = "viewer", scope: str = "read-write", username: str | None = None) -> str:
+        user, _ = save_user(username or f"{role}{len(made)}", role, "correct horse battery staple")
+        db.session.flush()
+        token = generate_token("lpr")
+        db.session.add(ApiToken(user_id=user.id, name="tests", token_hash=hash_token(token), scope=scope))
+        db.session.commit()
+        made.append(token)
+        return token
+
+    return make
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 60) -> None:

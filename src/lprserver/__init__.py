@@ -4,8 +4,9 @@ import logging
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .extensions import csrf, db, login_manager, socketio
+from .extensions import csrf, db, limiter, login_manager, socketio
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,17 +26,22 @@ def create_app(config, async_mode: str | None = None) -> Flask:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
 
+    if app.config.get("TRUSTED_PROXIES"):
+        # Behind nginx: take the client address (rate limits, audit) from X-Forwarded-For.
+        count = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     db.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
     socketio.init_app(app, async_mode=async_mode or _web_async_mode(app))
 
-    from . import auth, commands
-    from .api import bp as api_bp
+    from . import account, api, auth, commands
 
     auth.init_app(app)
     commands.init_app(app)
-    app.register_blueprint(api_bp)
+    api.init_app(app)
+    app.register_blueprint(account.bp)
     return app
 
 

@@ -3,7 +3,7 @@
 from datetime import timedelta
 from functools import wraps
 
-from flask import Flask, Request, abort, current_app, jsonify, redirect, request, url_for
+from flask import Flask, Request, abort, current_app, g, jsonify, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -66,6 +66,7 @@ def load_user_from_bearer(request: Request) -> User | None:
     api_token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     if api_token is None or api_token.revoked_at is not None or not api_token.user.active:
         return None
+    g.api_token = api_token  # its scope decides whether this request may write
     now = utcnow()
     if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_RESOLUTION:
         api_token.last_used_at = now

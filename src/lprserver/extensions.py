@@ -2,6 +2,8 @@
 
 import sqlite3
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
@@ -28,6 +30,10 @@ db = SQLAlchemy(model_class=Base)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 socketio = SocketIO()
+# Rate limits (SPEC: token endpoints and sign-in). In-memory by default; set
+# RATELIMIT_STORAGE_URI (e.g. redis://) to share counts between processes.
+# Decorate a view with e.g. @limiter.limit("10 per minute").
+limiter = Limiter(key_func=get_remote_address, storage_uri="memory://", headers_enabled=True)
 
 
 @event.listens_for(Engine, "connect")

@@ -24,3 +24,27 @@ def token_matches(token: str | None, stored_hash: str | None) -> bool:
     if not token or not stored_hash:
         return False
     return hmac.compare_digest(hash_token(token), stored_hash)
+
+
+TOKEN_SCOPES = ("read", "read-write")
+
+
+def create_api_token(session, user, name: str, scope: str = "read"):
+    """Create a personal API token for a user; return the row and the token (shown once)."""
+    from .models import ApiToken  # here: models import nothing from this module, keep it so
+
+    if scope not in TOKEN_SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(TOKEN_SCOPES)}")
+    token = generate_token("lpr")
+    row = ApiToken(user_id=user.id, name=name[:128], token_hash=hash_token(token), scope=scope)
+    session.add(row)
+    session.flush()
+    return row, token
+
+
+def revoke_api_token(token_row, now) -> bool:
+    """Revoke a token from now on; return False when it was revoked already."""
+    if token_row.revoked_at is not None:
+        return False
+    token_row.revoked_at = now
+    return True

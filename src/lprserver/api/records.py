@@ -1,16 +1,30 @@
 """Records: list, read, images, and ingest over HTTP (SPEC §2.3)."""
 
-from flask import abort, current_app, jsonify, request, send_file
-from flask_login import login_required
-from sqlalchemy import func, select
+from datetime import datetime
 
+from flask import Response, abort, current_app, jsonify, request, send_file, stream_with_context
+from flask_login import current_user, login_required
+
+from ..audit import audit
 from ..auth import bearer_token
 from ..extensions import csrf, db
 from ..images import FilesystemImageStore
 from ..ingest.errors import IngestError
 from ..ingest.pipeline import IngestSettings, ingest_read
-from ..models import Record
+from ..ingest.validation import to_utc
+from ..models import Record, utcnow
+from ..record_queries import RecordFilter, count_records, find_records
 from . import bp
+from .export import records_csv
+from .schemas import (
+    IngestAnswer,
+    IngestRefusal,
+    RecordFilterArgs,
+    RecordIn,
+    RecordListArgs,
+    RecordPage,
+    RecordSchema,
+)
 
 HTTP_STATUS = {
     "invalid_payload": 400,
@@ -50,6 +64,13 @@ def record_json(record: Record) -> dict:
 
 @bp.post("/records")
 @csrf.exempt
+@bp.doc(tags=["records"], security=[{}, {"bearerAuth": []}],
+        requestBody={"required": True, "content": {"application/json": {"schema": RecordIn}}})
+@bp.alt_response(200, schema=IngestAnswer, description="a repeat of an earlier (camera_id, event_id)")
+@bp.alt_response(201, schema=IngestAnswer, description="stored")
+@bp.alt_response(400, schema=IngestRefusal, description="refused: invalid_payload, invalid_camera_id, ...")
+@bp.alt_response(401, schema=IngestRefusal, description="INGEST_AUTH=token and the camera token is wrong")
+@bp.alt_response(503, schema=IngestRefusal, description="unavailable: send it again later")
 def create_record():
     """Ingest one read over HTTP through the same pipeline as the daemon."""
     payload = request.get_json(silent=True)
@@ -65,44 +86,93 @@ def create_record():
     return jsonify(result.answer()), 200 if result.duplicate else 201
 
 
+def record_filter(args: dict) -> RecordFilter:
+    """Turn the validated query arguments into the records filter."""
+    tz = current_app.config["TIMEZONE"]
+    return RecordFilter(
+        plate=args.get("plate"),
+        plate_match=args.get("plate_match", "contains"),
+        camera_id=args.get("camera_id"),
+        time_from=_aware(args.get("time_from"), tz),
+        time_to=_aware(args.get("time_to"), tz),
+        min_confidence=args.get("min_confidence"),
+        blacklisted=args.get("blacklisted"),
+        since_id=args.get("since_id"),
+    )
+
+
+def _aware(moment: datetime | None, timezone: str) -> datetime | None:
+    return None if moment is None else to_utc(moment, timezone, moment)
+
+
 @bp.get("/records")
 @login_required
-def list_records():
-    """List records, newest first, with a total count."""
-    page = request.args.get("page", 1, type=int)
-    per_page = min(max(request.args.get("per_page", 50, type=int), 1), 500)
-    if page < 1:
-        abort(400, "page must be 1 or more")
-    query = select(Record)
-    if camera_id := request.args.get("camera_id"):
-        query = query.where(Record.camera_id == camera_id)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(
-        query.order_by(Record.id.desc()).limit(per_page).offset((page - 1) * per_page)
-    )
+@bp.arguments(RecordListArgs, location="query", as_kwargs=True)
+@bp.response(200, RecordPage)
+@bp.doc(tags=["records"])
+def list_records(page: int, per_page: int, **filters):
+    """List records, newest first, filtered like the records page, with a total count.
+
+    With `since_id` the list holds only newer records, oldest first: poll with
+    the largest id you have seen.
+    """
+    criteria = record_filter(filters)
+    rows = find_records(db.session, criteria, page, per_page)
     return jsonify({
         "records": [record_json(r) for r in rows],
         "page": page,
         "per_page": per_page,
-        "total": total,
+        "total": count_records(db.session, criteria),
     })
 
 
-@bp.get("/records/<int:record_id>")
+@bp.get("/records/export.csv")
 @login_required
+@bp.arguments(RecordFilterArgs, location="query", as_kwargs=True)
+@bp.doc(tags=["records"], responses={200: {
+    "description": "the matching records as CSV, newest first (streamed)",
+    "content": {"text/csv": {"schema": {"type": "string"}}}}})
+def export_records(**filters):
+    """Export the records that match the filters as CSV."""
+    criteria = record_filter(filters)
+    audit(db.session, "records.export", user=current_user._get_current_object(),
+          detail={k: str(v) for k, v in filters.items()}, ip=request.remote_addr)
+    db.session.commit()
+    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
+    return Response(
+        stream_with_context(records_csv(db.session, criteria)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="records-{stamp}.csv"'},
+    )
+
+
+@bp.get("/records/<id:record_id>")
+@login_required
+@bp.response(200, RecordSchema)
+@bp.doc(tags=["records"])
 def get_record(record_id: int):
+    """Return one record."""
     return jsonify(record_json(db.get_or_404(Record, record_id)))
 
 
-@bp.get("/records/<int:record_id>/image")
+IMAGE_DOC = {200: {"description": "the image, in the format the camera sent (JPEG or PNG)",
+                   "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                               "image/png": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+@bp.get("/records/<id:record_id>/image")
 @login_required
+@bp.doc(tags=["records"], responses=IMAGE_DOC)
 def record_image(record_id: int):
+    """Return the record's full image."""
     return _send_stored(db.get_or_404(Record, record_id).image_path)
 
 
-@bp.get("/records/<int:record_id>/thumbnail")
+@bp.get("/records/<id:record_id>/thumbnail")
 @login_required
+@bp.doc(tags=["records"], responses={200: {**IMAGE_DOC[200], "description": "the thumbnail"}})
 def record_thumbnail(record_id: int):
+    """Return the record's thumbnail."""
     return _send_stored(db.get_or_404(Record, record_id).thumbnail_path)
 
 

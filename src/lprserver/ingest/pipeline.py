@@ -28,6 +28,7 @@ from ..images import (
 )
 from ..models import BlacklistDetection, Camera, HealthReport, Record, utcnow
 from ..plates import is_valid_normalized, match_type, normalize_plate
+from ..webhooks import enqueue as enqueue_webhooks
 from .errors import IngestError
 from .validation import HealthIn, ReadIn, RegisterIn, confidence_percent, parse, to_utc
 
@@ -264,6 +265,8 @@ def _insert_read(session: Session, camera: Camera, record: Record, now: datetime
     session.flush()
     live = live_record(record, camera)
     alerts = [live_alert(live, entry, detection) for entry, detection in zip(hits, detections, strict=True)]
+    # Webhook events are queued in this transaction; the delivery worker sends them later.
+    enqueue_webhooks(session, [("record.created", live)] + [("blacklist.hit", a) for a in alerts], now)
     return ReadResult(record.id, False, bool(hits), camera.id, live, alerts)
 
 

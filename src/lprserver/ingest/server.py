@@ -13,6 +13,7 @@ from flask import Flask
 from ..cameras import set_online
 from ..extensions import db
 from ..images import FilesystemImageStore
+from ..webhooks import DeliveryWorker
 from .errors import IngestError
 from .pipeline import IngestSettings, ingest_read, record_health, register_camera
 from .raw_websocket import serve_connection
@@ -245,6 +246,8 @@ def serve(app: Flask, async_mode: str) -> None:
     """Run the ingest daemon until it is stopped."""
     ingest = Ingest(app, offload=thread_offload(async_mode))
     ingest.mark_all_offline()
+    if app.config["WEBHOOK_WORKER"]:
+        DeliveryWorker(app).start()  # webhooks are sent from here, off every camera's path
     cap = app.config["INGEST_MAX_MESSAGE_BYTES"]
     sio = create_socketio_server(ingest, async_mode, cap)
     wsgi = create_ingest_wsgi(ingest, sio, cap)

@@ -1,0 +1,307 @@
+"""Request and answer schemas (marshmallow): they validate input and write the OpenAPI document."""
+
+import marshmallow as ma
+from marshmallow import validate
+
+from ..models import BLACKLIST_CATEGORIES, WEBHOOK_EVENTS
+from ..record_queries import PLATE_MATCHES
+from .errors import ErrorSchema
+
+Str = ma.fields.String
+NStr = ma.fields.String(allow_none=True)
+NFloat = ma.fields.Float(allow_none=True)
+NDateTime = ma.fields.DateTime(allow_none=True)
+DateTimeStr = ma.fields.String(metadata={"format": "date-time"})
+
+
+class PageArgs(ma.Schema):
+    page = ma.fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = ma.fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class PageInfo(ma.Schema):
+    page = ma.fields.Integer(required=True)
+    per_page = ma.fields.Integer(required=True)
+    total = ma.fields.Integer(required=True)
+
+
+# Records -------------------------------------------------------------------
+
+class RecordFilterArgs(ma.Schema):
+    plate = Str(validate=validate.Length(max=64), metadata={"description": "normalised before matching"})
+    plate_match = Str(load_default="contains", validate=validate.OneOf(PLATE_MATCHES))
+    camera_id = Str(validate=validate.Length(max=64))
+    time_from = ma.fields.DateTime(data_key="from", metadata={
+        "description": "capture time, inclusive; without an offset it is read in the server's TIMEZONE"})
+    time_to = ma.fields.DateTime(data_key="to", metadata={"description": "capture time, exclusive"})
+    min_confidence = ma.fields.Float(validate=validate.Range(min=0, max=100))
+    blacklisted = ma.fields.Boolean()
+
+
+class RecordListArgs(RecordFilterArgs, PageArgs):
+    since_id = ma.fields.Integer(validate=validate.Range(min=0, max=2**62), metadata={
+        "description": "only records with a larger id, oldest first: poll with the last id you saw"})
+
+
+class RecordSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    camera_id = Str(required=True)
+    event_id = NStr
+    plate_number = Str(required=True)
+    plate_normalized = Str(required=True)
+    province = NStr
+    confidence = NFloat
+    captured_at = DateTimeStr
+    received_at = DateTimeStr
+    location = NStr
+    latitude = NFloat
+    longitude = NFloat
+    vehicle_type = NStr
+    vehicle_color = NStr
+    direction = NStr
+    blacklisted = ma.fields.Boolean(required=True)
+    image_sha256 = NStr
+    image_url = NStr
+    thumbnail_url = NStr
+    metadata = ma.fields.Dict()
+
+
+class RecordPage(PageInfo):
+    records = ma.fields.List(ma.fields.Nested(RecordSchema), required=True)
+
+
+class IngestAnswer(ma.Schema):
+    status = Str(required=True)
+    record_id = ma.fields.Integer()
+    duplicate = ma.fields.Boolean()
+    blacklisted = ma.fields.Boolean()
+
+
+class IngestRefusal(ErrorSchema):
+    """A refused read: the ingest answer of SPEC §2.4 and the API's error, in one body."""
+
+    status = Str(required=True, metadata={"example": "error"})
+    code = Str(required=True)
+    message = Str(required=True)
+    field = NStr
+
+
+class RecordIn(ma.Schema):
+    """The lpr_data payload of SPEC §2.1 (checked by the ingest pipeline itself)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    camera_id = Str(required=True)
+    plate_number = Str(required=True)
+    confidence = ma.fields.Float()
+    image_data = Str()
+    location = Str()
+    event_id = Str()
+    timestamp = Str()
+
+
+# Blacklist -----------------------------------------------------------------
+
+def _plate_ok(text: str) -> None:
+    from ..plates import is_valid_normalized, normalize_plate
+
+    if not is_valid_normalized(normalize_plate(text)):
+        raise ma.ValidationError("the plate is empty or over 32 characters once normalised")
+
+
+class BlacklistIn(ma.Schema):
+    license_plate_text = Str(required=True, validate=[validate.Length(max=64), _plate_ok])
+    reason = Str(allow_none=True, validate=validate.Length(max=2000))
+    added_by = Str(allow_none=True, validate=validate.Length(max=128))
+    category = Str(load_default="other", validate=validate.OneOf(BLACKLIST_CATEGORIES))
+    expires_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+class BlacklistPatch(ma.Schema):
+    license_plate_text = Str(validate=[validate.Length(max=64), _plate_ok])
+    reason = Str(allow_none=True, validate=validate.Length(max=2000))
+    added_by = Str(allow_none=True, validate=validate.Length(max=128))
+    category = Str(validate=validate.OneOf(BLACKLIST_CATEGORIES))
+    expires_at = ma.fields.AwareDateTime(allow_none=True)
+    active = ma.fields.Boolean()
+
+
+class BlacklistListArgs(PageArgs):
+    active = ma.fields.Boolean()
+    category = Str(validate=validate.OneOf(BLACKLIST_CATEGORIES))
+    plate = Str(validate=validate.Length(max=64), metadata={"description": "contains, normalised"})
+
+
+class BlacklistEntrySchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    license_plate_text = Str(required=True)
+    plate_normalized = Str(required=True)
+    reason = NStr
+    category = Str(required=True)
+    added_by = NStr
+    created_at = ma.fields.DateTime(required=True)
+    updated_at = ma.fields.DateTime(required=True)
+    expires_at = NDateTime
+    active = ma.fields.Boolean(required=True)
+
+
+class BlacklistPage(PageInfo):
+    entries = ma.fields.List(ma.fields.Nested(BlacklistEntrySchema), required=True)
+
+
+class DetectionArgs(PageArgs):
+    acknowledged = ma.fields.Boolean()
+    entry_id = ma.fields.Integer(validate=validate.Range(min=1, max=2**31))
+
+
+class DetectionSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    record_id = ma.fields.Integer(required=True)
+    entry_id = ma.fields.Integer(required=True)
+    match_type = Str(required=True)
+    detected_at = ma.fields.DateTime(required=True)
+    acknowledged_by = ma.fields.Integer(allow_none=True)
+    acknowledged_at = NDateTime
+    plate_number = Str()
+    camera_id = Str()
+    license_plate_text = Str()
+    category = Str()
+    reason = NStr
+
+
+class DetectionPage(PageInfo):
+    detections = ma.fields.List(ma.fields.Nested(DetectionSchema), required=True)
+
+
+class BlacklistStatistics(ma.Schema):
+    total_entries = ma.fields.Integer(required=True)
+    active_entries = ma.fields.Integer(required=True)
+    by_category = ma.fields.Dict(keys=Str(), values=ma.fields.Integer(), required=True)
+    total_detections = ma.fields.Integer(required=True)
+    detections_today = ma.fields.Integer(required=True)
+    unacknowledged_detections = ma.fields.Integer(required=True)
+    top_plates = ma.fields.List(ma.fields.Dict(), required=True)
+
+
+# Cameras -------------------------------------------------------------------
+
+class CameraSchema(ma.Schema):
+    id = Str(required=True)
+    name = NStr
+    location = NStr
+    latitude = NFloat
+    longitude = NFloat
+    hostname = NStr
+    version = NStr
+    online = ma.fields.Boolean(required=True)
+    first_seen = NDateTime
+    last_seen = NDateTime
+    health_status = NStr
+    health_message = NStr
+    health_at = NDateTime
+    reads_today = ma.fields.Integer()
+
+
+class CameraList(ma.Schema):
+    cameras = ma.fields.List(ma.fields.Nested(CameraSchema), required=True)
+    total = ma.fields.Integer(required=True)
+
+
+# Statistics ----------------------------------------------------------------
+
+class StatisticsArgs(ma.Schema):
+    hours = ma.fields.Integer(load_default=24, validate=validate.Range(min=1, max=24 * 31))
+
+
+class Statistics(ma.Schema):
+    total_records = ma.fields.Integer(required=True)
+    records_today = ma.fields.Integer(required=True)
+    blacklist_hits = ma.fields.Integer(required=True)
+    blacklist_hits_today = ma.fields.Integer(required=True)
+    cameras_total = ma.fields.Integer(required=True)
+    cameras_online = ma.fields.Integer(required=True)
+    per_camera = ma.fields.List(ma.fields.Dict(), required=True)
+    per_hour = ma.fields.List(ma.fields.Dict(), required=True)
+    generated_at = ma.fields.DateTime(required=True)
+
+
+# Tokens --------------------------------------------------------------------
+
+class TokenIn(ma.Schema):
+    name = Str(required=True, validate=validate.Length(min=1, max=128))
+    scope = Str(load_default="read", validate=validate.OneOf(("read", "read-write")))
+
+
+class TokenSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    name = Str(required=True)
+    scope = Str(required=True)
+    created_at = ma.fields.DateTime(required=True)
+    last_used_at = NDateTime
+    revoked_at = NDateTime
+
+
+class NewTokenSchema(TokenSchema):
+    token = Str(required=True, metadata={"description": "shown once; only its SHA-256 is kept"})
+
+
+class TokenList(ma.Schema):
+    tokens = ma.fields.List(ma.fields.Nested(TokenSchema), required=True)
+
+
+# Webhooks ------------------------------------------------------------------
+
+
+
+class WebhookIn(ma.Schema):
+    url = ma.fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
+                        validate=validate.Length(max=2000))
+    events = ma.fields.List(Str(validate=validate.OneOf(WEBHOOK_EVENTS)),
+                            load_default=["blacklist.hit"], validate=validate.Length(min=1, max=2))
+    description = Str(allow_none=True, validate=validate.Length(max=255))
+    active = ma.fields.Boolean(load_default=True)
+
+
+class WebhookPatch(ma.Schema):
+    url = ma.fields.Url(schemes={"http", "https"}, require_tld=False, validate=validate.Length(max=2000))
+    events = ma.fields.List(Str(validate=validate.OneOf(WEBHOOK_EVENTS)),
+                            validate=validate.Length(min=1, max=2))
+    description = Str(allow_none=True, validate=validate.Length(max=255))
+    active = ma.fields.Boolean()
+
+
+class WebhookSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    url = Str(required=True)
+    events = ma.fields.List(Str(), required=True)
+    description = NStr
+    active = ma.fields.Boolean(required=True)
+    created_at = ma.fields.DateTime(required=True)
+
+
+class NewWebhookSchema(WebhookSchema):
+    secret = Str(required=True, metadata={"description": "the HMAC-SHA256 key; shown once"})
+
+
+class WebhookList(ma.Schema):
+    webhooks = ma.fields.List(ma.fields.Nested(WebhookSchema), required=True)
+
+
+class DeliverySchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    webhook_id = ma.fields.Integer(required=True)
+    event = Str(required=True)
+    status = Str(required=True, metadata={"description": "pending, delivered or failed"})
+    attempts = ma.fields.Integer(required=True)
+    created_at = ma.fields.DateTime(required=True)
+    last_attempt_at = NDateTime
+    next_attempt_at = NDateTime
+    delivered_at = NDateTime
+    last_status_code = ma.fields.Integer(allow_none=True)
+    last_error = NStr
+    payload = ma.fields.Dict()
+
+
+class DeliveryPage(PageInfo):
+    deliveries = ma.fields.List(ma.fields.Nested(DeliverySchema), required=True)

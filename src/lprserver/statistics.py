@@ -1,0 +1,67 @@
+"""Counts for the dashboard and the API: totals, per camera, per hour. Read-only services."""
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .models import BlacklistDetection, Camera, Record
+
+
+def start_of_day(now: datetime, timezone: str) -> datetime:
+    """Return midnight of `now`'s day in the site's time zone, as an aware datetime."""
+    local = now.astimezone(ZoneInfo(timezone))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def hour_bucket(session: Session, column):
+    """Return an SQL expression truncating a UTC timestamp to its hour, as text 'YYYY-MM-DDTHH:00'."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.date_trunc("hour", column), 'YYYY-MM-DD"T"HH24:00')
+    return func.strftime("%Y-%m-%dT%H:00", column)
+
+
+def record_statistics(session: Session, now: datetime, timezone: str, hours: int = 24) -> dict[str, Any]:
+    """Return totals, reads per camera (today), reads and hits per hour (last `hours`), camera counts."""
+    today = start_of_day(now, timezone)
+    count = select(func.count()).select_from(Record)
+    hits = select(func.count()).select_from(BlacklistDetection)
+    per_camera = session.execute(
+        select(Record.camera_id, func.count(), func.max(Record.received_at))
+        .where(Record.received_at >= today).group_by(Record.camera_id).order_by(func.count().desc())
+    ).all()
+    since = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
+    bucket = hour_bucket(session, Record.received_at)
+    per_hour = dict(session.execute(
+        select(bucket, func.count()).where(Record.received_at >= since).group_by(bucket)).all())
+    hit_bucket = hour_bucket(session, BlacklistDetection.detected_at)
+    hits_per_hour = dict(session.execute(
+        select(hit_bucket, func.count()).where(BlacklistDetection.detected_at >= since)
+        .group_by(hit_bucket)).all())
+    hours_list = [(since + timedelta(hours=i)).strftime("%Y-%m-%dT%H:00") for i in range(hours)]
+    return {
+        "total_records": session.scalar(count),
+        "records_today": session.scalar(count.where(Record.received_at >= today)),
+        "blacklist_hits": session.scalar(hits),
+        "blacklist_hits_today": session.scalar(hits.where(BlacklistDetection.detected_at >= today)),
+        "cameras_total": session.scalar(select(func.count()).select_from(Camera)),
+        "cameras_online": session.scalar(
+            select(func.count()).select_from(Camera).where(Camera.online.is_(True))),
+        "per_camera": [{"camera_id": c, "records_today": n, "last_read_at": last.isoformat()}
+                       for c, n, last in per_camera],
+        "per_hour": [
+            {"hour": h + "Z", "records": per_hour.get(h, 0), "blacklist_hits": hits_per_hour.get(h, 0)}
+            for h in hours_list
+        ],
+        "generated_at": now,
+    }
+
+
+def reads_today(session: Session, now: datetime, timezone: str) -> dict[str, int]:
+    """Return {camera_id: reads since local midnight}."""
+    today = start_of_day(now, timezone)
+    return dict(session.execute(
+        select(Record.camera_id, func.count()).where(Record.received_at >= today).group_by(Record.camera_id)
+    ).all())
