@@ -48,6 +48,7 @@ class Camera:
                                         randomization_factor=0.5)
         self.lost = asyncio.Event()
         self.disconnects = 0
+        self.closing = False
         self.sio.on("connect", self._connected)
         self.sio.on("disconnect", self._disconnected)
 
@@ -55,7 +56,7 @@ class Camera:
         self.lost.clear()
 
     async def _disconnected(self, *args):
-        self.disconnects += 1
+        self.disconnects += not self.closing
         self.lost.set()
 
     async def connect(self, deadline: float) -> bool:
@@ -190,6 +191,7 @@ async def _process_main(spec: LoadSpec, ids: list[str], ready, go, start_at, res
     pendings = await asyncio.gather(*(run_camera(c, spec, images, tally, random.Random(rng.random()))
                                       for c in cameras))
     for camera in cameras:
+        camera.closing = True
         await camera.sio.disconnect()
     results.put({
         "acked": tally.acked, "latencies_ms": tally.latencies_ms, "errors": dict(tally.errors),
@@ -220,15 +222,20 @@ def run_cameras(spec: LoadSpec, during=None) -> dict:
     ]
     for process in processes:
         process.start()
-    registered = sum(ready.get(timeout=180) for _ in processes)
-    start_at.value = time.time() + 0.2
-    go.set()
-    start, end = start_at.value, start_at.value + spec.duration
-    if during:
-        during(start, end)
-    parts = [results.get(timeout=spec.duration + spec.drain + 120) for _ in processes]
-    for process in processes:
-        process.join(30)
+    try:
+        registered = sum(ready.get(timeout=180) for _ in processes)
+        start_at.value = time.time() + 0.2
+        go.set()
+        start, end = start_at.value, start_at.value + spec.duration
+        if during:
+            during(start, end)
+        parts = [results.get(timeout=spec.duration + spec.drain + 120) for _ in processes]
+        for process in processes:
+            process.join(30)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
     return summarize(spec, parts, registered)
 
 

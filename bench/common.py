@@ -235,8 +235,9 @@ def verify_acked(db: BenchDatabase, image_root: Path, acked: list[tuple[str, str
     orphans = [p for p in files if not p.name.endswith(".tmp")
                and str(p.relative_to(image_root)) not in referenced]
     distinct = len({(c, e) for c, e, _ in acked})
+    cameras = {c for c, _, _ in acked}
     return {
-        "acked_reads": distinct, "rows_in_db": len(rows), "missing": missing, "wrong_record_id": wrong_id,
+        "acked_reads": distinct, "rows_of_these_cameras": sum(r[1] in cameras for r in rows), "missing": missing, "wrong_record_id": wrong_id,
         "duplicated": duplicated, "missing_image": missing_image, "orphan_files": len(orphans),
         "temp_files": len(temp_files),
         "ok": missing == wrong_id == duplicated == missing_image == 0,
