@@ -105,10 +105,11 @@ class CpuMeter:
 class BenchDatabase:
     """A migrated PostgreSQL database: a throwaway cluster of our own, or one the caller names."""
 
-    def __init__(self, url: str | None = None, fsync: bool = True):
+    def __init__(self, url: str | None = None, fsync: bool = True, folder: str | None = None):
         self.cluster = None
+        self.keep = folder is not None  # a cluster in a folder the caller names outlives the run
         if url is None:
-            self.cluster = ThrowawayPostgres(tempfile.mkdtemp(prefix="lpr-bench-pg-"), fsync=fsync)
+            self.cluster = ThrowawayPostgres(folder or tempfile.mkdtemp(prefix="lpr-bench-pg-"), fsync=fsync)
             url = self.cluster.start()
         self.url = url
         upgrade_database(database_url(url))
@@ -118,7 +119,7 @@ class BenchDatabase:
 
     def close(self) -> None:
         if self.cluster:
-            self.cluster.destroy()
+            self.cluster.stop() if self.keep else self.cluster.destroy()
 
 
 def fill_blacklist(db: BenchDatabase, entries: int, seed: int = 7) -> list[str]:
