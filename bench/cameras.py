@@ -8,6 +8,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
+from queue import Empty
 
 import socketio
 
@@ -223,13 +224,13 @@ def run_cameras(spec: LoadSpec, during=None) -> dict:
     for process in processes:
         process.start()
     try:
-        registered = sum(ready.get(timeout=180) for _ in processes)
+        registered = sum(collect(ready, processes, 180))
         start_at.value = time.time() + 0.2
         go.set()
         start, end = start_at.value, start_at.value + spec.duration
         if during:
             during(start, end)
-        parts = [results.get(timeout=spec.duration + spec.drain + 120) for _ in processes]
+        parts = collect(results, processes, spec.duration + spec.drain + 120)
         for process in processes:
             process.join(30)
     finally:
@@ -237,6 +238,21 @@ def run_cameras(spec: LoadSpec, during=None) -> dict:
             if process.is_alive():
                 process.terminate()
     return summarize(spec, parts, registered)
+
+
+def collect(queue, processes: list, timeout: float) -> list:
+    """Take one item per process from the queue; fail at once if a process dies first."""
+    items, deadline = [], time.monotonic() + timeout
+    while len(items) < len(processes):
+        try:
+            items.append(queue.get(timeout=0.5))
+        except Empty:
+            dead = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(f"a camera process failed (exit codes {dead}); see its traceback above") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"camera processes did not answer within {timeout:.0f} s") from None
+    return items
 
 
 def summarize(spec: LoadSpec, parts: list[dict], registered: int) -> dict:
