@@ -168,8 +168,8 @@ async def _send(camera: Camera, read: dict, spec: LoadSpec, tally: Tally, pendin
 
 
 def _image_uris(image_kb: int, seed: int) -> list[str]:
-    return [f"data:image/jpeg;base64,{base64.b64encode(jpeg_of_size(image_kb * 1024, seed=seed * 10 + i)).decode()}"
-            for i in range(3)]
+    jpegs = [jpeg_of_size(image_kb * 1024, seed=seed * 10 + i) for i in range(3)]
+    return [f"data:image/jpeg;base64,{base64.b64encode(jpeg).decode()}" for jpeg in jpegs]
 
 
 async def _process_main(spec: LoadSpec, ids: list[str], ready, go, start_at, results) -> None:
@@ -249,7 +249,8 @@ def collect(queue, processes: list, timeout: float) -> list:
         except Empty:
             dead = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
             if dead:
-                raise RuntimeError(f"a camera process failed (exit codes {dead}); see its traceback above") from None
+                raise RuntimeError(f"a camera process failed (exit codes {dead}); its traceback is above") \
+                    from None
             if time.monotonic() > deadline:
                 raise TimeoutError(f"camera processes did not answer within {timeout:.0f} s") from None
     return items

@@ -38,7 +38,8 @@ def random_plate(rng: random.Random) -> str:
     if kind < 0.6:
         return f"{rng.choice(THAI_CONSONANTS)}{rng.choice(THAI_CONSONANTS)}{rng.randint(1, 9999)}"
     if kind < 0.85:
-        return f"{rng.randint(1, 9)}{rng.choice(THAI_CONSONANTS)}{rng.choice(THAI_CONSONANTS)}{rng.randint(1, 9999)}"
+        letters = rng.choice(THAI_CONSONANTS) + rng.choice(THAI_CONSONANTS)
+        return f"{rng.randint(1, 9)}{letters}{rng.randint(1, 9999)}"
     letters = "".join(rng.choice(LATIN) for _ in range(rng.randint(2, 3)))
     return f"{letters}{rng.randint(1, 9999)}"
 
@@ -46,8 +47,8 @@ def random_plate(rng: random.Random) -> str:
 def jpeg_of_size(target_bytes: int, width: int = 640, height: int = 480, seed: int = 1) -> bytes:
     """Return a noisy width×height JPEG whose size is close to target_bytes (quality is searched)."""
     rng = random.Random(seed)
-    base = Image.frombytes("RGB", (width // 16, height // 16), rng.randbytes((width // 16) * (height // 16) * 3))
-    base = base.resize((width, height), Image.BILINEAR)
+    small = (width // 16, height // 16)
+    base = Image.frombytes("RGB", small, rng.randbytes(small[0] * small[1] * 3)).resize((width, height))
     best = b""
     for amount in (0.1, 0.2, 0.35, 0.5, 0.75, 1.0):
         noise = Image.frombytes("RGB", (width, height), rng.randbytes(width * height * 3))
@@ -212,7 +213,8 @@ def verify_acked(db: BenchDatabase, image_root: Path, acked: list[tuple[str, str
     """Check every acknowledged read is stored exactly once, with the record_id it was answered with,
     with its image and thumbnail on disk; count files without rows and leftover temp files."""
     with db.connect() as conn, conn.cursor() as cur:
-        cur.execute("SELECT id, camera_id, event_id, image_path, thumbnail_path, image_bytes FROM lpr_records")
+        cur.execute("SELECT id, camera_id, event_id, image_path, thumbnail_path, image_bytes "
+                    "FROM lpr_records")
         rows = cur.fetchall()
     by_event: dict[tuple[str, str], list[tuple]] = {}
     for row in rows:
@@ -238,7 +240,8 @@ def verify_acked(db: BenchDatabase, image_root: Path, acked: list[tuple[str, str
     distinct = len({(c, e) for c, e, _ in acked})
     cameras = {c for c, _, _ in acked}
     return {
-        "acked_reads": distinct, "rows_of_these_cameras": sum(r[1] in cameras for r in rows), "missing": missing, "wrong_record_id": wrong_id,
+        "acked_reads": distinct, "rows_of_these_cameras": sum(r[1] in cameras for r in rows),
+        "missing": missing, "wrong_record_id": wrong_id,
         "duplicated": duplicated, "missing_image": missing_image, "orphan_files": len(orphans),
         "temp_files": len(temp_files),
         "ok": missing == wrong_id == duplicated == missing_image == 0,

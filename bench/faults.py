@@ -38,6 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--blacklist", type=int, default=10_000)
     parser.add_argument("--pg-fsync", choices=["on", "off"], default="on")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--database-url", help="use this (empty or bench) database, not a throwaway cluster")
     parser.add_argument("--json", help="write the results here (default bench/results/faults-*.json)")
     return parser.parse_args(argv)
 
@@ -170,7 +171,8 @@ def print_results(results: list[dict]) -> None:
             print(f"[{r['scenario']}] skipped: {r['skipped']}")
             continue
         v = r["verify"]
-        print(f"[{r['scenario']}] acked {v['acked_reads']}, rows {v['rows_of_these_cameras']}, missing {v['missing']}, "
+        print(f"[{r['scenario']}] acked {v['acked_reads']}, rows {v['rows_of_these_cameras']}, "
+              f"missing {v['missing']}, "
               f"wrong id {v['wrong_record_id']}, duplicated {v['duplicated']}, missing image "
               f"{v['missing_image']}, orphan files {v['orphan_files']}, temp files {v['temp_files']} -> "
               f"{'OK' if v['ok'] else 'FAILED'}; errors {r['errors'] or '-'}; resends {r['resends']}; "
@@ -196,7 +198,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
     runners = {"kill": kill_scenario, "pg": pg_scenario, "slow": slow_scenario}
     report = {"bench": "faults", "machine": machine(), "args": vars(args), "results": []}
-    db = BenchDatabase(fsync=args.pg_fsync == "on")
+    db = BenchDatabase(args.database_url, fsync=args.pg_fsync == "on")
     try:
         blacklist = fill_blacklist(db, args.blacklist)
         with tempfile.TemporaryDirectory(prefix="lpr-faults-") as tmp:

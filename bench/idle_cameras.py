@@ -8,6 +8,7 @@ import asyncio
 import multiprocessing
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 from engineio import packet
@@ -24,6 +25,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=60, help="seconds all cameras stay connected")
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--async-mode", choices=["gevent", "eventlet"], default="gevent")
+    parser.add_argument("--database-url", help="use this (empty or bench) database, not a throwaway cluster")
     parser.add_argument("--json", help="write the results here (default bench/results/idle_cameras-*.json)")
     return parser.parse_args(argv)
 
@@ -57,7 +59,8 @@ async def _hold(url: str, ids: list[str], ready, go, end_at, results) -> None:
     ready.put(registered)
     await asyncio.get_running_loop().run_in_executor(None, go.wait)
     await asyncio.sleep(max(0.0, end_at.value - time.time()))
-    gaps = [max(b - a for a, b in zip(times, times[1:])) for times in (p + [time.time()] for p in pings)]
+    now = time.time()
+    gaps = [max(b - a for a, b in pairwise(p + [now])) for p in pings]
     results.put({"registered": registered, "connected_at_end": sum(c.sio.connected for c in cameras),
                  "disconnects": sum(c.disconnects for c in cameras), "max_ping_gap_s": max(gaps, default=0),
                  "late_pings": sum(g > PING_INTERVAL + 5 for g in gaps),
@@ -114,7 +117,7 @@ def hold_cameras(daemon: Daemon, args) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     report = {"bench": "idle_cameras", "machine": machine(), "args": vars(args)}
-    db = BenchDatabase(fsync=False)  # nothing is written but presence
+    db = BenchDatabase(args.database_url, fsync=False)  # nothing is written but presence
     try:
         with tempfile.TemporaryDirectory(prefix="lpr-idle-") as tmp:
             daemon = Daemon(db.url, Path(tmp), Path(tmp) / "daemon.log", args.async_mode).start()
@@ -125,10 +128,12 @@ def main(argv=None) -> int:
     finally:
         db.close()
     rss = report["daemon_rss_mb"]
-    print(f"{report['registered']}/{report['cameras']} cameras registered in {report['connect_all_s']:.1f} s; "
+    print(f"{report['registered']}/{report['cameras']} cameras registered in "
+          f"{report['connect_all_s']:.1f} s; "
           f"{report['connected_at_end']} still connected after {args.duration:.0f} s")
     print(f"daemon RSS: {rss['before']:.0f} MB before, {rss['all_connected']:.0f} MB all connected, "
-          f"{rss['end']:.0f} MB at the end, peak {rss['peak']:.0f} MB; idle CPU {report['daemon_cpu_pct_idle']:.1f} %")
+          f"{rss['end']:.0f} MB at the end, peak {rss['peak']:.0f} MB; "
+          f"idle CPU {report['daemon_cpu_pct_idle']:.1f} %")
     print(f"pings received {report['pings']}, late pings {report['late_pings']}, longest gap "
           f"{report['max_ping_gap_s']:.1f} s, client disconnects {report['client_disconnects']}")
     print(f"results: {write_json('idle_cameras', report, args.json)}")

@@ -11,13 +11,23 @@ from collections import Counter
 from pathlib import Path
 
 from .cameras import LoadSpec, run_cameras
-from .common import BenchDatabase, CpuMeter, Daemon, fill_blacklist, machine, memory_kb, verify_acked, write_json
+from .common import (
+    BenchDatabase,
+    CpuMeter,
+    Daemon,
+    fill_blacklist,
+    machine,
+    memory_kb,
+    verify_acked,
+    write_json,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     pacing = parser.add_mutually_exclusive_group()
-    pacing.add_argument("--closed-loop", action="store_true", help="each camera sends as soon as answered (default)")
+    pacing.add_argument("--closed-loop", action="store_true",
+                        help="each camera sends as soon as answered (the default)")
     pacing.add_argument("--rate", type=float, help="pace the cameras to this many reads/s in total")
     parser.add_argument("--cameras", type=int, default=200)
     parser.add_argument("--duration", type=float, default=60, help="seconds of measured sending")

@@ -12,14 +12,16 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
-from .common import THAI_PROVINCES, BenchDatabase, machine, percentile, random_plate, write_json
 from lprserver.plates import normalize_plate
+
+from .common import THAI_PROVINCES, BenchDatabase, machine, percentile, random_plate, write_json
 
 CAMERAS = 200
 DAYS = 90
 CHUNK = 100_000
-COLUMNS = ("camera_id, event_id, plate_number, plate_normalized, province, confidence, captured_at, received_at, "
-           "location, vehicle_type, vehicle_color, direction, image_path, thumbnail_path, image_bytes, blacklisted")
+COLUMNS = ("camera_id, event_id, plate_number, plate_normalized, province, confidence, captured_at, "
+           "received_at, location, vehicle_type, vehicle_color, direction, image_path, thumbnail_path, "
+           "image_bytes, blacklisted")
 PAGE = "ORDER BY id DESC LIMIT 50"  # the records page today: newest first (api/records.py list_records)
 DAY = "received_at >= now() - interval '24 hours'"
 
@@ -72,8 +74,9 @@ def fill(db: BenchDatabase, rows: int, seed: int) -> dict:
         if have >= rows:
             return {"rows": have, "filled": 0, "seconds": 0}
         started = time.monotonic()
-        cur.executemany("INSERT INTO cameras (id, name, location, online, created_at) VALUES (%s, %s, %s, false, "
-                        "now()) ON CONFLICT DO NOTHING", [(c, f"Camera {c}", f"Gate {c}") for c in camera_ids()])
+        cur.executemany("INSERT INTO cameras (id, name, location, online, created_at) "
+                        "VALUES (%s, %s, %s, false, now()) ON CONFLICT DO NOTHING",
+                        [(c, f"Camera {c}", f"Gate {c}") for c in camera_ids()])
         rebuild = _drop_indexes(cur)
         conn.commit()
         for chunk in _chunks(rows - have, seed + have):
@@ -89,7 +92,8 @@ def fill(db: BenchDatabase, rows: int, seed: int) -> dict:
         conn.cursor().execute("VACUUM ANALYZE lpr_records")
     finally:
         conn.close()
-    return {"rows": rows, "filled": rows - have, "copy_seconds": copied, "seconds": time.monotonic() - started}
+    return {"rows": rows, "filled": rows - have, "copy_seconds": copied,
+            "seconds": time.monotonic() - started}
 
 
 def _drop_indexes(cur) -> list[str]:
@@ -98,13 +102,15 @@ def _drop_indexes(cur) -> list[str]:
                 "WHERE conrelid = 'lpr_records'::regclass AND contype = 'u'")
     constraints = cur.fetchall()
     cur.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'lpr_records' "
-                "AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'lpr_records'::regclass)")
+                "AND indexname NOT IN (SELECT conname FROM pg_constraint "
+                "WHERE conrelid = 'lpr_records'::regclass)")
     indexes = cur.fetchall()
     for name, _ in constraints:
         cur.execute(f'ALTER TABLE lpr_records DROP CONSTRAINT "{name}"')
     for name, _ in indexes:
         cur.execute(f'DROP INDEX "{name}"')
-    return [f'ALTER TABLE lpr_records ADD CONSTRAINT "{n}" {d}' for n, d in constraints] + [d for _, d in indexes]
+    add = [f'ALTER TABLE lpr_records ADD CONSTRAINT "{n}" {d}' for n, d in constraints]
+    return add + [d for _, d in indexes]
 
 
 def _chunks(count: int, seed: int):
@@ -115,7 +121,8 @@ def _chunks(count: int, seed: int):
     end = datetime.now(UTC)
     step = timedelta(days=DAYS) / count
     at = end - timedelta(days=DAYS)
-    kinds, colours = ("car", "pickup", "motorcycle", "truck", "van"), ("white", "black", "silver", "red", "blue")
+    kinds = ("car", "pickup", "motorcycle", "truck", "van")
+    colours = ("white", "black", "silver", "red", "blue")
     for start in range(0, count, CHUNK):
         out = io.StringIO()
         for n in range(start, min(count, start + CHUNK)):
@@ -125,10 +132,12 @@ def _chunks(count: int, seed: int):
             captured = at - timedelta(milliseconds=rng.randint(50, 2000))
             province = rng.choice(THAI_PROVINCES) if not plate[0].isascii() else r"\N"
             day = f"{at:%Y/%m/%d}/{camera}/{n:032x}"
+            blacklisted = "t" if rng.random() < 0.001 else "f"
             out.write(f"{camera}\t{camera}-{n}\t{plate}\t{normalize_plate(plate)}\t{province}\t"
-                      f"{rng.uniform(60, 99.9):.1f}\t{captured.isoformat()}\t{at.isoformat()}\tGate {camera}\t"
-                      f"{rng.choice(kinds)}\t{rng.choice(colours)}\t{'in' if n % 2 else 'out'}\t{day}.jpg\t"
-                      f"{day}_thumb.jpg\t{rng.randint(30_000, 60_000)}\t{'t' if rng.random() < 0.001 else 'f'}\n")
+                      f"{rng.uniform(60, 99.9):.1f}\t{captured.isoformat()}\t{at.isoformat()}\t"
+                      f"Gate {camera}\t{rng.choice(kinds)}\t{rng.choice(colours)}\t"
+                      f"{'in' if n % 2 else 'out'}\t"
+                      f"{day}.jpg\t{day}_thumb.jpg\t{rng.randint(30_000, 60_000)}\t{blacklisted}\n")
         out.seek(0)
         yield out
 
@@ -193,8 +202,8 @@ def main(argv=None) -> int:
     print(f"{'query':<22}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'rows':>6}  plan")
     for name, q in report["queries"].items():
         plan = " > ".join(q["plan"]["nodes"][:4]) if "plan" in q else ""
-        print(f"{name:<22}{q['p50_ms']:9.1f}{q['p95_ms']:9.1f}{q['max_ms']:9.1f}{q.get('rows_returned', ''):>6}  "
-              f"{plan}")
+        print(f"{name:<22}{q['p50_ms']:9.1f}{q['p95_ms']:9.1f}{q['max_ms']:9.1f}"
+              f"{q.get('rows_returned', ''):>6}  {plan}")
     path = write_json("query_bench", report, args.json)
     path.with_suffix(".plans.txt").write_text(plans)
     print(f"results: {path} (EXPLAIN ANALYZE in {path.with_suffix('.plans.txt').name})")
