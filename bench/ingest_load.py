@@ -5,6 +5,8 @@
 """
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -40,6 +42,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--transport-only", action="store_true", help="run only the transport-only daemon")
     parser.add_argument("--database-url", help="use this (empty or bench) database, not a throwaway cluster")
     parser.add_argument("--pg-fsync", choices=["on", "off"], default="on")
+    parser.add_argument("--py-spy", metavar="FILE",
+                        help="profile the pipeline daemon during the run with py-spy (collapsed stacks to FILE)")
     parser.add_argument("--json", help="write the results here (default bench/results/ingest_load-*.json)")
     return parser.parse_args(argv)
 
@@ -56,8 +60,12 @@ def run_phase(db: BenchDatabase, args, blacklist: list[str], work: Path, transpo
     def during(start: float, end: float) -> None:
         time.sleep(max(0.0, start - time.time()))
         meter.start()
+        profiling = args.py_spy and not transport_only
+        profiler = profile(daemon.pid, args.py_spy, end - time.time()) if profiling else None
         time.sleep(max(0.0, end - time.time()))
         result["daemon_cpu_pct"] = meter.stop()
+        if profiler:
+            profiler.wait(60)
 
     result: dict = {"run": name}
     spec = LoadSpec(url=daemon.url, cameras=args.cameras, processes=args.processes, duration=args.duration,
@@ -76,6 +84,13 @@ def run_phase(db: BenchDatabase, args, blacklist: list[str], work: Path, transpo
     result["timeline_per_s"] = per_second(result.pop("timeline"))
     result["daemon_log_tail"] = (work / f"daemon-{name}.log").read_text(errors="replace")[-2000:]
     return result
+
+
+def profile(pid: int, path: str, seconds: float) -> subprocess.Popen:
+    """Sample the daemon with py-spy (pip install py-spy) without pausing it; raw collapsed stacks."""
+    command = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--nonblocking",
+               "--duration", str(max(1, int(seconds))), "--format", "raw", "--output", path]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL)
 
 
 def per_second(timeline: list[tuple[float, str, int]]) -> list[dict]:
