@@ -43,7 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--database-url", help="use this (empty or bench) database, not a throwaway cluster")
     parser.add_argument("--pg-fsync", choices=["on", "off"], default="on")
     parser.add_argument("--py-spy", metavar="FILE",
-                        help="profile the pipeline daemon during the run with py-spy (collapsed stacks to FILE)")
+                        help="sample the pipeline daemon with py-spy during the run (raw stacks to FILE)")
     parser.add_argument("--json", help="write the results here (default bench/results/ingest_load-*.json)")
     return parser.parse_args(argv)
 
