@@ -18,12 +18,13 @@ import websocket
 from .cameras import LoadSpec, run_cameras
 from .common import BenchDatabase, Daemon, fill_blacklist, machine, memory_kb, verify_acked, write_json
 
-SCENARIOS = ("kill", "pg", "slow")
+SCENARIOS = ("kill", "pg", "slow", "flood")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated: kill,pg,slow")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
+                        help="comma-separated, of: kill,pg,slow,flood")
     parser.add_argument("--cameras", type=int, default=20)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--duration", type=float, default=30, help="seconds of sending per scenario")
@@ -32,6 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--kills", type=int, default=10, help="kill -9 the daemon this many times")
     parser.add_argument("--rude-rate", type=float, default=20,
                         help="reads/s of the camera that never reads its answers (0: flood)")
+    parser.add_argument("--flood-seconds", type=float, default=5, help="how long the flooding camera sends")
     parser.add_argument("--pg-down", type=float, default=5, help="seconds PostgreSQL stays down")
     parser.add_argument("--drain", type=float, default=60, help="seconds to resend the unacknowledged after")
     parser.add_argument("--async-mode", choices=["gevent", "eventlet"], default="gevent")
@@ -130,6 +132,44 @@ def slow_scenario(scenario: Scenario, args) -> dict:
     return {"scenario": "slow", "others": summary, "rude_camera": rude.report(), **scenario.finish(baseline)}
 
 
+def flood_scenario(scenario: Scenario, args) -> dict:
+    """One camera emits small reads as fast as the socket takes them, never reading: can others get in?"""
+    port = scenario.daemon.port
+    rss_before = memory_kb(scenario.daemon.pid)["VmRSS"] / 1024
+    flood = RudeCamera(port, 0)
+    thread = threading.Thread(target=flood.run, args=(time.time() + args.flood_seconds,), daemon=True)
+    thread.start()
+    time.sleep(min(1.0, args.flood_seconds / 2))
+    during = _time_to_register(scenario.daemon.url, "FLOODA0001", timeout=args.flood_seconds + 60)
+    thread.join(args.flood_seconds + 10)
+    after = _time_to_register(scenario.daemon.url, "FLOODB0001", timeout=120)
+    memory = memory_kb(scenario.daemon.pid)
+    scenario.daemon.stop()
+    return {"scenario": "flood", "flood_seconds": args.flood_seconds, "flooder": flood.report(),
+            "register_during_flood_s": during, "register_after_flood_s": after,
+            "daemon_rss_mb": {"before": rss_before, "end": memory["VmRSS"] / 1024,
+                              "peak": memory["VmHWM"] / 1024}}
+
+
+def _time_to_register(url: str, camera_id: str, timeout: float) -> float | None:
+    """Seconds for a fresh camera to connect and be answered, or None if it never was."""
+    import socketio
+
+    started = time.monotonic()
+    while (left := started + timeout - time.monotonic()) > 0:
+        client = socketio.Client(reconnection=False)
+        try:
+            client.connect(url, transports=["websocket"], wait_timeout=left)
+            answer = client.call("camera_register", {"camera_id": camera_id}, timeout=left)
+            if answer.get("status") == "success":
+                return time.monotonic() - started
+        except (socketio.exceptions.ConnectionError, socketio.exceptions.TimeoutError):
+            time.sleep(0.5)
+        finally:
+            client.disconnect()
+    return None
+
+
 class RudeCamera:
     """A raw Engine.IO client that emits lpr_data with ack ids and never reads its answers (nor pings).
 
@@ -170,6 +210,11 @@ def print_results(results: list[dict]) -> None:
         if "skipped" in r:
             print(f"[{r['scenario']}] skipped: {r['skipped']}")
             continue
+        if r["scenario"] == "flood":
+            print(f"[flood] {r['flooder']} in {r['flood_seconds']} s; a new camera registered in "
+                  f"{r['register_during_flood_s']} s during it, {r['register_after_flood_s']} s after it; "
+                  f"daemon RSS {r['daemon_rss_mb']}")
+            continue
         v = r["verify"]
         print(f"[{r['scenario']}] acked {v['acked_reads']}, rows {v['rows_of_these_cameras']}, "
               f"missing {v['missing']}, "
@@ -196,7 +241,7 @@ def main(argv=None) -> int:
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:
         raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
-    runners = {"kill": kill_scenario, "pg": pg_scenario, "slow": slow_scenario}
+    runners = {"kill": kill_scenario, "pg": pg_scenario, "slow": slow_scenario, "flood": flood_scenario}
     report = {"bench": "faults", "machine": machine(), "args": vars(args), "results": []}
     db = BenchDatabase(args.database_url, fsync=args.pg_fsync == "on")
     try:
@@ -213,6 +258,7 @@ def main(argv=None) -> int:
         db.close()
     print(f"results: {write_json('faults', report, args.json)}")
     return 0 if all(r.get("verify", {"ok": True})["ok"] for r in report["results"]) else 1
+
 
 
 if __name__ == "__main__":
