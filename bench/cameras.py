@@ -12,7 +12,7 @@ from queue import Empty
 
 import socketio
 
-from .common import jpeg_of_size, percentile, random_plate
+from .common import CpuMeter, jpeg_of_size, percentile, random_plate
 
 BUCKET = 0.1  # seconds per timeline bucket
 
@@ -228,8 +228,12 @@ def run_cameras(spec: LoadSpec, during=None) -> dict:
         start_at.value = time.time() + 0.2
         go.set()
         start, end = start_at.value, start_at.value + spec.duration
+        clients = CpuMeter([p.pid for p in processes])
+        clients.start()
         if during:
             during(start, end)
+        time.sleep(max(0.0, end - time.time()))
+        clients_cpu = clients.stop()
         parts = collect(results, processes, spec.duration + spec.drain + 120)
         for process in processes:
             process.join(30)
@@ -237,7 +241,7 @@ def run_cameras(spec: LoadSpec, during=None) -> dict:
         for process in processes:
             if process.is_alive():
                 process.terminate()
-    return summarize(spec, parts, registered)
+    return {**summarize(spec, parts, registered), "cameras_cpu_pct": clients_cpu}
 
 
 def collect(queue, processes: list, timeout: float) -> list:

@@ -89,16 +89,49 @@ def memory_kb(pid: int) -> dict:
 
 
 class CpuMeter:
-    """CPU % of one process between start() and stop() (100 % = one core busy)."""
+    """CPU % of some processes between start() and stop() (100 % = one core busy).
 
-    def __init__(self, pid: int):
-        self.pid = pid
+    `pids` is a list, or a function returning the pids of the moment: a process that appears meanwhile
+    counts from its birth; one that ends meanwhile loses what it used (PostgreSQL's pooled backends live on).
+    """
+
+    def __init__(self, pids):
+        self.pids = pids if callable(pids) else (lambda: pids)
+
+    def _cpu(self) -> dict[int, float]:
+        found = {}
+        for pid in self.pids():
+            try:
+                found[pid] = cpu_seconds(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+        return found
 
     def start(self) -> None:
-        self.cpu0, self.wall0 = cpu_seconds(self.pid), time.monotonic()
+        self.cpu0, self.wall0 = self._cpu(), time.monotonic()
 
     def stop(self) -> float:
-        return 100 * (cpu_seconds(self.pid) - self.cpu0) / max(time.monotonic() - self.wall0, 1e-9)
+        used = sum(cpu - self.cpu0.get(pid, 0.0) for pid, cpu in self._cpu().items())
+        return 100 * used / max(time.monotonic() - self.wall0, 1e-9)
+
+
+def postgres_pids(cluster: ThrowawayPostgres | None) -> list[int]:
+    """Return the postmaster's pid and its children's (backends, checkpointer, WAL writer...)."""
+    if cluster is None:
+        return []
+    pid_file = cluster.data_dir / "postmaster.pid"
+    try:
+        postmaster = int(pid_file.read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return []
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == postmaster:
+                children.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            pass
+    return [postmaster, *children]
 
 
 # --- the database --------------------------------------------------------------------------------

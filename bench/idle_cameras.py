@@ -89,7 +89,7 @@ def hold_cameras(daemon: Daemon, args) -> dict:
         registered = sum(collect(ready, processes, 300))
         connect_s = time.monotonic() - started
         connected_rss = memory_kb(daemon.pid)["VmRSS"]
-        meter = CpuMeter(daemon.pid)
+        meter = CpuMeter([daemon.pid])
         meter.start()
         end_at.value = time.time() + args.duration
         go.set()

@@ -20,6 +20,7 @@ from .common import (
     fill_blacklist,
     machine,
     memory_kb,
+    postgres_pids,
     verify_acked,
     write_json,
 )
@@ -55,15 +56,17 @@ def run_phase(db: BenchDatabase, args, blacklist: list[str], work: Path, transpo
     images.mkdir()
     daemon = Daemon(db.url, images, work / f"daemon-{name}.log", args.async_mode,
                     {"INGEST_TRANSPORT_ONLY": "1"} if transport_only else {}).start()
-    meter = CpuMeter(daemon.pid)
+    meter, postgres = CpuMeter([daemon.pid]), CpuMeter(lambda: postgres_pids(db.cluster))
 
     def during(start: float, end: float) -> None:
         time.sleep(max(0.0, start - time.time()))
         meter.start()
+        postgres.start()
         profiling = args.py_spy and not transport_only
         profiler = profile(daemon.pid, args.py_spy, end - time.time()) if profiling else None
         time.sleep(max(0.0, end - time.time()))
         result["daemon_cpu_pct"] = meter.stop()
+        result["postgres_cpu_pct"] = postgres.stop() if db.cluster else None
         if profiler:
             profiler.wait(60)
 
@@ -79,6 +82,10 @@ def run_phase(db: BenchDatabase, args, blacklist: list[str], work: Path, transpo
     finally:
         daemon.stop()
     acked = result.pop("acked")
+    if result["acked_in_window"]:
+        # CPU is less sensitive than rates to what else runs: it says what a read costs the daemon.
+        cpu_ms = result["daemon_cpu_pct"] * 10 * args.duration
+        result["daemon_cpu_ms_per_read"] = cpu_ms / result["acked_in_window"]
     if not transport_only:
         result["verify"] = verify_acked(db, images, acked)
     result["timeline_per_s"] = per_second(result.pop("timeline"))
@@ -102,7 +109,7 @@ def per_second(timeline: list[tuple[float, str, int]]) -> list[dict]:
 
 def print_table(runs: list[dict]) -> None:
     header = (f"{'run':<15}{'mode':<16}{'cams':>5}{'reads/s':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
-              f"{'resends':>8}{'CPU %':>7}{'RSS MB':>8}  errors / verified")
+              f"{'resends':>8}{'CPU %':>7}{'PG %':>6}{'cams %':>7}{'RSS MB':>8}  errors / verified")
     print(header)
     print("-" * len(header))
     for r in runs:
@@ -112,6 +119,7 @@ def print_table(runs: list[dict]) -> None:
         check = "" if verify is None else (" verified OK" if verify["ok"] else f" VERIFY FAILED {verify}")
         print(f"{r['run']:<15}{r['mode']:<16}{r['cameras']:>5}{r['reads_per_s']:9.1f}{fmt(lat['p50'])}"
               f"{fmt(lat['p95'])}{fmt(lat['p99'])}{r['resends']:8d}{r['daemon_cpu_pct']:7.0f}"
+              f"{r['postgres_cpu_pct'] or 0:6.0f}{r['cameras_cpu_pct']:7.0f}"
               f"{r['daemon_peak_rss_mb']:8.0f}  {r['errors'] or '-'}{check}")
 
 
@@ -132,6 +140,9 @@ def main(argv=None) -> int:
     if len(rates) == 2 and rates["transport-only"]:
         report["pipeline_share_of_transport"] = rates["pipeline"] / rates["transport-only"]
     print_table(report["runs"])
+    for r in report["runs"]:
+        if "daemon_cpu_ms_per_read" in r:
+            print(f"{r['run']}: the daemon spent {r['daemon_cpu_ms_per_read']:.2f} ms of CPU per read")
     if "pipeline_share_of_transport" in report:
         print(f"pipeline carries {100 * report['pipeline_share_of_transport']:.0f} % of what the transport "
               f"alone carries on this machine")
