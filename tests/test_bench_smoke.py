@@ -27,7 +27,7 @@ def bench_db(postgres):
     return postgres.url(name)
 
 
-def run_bench(module: str, *args: str, json_path, timeout: float = 60) -> dict:
+def run_bench(module: str, *args: str, json_path, timeout: float = 90) -> dict:
     done = subprocess.run([sys.executable, "-m", f"bench.{module}", *args, "--json", str(json_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
