@@ -141,6 +141,9 @@ def main(argv=None) -> int:
         report["pipeline_share_of_transport"] = rates["pipeline"] / rates["transport-only"]
     print_table(report["runs"])
     for r in report["runs"]:
+        due = r["latency_from_due_ms"]
+        if args.rate and due["p99"] is not None:
+            print(f"{r['run']}: from when each read was due, p50 {due['p50']:.1f} ms, p99 {due['p99']:.1f}")
         if "daemon_cpu_ms_per_read" in r:
             print(f"{r['run']}: the daemon spent {r['daemon_cpu_ms_per_read']:.2f} ms of CPU per read")
     if "pipeline_share_of_transport" in report:
