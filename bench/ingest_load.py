@@ -143,7 +143,7 @@ def main(argv=None) -> int:
     for r in report["runs"]:
         due = r["latency_from_due_ms"]
         if args.rate and due["p99"] is not None:
-            print(f"{r['run']}: from when each read was due, p50 {due['p50']:.1f} ms, p99 {due['p99']:.1f}")
+            print(f"{r['run']}: from when reads were due, p50 {due['p50']:.1f} ms, p99 {due['p99']:.1f} ms")
         if "daemon_cpu_ms_per_read" in r:
             print(f"{r['run']}: the daemon spent {r['daemon_cpu_ms_per_read']:.2f} ms of CPU per read")
     if "pipeline_share_of_transport" in report:
