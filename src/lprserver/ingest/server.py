@@ -158,6 +158,8 @@ def create_socketio_server(ingest: Ingest, async_mode: str, max_message_bytes: i
 
     @sio.on("lpr_data")
     def lpr_data(sid, *args):
+        if ingest.app.config.get("INGEST_TRANSPORT_ONLY"):  # bench only: see bench/ingest_load.py
+            return {"status": "success", "record_id": 0, "duplicate": False, "blacklisted": False}
         return ingest.read(_single_payload(args), tokens.get(sid), sid)
 
     @sio.on("health_status")

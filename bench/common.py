@@ -1,0 +1,306 @@
+"""What every bench script shares: a database, the real daemon, /proc readings, plates, JPEGs, checks."""
+
+import io
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg2
+from PIL import Image
+
+from config import database_url
+from lprserver.commands import upgrade_database
+from lprserver.plates import normalize_plate
+from tests.pgcluster import ThrowawayPostgres, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+THAI_CONSONANTS = "กขคฆงจฉชซฌญฎฏฐฑฒณดตถทธนบปผพฟภมยรลวศษสหฬอฮ"
+THAI_PROVINCES = ("กรุงเทพมหานคร", "เชียงใหม่", "ขอนแก่น", "ภูเก็ต", "ชลบุรี", "นนทบุรี", "สงขลา", "นครราชสีมา")
+LATIN = "ABCDEFGHJKLMNPRSTUVWXYZ"
+
+
+# --- plates and images ---------------------------------------------------------------------------
+
+def random_plate(rng: random.Random) -> str:
+    """Return a plate as cameras read them: mostly Thai (`กข1234`, `1กข234`), some Latin (`ABC1234`)."""
+    kind = rng.random()
+    if kind < 0.6:
+        return f"{rng.choice(THAI_CONSONANTS)}{rng.choice(THAI_CONSONANTS)}{rng.randint(1, 9999)}"
+    if kind < 0.85:
+        letters = rng.choice(THAI_CONSONANTS) + rng.choice(THAI_CONSONANTS)
+        return f"{rng.randint(1, 9)}{letters}{rng.randint(1, 9999)}"
+    letters = "".join(rng.choice(LATIN) for _ in range(rng.randint(2, 3)))
+    return f"{letters}{rng.randint(1, 9999)}"
+
+
+def jpeg_of_size(target_bytes: int, width: int = 640, height: int = 480, seed: int = 1) -> bytes:
+    """Return a noisy width×height JPEG whose size is close to target_bytes (quality is searched)."""
+    rng = random.Random(seed)
+    small = (width // 16, height // 16)
+    base = Image.frombytes("RGB", small, rng.randbytes(small[0] * small[1] * 3)).resize((width, height))
+    best = b""
+    for amount in (0.1, 0.2, 0.35, 0.5, 0.75, 1.0):
+        noise = Image.frombytes("RGB", (width, height), rng.randbytes(width * height * 3))
+        img = Image.blend(base, noise, amount)
+        low, high = 5, 95
+        while low <= high:
+            quality = (low + high) // 2
+            out = io.BytesIO()
+            img.save(out, "JPEG", quality=quality)
+            data = out.getvalue()
+            if abs(len(data) - target_bytes) < abs(len(best) - target_bytes):
+                best = data
+            if len(data) < target_bytes:
+                low = quality + 1
+            else:
+                high = quality - 1
+        if abs(len(best) - target_bytes) <= target_bytes * 0.05:
+            return best
+    return best
+
+
+# --- /proc ---------------------------------------------------------------------------------------
+
+def cpu_seconds(pid: int) -> float:
+    """Return user + system CPU seconds the process has used (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def memory_kb(pid: int) -> dict:
+    """Return VmRSS and VmHWM (peak RSS) in kB from /proc/<pid>/status."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            found[name] = int(value.split()[0])
+    return found
+
+
+class CpuMeter:
+    """CPU % of some processes between start() and stop() (100 % = one core busy).
+
+    `pids` is a list, or a function returning the pids of the moment: a process that appears meanwhile
+    counts from its birth; one that ends meanwhile loses what it used (PostgreSQL's pooled backends live on).
+    """
+
+    def __init__(self, pids):
+        self.pids = pids if callable(pids) else (lambda: pids)
+
+    def _cpu(self) -> dict[int, float]:
+        found = {}
+        for pid in self.pids():
+            try:
+                found[pid] = cpu_seconds(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+        return found
+
+    def start(self) -> None:
+        self.cpu0, self.wall0 = self._cpu(), time.monotonic()
+
+    def stop(self) -> float:
+        used = sum(cpu - self.cpu0.get(pid, 0.0) for pid, cpu in self._cpu().items())
+        return 100 * used / max(time.monotonic() - self.wall0, 1e-9)
+
+
+def postgres_pids(cluster: ThrowawayPostgres | None) -> list[int]:
+    """Return the postmaster's pid and its children's (backends, checkpointer, WAL writer...)."""
+    if cluster is None:
+        return []
+    pid_file = cluster.data_dir / "postmaster.pid"
+    try:
+        postmaster = int(pid_file.read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return []
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == postmaster:
+                children.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            pass
+    return [postmaster, *children]
+
+
+# --- the database --------------------------------------------------------------------------------
+
+class BenchDatabase:
+    """A migrated PostgreSQL database: a throwaway cluster of our own, or one the caller names."""
+
+    def __init__(self, url: str | None = None, fsync: bool = True, folder: str | None = None):
+        self.cluster = None
+        self.keep = folder is not None  # a cluster in a folder the caller names outlives the run
+        if url is None:
+            self.cluster = ThrowawayPostgres(folder or tempfile.mkdtemp(prefix="lpr-bench-pg-"), fsync=fsync)
+            url = self.cluster.start()
+        self.url = url
+        upgrade_database(database_url(url))
+
+    def connect(self):
+        return psycopg2.connect(self.url)
+
+    def close(self) -> None:
+        if self.cluster:
+            self.cluster.stop() if self.keep else self.cluster.destroy()
+
+
+def fill_blacklist(db: BenchDatabase, entries: int, seed: int = 7) -> list[str]:
+    """Insert `entries` active blacklist plates; return their texts."""
+    rng = random.Random(seed)
+    plates = list({random_plate(rng) for _ in range(entries * 2)})[:entries]
+    now = datetime.now(UTC)
+    with db.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM blacklist_plates")
+        if cur.fetchone()[0] >= entries:
+            return plates
+        buffer = io.StringIO()
+        for plate in plates:
+            buffer.write(f"{plate}\t{normalize_plate(plate)}\tbench\tstolen\tbench\t{now}\t{now}\tt\n")
+        buffer.seek(0)
+        cur.copy_expert("COPY blacklist_plates (license_plate_text, plate_normalized, reason, category, "
+                        "added_by, created_at, updated_at, active) FROM STDIN", buffer)
+    return plates
+
+
+# --- the daemon ----------------------------------------------------------------------------------
+
+@dataclass
+class Daemon:
+    """The real ingest daemon (`python websocket_server.py`) as a subprocess on a free port."""
+
+    database_url: str
+    image_root: Path
+    log_path: Path
+    async_mode: str = "gevent"
+    extra_env: dict = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def env(self) -> dict:
+        return {
+            **os.environ, "FLASK_CONFIG": "production", "SECRET_KEY": "bench-" + "x" * 40,
+            "DATABASE_URL": self.database_url, "IMAGE_STORAGE_PATH": str(self.image_root),
+            "INGEST_HOST": "127.0.0.1", "INGEST_PORT": str(self.port), "INGEST_AUTH": "open",
+            "LOG_LEVEL": "WARNING", "ASYNC_MODE": self.async_mode, **self.extra_env,
+        }
+
+    def start(self, timeout: float = 60) -> "Daemon":
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen([sys.executable, "websocket_server.py"], cwd=ROOT, env=self.env(),
+                                            stdout=log, stderr=subprocess.STDOUT)
+        wait_for_port(self.port, self.process, timeout)
+        return self
+
+    def kill(self) -> None:
+        """kill -9, as a power cut or the OOM killer would."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the daemon exited with {process.returncode} before listening")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+# --- checks after a run --------------------------------------------------------------------------
+
+def verify_acked(db: BenchDatabase, image_root: Path, acked: list[tuple[str, str, int]],
+                 image_sizes: set[int] | None = None) -> dict:
+    """Check every acknowledged read is stored exactly once, with the record_id it was answered with,
+    with its image and thumbnail on disk; count files without rows and leftover temp files."""
+    with db.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT id, camera_id, event_id, image_path, thumbnail_path, image_bytes "
+                    "FROM lpr_records")
+        rows = cur.fetchall()
+    by_event: dict[tuple[str, str], list[tuple]] = {}
+    for row in rows:
+        by_event.setdefault((row[1], row[2]), []).append(row)
+    missing = wrong_id = duplicated = missing_image = 0
+    for camera_id, event_id, record_id in acked:
+        found = by_event.get((camera_id, event_id), [])
+        if not found:
+            missing += 1
+            continue
+        duplicated += len(found) > 1
+        row = found[0]
+        wrong_id += row[0] != record_id
+        image = image_root / row[3] if row[3] else None
+        if image is None or not image.is_file() or not (image_root / row[4]).is_file() \
+                or image.stat().st_size != row[5]:
+            missing_image += 1
+    referenced = {r[3] for r in rows if r[3]} | {r[4] for r in rows if r[4]}
+    files = [p for p in image_root.rglob("*") if p.is_file()]
+    temp_files = [p for p in files if p.name.endswith(".tmp")]
+    orphans = [p for p in files if not p.name.endswith(".tmp")
+               and str(p.relative_to(image_root)) not in referenced]
+    distinct = len({(c, e) for c, e, _ in acked})
+    cameras = {c for c, _, _ in acked}
+    return {
+        "acked_reads": distinct, "rows_of_these_cameras": sum(r[1] in cameras for r in rows),
+        "missing": missing, "wrong_record_id": wrong_id,
+        "duplicated": duplicated, "missing_image": missing_image, "orphan_files": len(orphans),
+        "temp_files": len(temp_files),
+        "ok": missing == wrong_id == duplicated == missing_image == 0,
+    }
+
+
+def percentile(values: list[float], pct: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))]
+
+
+def write_json(name: str, data: dict, path: str | None = None) -> Path:
+    """Write results to `path`, or to bench/results/<name>-<UTC time>.json."""
+    target = Path(path) if path else RESULTS / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    return target
+
+
+def machine() -> dict:
+    """Say what the figures were measured on."""
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), "unknown")
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    return {"cpu": model, "cores": os.cpu_count(), "mem_total_kb": int(mem), "loadavg_at_start": load,
+            "python": sys.version.split()[0]}

@@ -1,0 +1,158 @@
+"""Load the real ingest daemon with simulated cameras; compare the whole pipeline with the transport alone.
+
+    python -m bench.ingest_load                      # 200 cameras, closed loop, 60 s, 40 KB JPEGs
+    python -m bench.ingest_load --rate 500           # the same cameras paced to 500 reads/s in all
+"""
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from .cameras import LoadSpec, run_cameras
+from .common import (
+    BenchDatabase,
+    CpuMeter,
+    Daemon,
+    fill_blacklist,
+    machine,
+    memory_kb,
+    postgres_pids,
+    verify_acked,
+    write_json,
+)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    pacing = parser.add_mutually_exclusive_group()
+    pacing.add_argument("--closed-loop", action="store_true",
+                        help="each camera sends as soon as answered (the default)")
+    pacing.add_argument("--rate", type=float, help="pace the cameras to this many reads/s in total")
+    parser.add_argument("--cameras", type=int, default=200)
+    parser.add_argument("--duration", type=float, default=60, help="seconds of measured sending")
+    parser.add_argument("--image-kb", type=int, default=40, help="JPEG size (640x480, noisy)")
+    parser.add_argument("--processes", type=int, default=2, help="camera processes")
+    parser.add_argument("--async-mode", choices=["gevent", "eventlet"], default="gevent")
+    parser.add_argument("--blacklist", type=int, default=10_000, help="blacklist entries")
+    parser.add_argument("--call-timeout", type=float, default=30, help="seconds before a read is resent")
+    parser.add_argument("--no-transport", action="store_true", help="skip the transport-only comparison")
+    parser.add_argument("--transport-only", action="store_true", help="run only the transport-only daemon")
+    parser.add_argument("--database-url", help="use this (empty or bench) database, not a throwaway cluster")
+    parser.add_argument("--pg-fsync", choices=["on", "off"], default="on")
+    parser.add_argument("--py-spy", metavar="FILE",
+                        help="sample the pipeline daemon with py-spy during the run (raw stacks to FILE)")
+    parser.add_argument("--json", help="write the results here (default bench/results/ingest_load-*.json)")
+    return parser.parse_args(argv)
+
+
+def run_phase(db: BenchDatabase, args, blacklist: list[str], work: Path, transport_only: bool) -> dict:
+    """Start a daemon, run the cameras against it, measure it, stop it, check what was stored."""
+    name = "transport-only" if transport_only else "pipeline"
+    images = work / f"images-{name}"
+    images.mkdir()
+    daemon = Daemon(db.url, images, work / f"daemon-{name}.log", args.async_mode,
+                    {"INGEST_TRANSPORT_ONLY": "1"} if transport_only else {}).start()
+    meter, postgres = CpuMeter([daemon.pid]), CpuMeter(lambda: postgres_pids(db.cluster))
+
+    def during(start: float, end: float) -> None:
+        time.sleep(max(0.0, start - time.time()))
+        meter.start()
+        postgres.start()
+        profiling = args.py_spy and not transport_only
+        profiler = profile(daemon.pid, args.py_spy, end - time.time()) if profiling else None
+        time.sleep(max(0.0, end - time.time()))
+        result["daemon_cpu_pct"] = meter.stop()
+        result["postgres_cpu_pct"] = postgres.stop() if db.cluster else None
+        if profiler:
+            profiler.wait(60)
+
+    result: dict = {"run": name}
+    spec = LoadSpec(url=daemon.url, cameras=args.cameras, processes=args.processes, duration=args.duration,
+                    rate=args.rate, image_kb=args.image_kb, call_timeout=args.call_timeout,
+                    blacklist=tuple(blacklist))
+    try:
+        result.update(run_cameras(spec, during))
+        memory = memory_kb(daemon.pid)
+        result["daemon_peak_rss_mb"] = memory["VmHWM"] / 1024
+        result["daemon_rss_end_mb"] = memory["VmRSS"] / 1024
+    finally:
+        daemon.stop()
+    acked = result.pop("acked")
+    if result["acked_in_window"]:
+        # CPU is less sensitive than rates to what else runs: it says what a read costs the daemon.
+        cpu_ms = result["daemon_cpu_pct"] * 10 * args.duration
+        result["daemon_cpu_ms_per_read"] = cpu_ms / result["acked_in_window"]
+    if not transport_only:
+        result["verify"] = verify_acked(db, images, acked)
+    result["timeline_per_s"] = per_second(result.pop("timeline"))
+    result["daemon_log_tail"] = (work / f"daemon-{name}.log").read_text(errors="replace")[-2000:]
+    return result
+
+
+def profile(pid: int, path: str, seconds: float) -> subprocess.Popen:
+    """Sample the daemon with py-spy (pip install py-spy) without pausing it; raw collapsed stacks."""
+    command = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--nonblocking",
+               "--duration", str(max(1, int(seconds))), "--format", "raw", "--output", path]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+
+def per_second(timeline: list[tuple[float, str, int]]) -> list[dict]:
+    seconds: dict[int, Counter] = {}
+    for at, outcome, count in timeline:
+        seconds.setdefault(int(at), Counter())[outcome] += count
+    return [{"t": t, **counts} for t, counts in sorted(seconds.items())]
+
+
+def print_table(runs: list[dict]) -> None:
+    header = (f"{'run':<15}{'mode':<16}{'cams':>5}{'reads/s':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
+              f"{'resends':>8}{'CPU %':>7}{'PG %':>6}{'cams %':>7}{'RSS MB':>8}  errors / verified")
+    print(header)
+    print("-" * len(header))
+    for r in runs:
+        lat = r["latency_ms"]
+        fmt = lambda v: f"{v:8.1f}" if v is not None else f"{'-':>8}"  # noqa: E731
+        verify = r.get("verify")
+        check = "" if verify is None else (" verified OK" if verify["ok"] else f" VERIFY FAILED {verify}")
+        print(f"{r['run']:<15}{r['mode']:<16}{r['cameras']:>5}{r['reads_per_s']:9.1f}{fmt(lat['p50'])}"
+              f"{fmt(lat['p95'])}{fmt(lat['p99'])}{r['resends']:8d}{r['daemon_cpu_pct']:7.0f}"
+              f"{r['postgres_cpu_pct'] or 0:6.0f}{r['cameras_cpu_pct']:7.0f}"
+              f"{r['daemon_peak_rss_mb']:8.0f}  {r['errors'] or '-'}{check}")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    report = {"bench": "ingest_load", "machine": machine(), "args": vars(args), "runs": []}
+    db = BenchDatabase(args.database_url, fsync=args.pg_fsync == "on")
+    try:
+        blacklist = fill_blacklist(db, args.blacklist)
+        with tempfile.TemporaryDirectory(prefix="lpr-bench-") as tmp:
+            if not args.transport_only:
+                report["runs"].append(run_phase(db, args, blacklist, Path(tmp), transport_only=False))
+            if not args.no_transport:
+                report["runs"].append(run_phase(db, args, blacklist, Path(tmp), transport_only=True))
+    finally:
+        db.close()
+    rates = {r["run"]: r["reads_per_s"] for r in report["runs"]}
+    if len(rates) == 2 and rates["transport-only"]:
+        report["pipeline_share_of_transport"] = rates["pipeline"] / rates["transport-only"]
+    print_table(report["runs"])
+    for r in report["runs"]:
+        due = r["latency_from_due_ms"]
+        if args.rate and due["p99"] is not None:
+            print(f"{r['run']}: from when reads were due, p50 {due['p50']:.1f} ms, p99 {due['p99']:.1f} ms")
+        if "daemon_cpu_ms_per_read" in r:
+            print(f"{r['run']}: the daemon spent {r['daemon_cpu_ms_per_read']:.2f} ms of CPU per read")
+    if "pipeline_share_of_transport" in report:
+        print(f"pipeline carries {100 * report['pipeline_share_of_transport']:.0f} % of what the transport "
+              f"alone carries on this machine")
+    print(f"results: {write_json('ingest_load', report, args.json)}")
+    failed = any(not r["verify"]["ok"] for r in report["runs"] if "verify" in r)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
