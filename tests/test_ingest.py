@@ -433,3 +433,42 @@ def test_many_bad_messages_leave_the_daemon_up(daemon, app):
             raw_call(ws, "x" * n)
     assert daemon.alive()
     assert fresh().scalar(select(func.count(Record.id))) == 0
+
+
+# --- Floods --------------------------------------------------------------------------------
+
+
+def test_a_socketio_flood_is_told_to_wait_and_others_go_on(daemon, app):
+    answers = []
+    done = threading.Event()
+
+    def collect(answer):
+        answers.append(answer)
+        if len(answers) == 300:
+            done.set()
+
+    with camera(daemon) as flooder, camera(daemon) as neighbour:
+        for n in range(300):
+            flooder.emit("lpr_data", {**SEED_READ, "camera_id": "FLOOD", "event_id": f"f{n}"}, callback=collect)
+        assert neighbour.call("lpr_data", {**SEED_READ, "camera_id": "CALM"}, timeout=30)["status"] == "success"
+        assert done.wait(60)
+    # Whether any had to wait depends on how fast the store keeps up; each answer is
+    # either stored or "wait" (never lost), and the neighbour was served meanwhile.
+    waited = [a for a in answers if a["status"] == "error"]
+    assert all(a["code"] == "unavailable" and "in flight" in a["message"] for a in waited)
+    stored = {r.event_id for r in records() if r.camera_id == "FLOOD"}
+    assert len(stored) == 300 - len(waited)
+    assert daemon.alive()
+
+
+def test_a_raw_websocket_flood_without_reading_answers_is_closed(daemon, app):
+    closed = (websocket.WebSocketConnectionClosedException, ConnectionResetError, BrokenPipeError)
+    envelope = json.dumps({"table": "lpr_detection", "action": "insert",
+                           "data": {"checkpoint_id": "FLOOD", "license_plate": "AB1", "image": b64(make_jpeg())}})
+    with raw_socket(daemon) as ws, pytest.raises(closed):
+        for _ in range(2000):
+            ws.send(envelope)
+    assert daemon.alive()
+    with raw_socket(daemon) as ws:
+        assert raw_call(ws, {"table": "lpr_detection", "action": "insert",
+                             "data": {"checkpoint_id": "CALM", "license_plate": "AB1"}})["status"] == "success"

@@ -12,6 +12,7 @@ log = logging.getLogger("lprserver.ingest.raw")
 
 TABLES = ("lpr_detection", "health_monitor")
 # Edge field names that differ from the Socket.IO payload's.
+MAX_BACKLOG = 16  # messages received but not yet answered on one connection
 RENAMED = {"license_plate": "plate_number", "image": "image_data"}
 
 
@@ -79,6 +80,12 @@ def serve_connection(ingest, environ: dict, token: str | None, max_message_bytes
         while True:
             message = ws.receive()
             if message is None:
+                break
+            if len(ws.input_buffer) > MAX_BACKLOG:
+                # Messages are answered in order; a client that sends without reading
+                # the answers would otherwise grow this queue without end.
+                log.warning("raw websocket closed: more than %d unanswered messages", MAX_BACKLOG)
+                ws.close(1008, f"more than {MAX_BACKLOG} messages sent without waiting for answers")
                 break
             ws.send(json.dumps(handle_message(ingest, message, token, conn), ensure_ascii=False))
     except simple_websocket.ConnectionClosed as closed:

@@ -3,6 +3,7 @@
 import json
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -39,18 +40,25 @@ class Ingest:
         self.notify = notify or (lambda event, data: None)
         self.connections: dict[str, str] = {}
         self.open_connections: set[str] = set()
+        # A camera waits for each answer; a client that floods a connection with
+        # unanswered messages is told to wait instead of queueing without end.
+        self.max_per_connection = app.config["INGEST_MAX_INFLIGHT_PER_CONNECTION"]
+        self.inflight: Counter[str] = Counter()
 
     def opened(self, conn: str) -> None:
         self.open_connections.add(conn)
 
     def register(self, payload: Any, token: str | None, conn: str) -> dict:
-        answer = self._run(lambda session: register_camera(session, self.settings, payload, token))
+        answer = self._run(conn, lambda session: register_camera(session, self.settings, payload, token))
         if answer["status"] == "success":
             self._seen(conn, answer["camera_id"], already_marked=True)
         return answer
 
     def read(self, payload: Any, token: str | None, conn: str) -> dict:
-        result = self._run(lambda session: ingest_read(session, self.store, self.settings, payload, token))
+        def step(session):
+            return ingest_read(session, self.store, self.settings, payload, token)
+
+        result = self._run(conn, step)
         if isinstance(result, dict):
             return result
         self._seen(conn, result.camera_id)
@@ -61,7 +69,7 @@ class Ingest:
         return result.answer()
 
     def health(self, payload: Any, token: str | None, conn: str) -> dict:
-        answer = self._run(lambda session: record_health(session, self.settings, payload, token))
+        answer = self._run(conn, lambda session: record_health(session, self.settings, payload, token))
         if answer["status"] == "success" and isinstance(payload, dict):
             self._seen(conn, payload["camera_id"])
             self.notify("camera_status", {"camera_id": payload["camera_id"], "health": payload.get("status")})
@@ -79,7 +87,20 @@ class Ingest:
             set_online(db.session, None, False)
             db.session.commit()
 
-    def _run(self, step: Callable) -> Any:
+    def _run(self, conn: str, step: Callable) -> Any:
+        if self.inflight[conn] >= self.max_per_connection:
+            return IngestError(
+                "unavailable", "too many messages in flight on this connection; wait for the answers"
+            ).answer()
+        self.inflight[conn] += 1
+        try:
+            return self._run_gated(step)
+        finally:
+            self.inflight[conn] -= 1
+            if not self.inflight[conn]:
+                del self.inflight[conn]
+
+    def _run_gated(self, step: Callable) -> Any:
         if not self.gate.acquire(timeout=BUSY_TIMEOUT):
             return IngestError("unavailable", "the server is busy; retry later").answer()
         try:
