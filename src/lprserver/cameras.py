@@ -1,6 +1,6 @@
 """Camera services: creation with a token, authorisation, presence. Callers commit."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from .models import Camera, utcnow
 from .tokens import generate_token, hash_token, token_matches
 
+LAST_SEEN_RESOLUTION = timedelta(seconds=10)
 _INSERTS = {"postgresql": pg_insert, "sqlite": sqlite_insert}
 
 
@@ -51,11 +52,12 @@ def authorize_camera(session: Session, camera_id: str, token: str | None, auth_m
 
 
 def touch_camera(camera: Camera, now: datetime, hostname: str | None = None) -> None:
-    """Note that a camera was heard from now."""
+    """Note that a camera was heard from now (to LAST_SEEN_RESOLUTION, to spare a write per read)."""
     if camera.first_seen is None:
         camera.first_seen = now
-    camera.last_seen = now
-    if hostname:
+    if camera.last_seen is None or now - camera.last_seen >= LAST_SEEN_RESOLUTION:
+        camera.last_seen = now
+    if hostname and camera.hostname != hostname:
         camera.hostname = hostname
 
 
