@@ -18,6 +18,16 @@ def database_url(raw: str | None) -> str:
     return raw
 
 
+def _float(env, name: str, default: float) -> float:
+    value = env.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
+
+
 def _int(env, name: str, default: int) -> int:
     value = env.get(name)
     if value in (None, ""):
@@ -54,6 +64,15 @@ class Config:
         self.IMAGE_MAX_PIXELS = _int(env, "IMAGE_MAX_PIXELS", 40_000_000)
         self.RETENTION_DAYS = _int(env, "RETENTION_DAYS", 0)
         self.TIMEZONE = env.get("TIMEZONE", "Asia/Bangkok")
+        # Operations (docs/operations.md): retention, health, metrics, nginx.
+        self.IMAGE_DISK_BUDGET_GB = _float(env, "IMAGE_DISK_BUDGET_GB", 0.0)
+        self.RETENTION_BATCH_SIZE = _int(env, "RETENTION_BATCH_SIZE", 500)
+        self.IMAGE_ACCEL_REDIRECT = env.get("IMAGE_ACCEL_REDIRECT", "")
+        self.METRICS_TOKEN = env.get("METRICS_TOKEN", "")
+        self.HEARTBEAT_FILE = env.get("HEARTBEAT_FILE") or str(BASE_DIR / "instance" / "ingest.heartbeat")
+        self.HEARTBEAT_INTERVAL = _float(env, "HEARTBEAT_INTERVAL", 5.0)
+        self.HEARTBEAT_MAX_AGE = _float(env, "HEARTBEAT_MAX_AGE", 30.0)
+        self.HEALTH_MIN_FREE_MB = _int(env, "HEALTH_MIN_FREE_MB", 500)
         self.SQLALCHEMY_ENGINE_OPTIONS.update(self._pool_options())
         self.check()
 
@@ -69,6 +88,11 @@ class Config:
             raise ValueError(f"ASYNC_MODE must be gevent, eventlet or threading, not {self.ASYNC_MODE!r}")
         if self.INGEST_AUTH not in ("token", "open"):
             raise ValueError(f"INGEST_AUTH must be token or open, not {self.INGEST_AUTH!r}")
+        if self.RETENTION_DAYS < 0 or self.IMAGE_DISK_BUDGET_GB < 0 or self.RETENTION_BATCH_SIZE < 1:
+            raise ValueError("RETENTION_DAYS and IMAGE_DISK_BUDGET_GB must be 0 or more, "
+                             "RETENTION_BATCH_SIZE 1 or more")
+        if self.IMAGE_ACCEL_REDIRECT and not self.IMAGE_ACCEL_REDIRECT.startswith("/"):
+            raise ValueError("IMAGE_ACCEL_REDIRECT must be an nginx location such as /_images/, or empty")
 
 
 class DevelopmentConfig(Config):
