@@ -4,11 +4,9 @@ import os
 import time
 from datetime import timedelta
 
-from click.testing import CliRunner
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from lprserver.commands import lpr
 from lprserver.extensions import db
 from lprserver.images import FilesystemImageStore
 from lprserver.ingest.pipeline import IngestSettings, ingest_read
@@ -105,7 +103,7 @@ def test_cleanup_command_uses_retention_days_and_logs_what_it_removed(app, caplo
     _ingest("NEW1", 1)
     app.config["RETENTION_DAYS"] = 30
     caplog.set_level("INFO", logger="lprserver.retention")
-    result = CliRunner().invoke(lpr, ["cleanup"], obj=app.cli.make_context("flask", []).obj)
+    result = app.test_cli_runner().invoke(args=["lpr", "cleanup"])
     assert result.exit_code == 0, result.output
     assert "records_deleted=1 files_deleted=2" in result.output
     assert "event=retention_batch reason=age" in caplog.text
