@@ -1,11 +1,11 @@
 """LPR Server: the Flask application factory."""
 
-import logging
 from pathlib import Path
 
 from flask import Flask
 
 from .extensions import csrf, db, login_manager, socketio
+from .logs import configure_logging
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,22 +20,20 @@ def create_app(config, async_mode: str | None = None) -> Flask:
     )
     app.config.from_object(config)
     _prepare_sqlite_folder(app)
-    logging.basicConfig(
-        level=app.config["LOG_LEVEL"],
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(app.config["LOG_LEVEL"])
 
     db.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
     socketio.init_app(app, async_mode=async_mode or _web_async_mode(app))
 
-    from . import auth, commands
+    from . import auth, commands, monitoring
     from .api import bp as api_bp
 
     auth.init_app(app)
     commands.init_app(app)
     app.register_blueprint(api_bp)
+    monitoring.init_app(app)
     return app
 
 

@@ -154,7 +154,8 @@ def sweep_missing_files(session: Session, store: FilesystemImageStore, batch_siz
     while True:
         rows = session.execute(
             select(Record.id, Record.image_path, Record.thumbnail_path)
-            .where(Record.id > last_id, or_(Record.image_path.is_not(None), Record.thumbnail_path.is_not(None)))
+            .where(Record.id > last_id,
+                   or_(Record.image_path.is_not(None), Record.thumbnail_path.is_not(None)))
             .order_by(Record.id).limit(batch_size)
         ).all()
         if not rows:
