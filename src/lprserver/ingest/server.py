@@ -245,4 +245,5 @@ def serve(app: Flask, async_mode: str) -> None:
     else:
         from gevent.pywsgi import WSGIServer
 
-        WSGIServer((host, port), wsgi, log=None).serve_forever()
+        # gevent's own error lines go through logging too, so they are key=value and scrubbed.
+        WSGIServer((host, port), wsgi, log=None, error_log=logging.getLogger("lprserver.http")).serve_forever()
