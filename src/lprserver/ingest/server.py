@@ -246,4 +246,5 @@ def serve(app: Flask, async_mode: str) -> None:
         from gevent.pywsgi import WSGIServer
 
         # gevent's own error lines go through logging too, so they are key=value and scrubbed.
-        WSGIServer((host, port), wsgi, log=None, error_log=logging.getLogger("lprserver.http")).serve_forever()
+        server_log = logging.getLogger("lprserver.http")
+        WSGIServer((host, port), wsgi, log=None, error_log=server_log).serve_forever()
