@@ -28,6 +28,15 @@ def _float(env, name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, not {value!r}") from None
 
 
+def _flag(env, name: str, default: bool) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if not value:
+        return default
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError(f"{name} must be on or off, not {value!r}")
+    return value in ("1", "true", "yes", "on")
+
+
 def _int(env, name: str, default: int) -> int:
     value = env.get(name)
     if value in (None, ""):
@@ -43,6 +52,7 @@ class Config:
 
     DEBUG = False
     TESTING = False
+    SESSION_COOKIE_SECURE = False
     DEFAULT_INGEST_AUTH = "open"
 
     def __init__(self, environ=None):
@@ -73,6 +83,8 @@ class Config:
         self.HEARTBEAT_INTERVAL = _float(env, "HEARTBEAT_INTERVAL", 5.0)
         self.HEARTBEAT_MAX_AGE = _float(env, "HEARTBEAT_MAX_AGE", 30.0)
         self.HEALTH_MIN_FREE_MB = _int(env, "HEALTH_MIN_FREE_MB", 500)
+        # Off for a plain-HTTP install (setup.sh writes it), or browsers never send the cookie back.
+        self.SESSION_COOKIE_SECURE = _flag(env, "SESSION_COOKIE_SECURE", type(self).SESSION_COOKIE_SECURE)
         self.SQLALCHEMY_ENGINE_OPTIONS.update(self._pool_options())
         self.check()
 
