@@ -201,7 +201,7 @@ pg_admin() {
   fi
 }
 
-env_value() { sed -n "s/^$1=//p" "$ENV_FILE" 2>/dev/null | tail -n1; }
+env_value() { [ -f "$ENV_FILE" ] || return 0; sed -n "s/^$1=//p" "$ENV_FILE" | tail -n1; }
 
 # The role and database, with a generated password kept in the settings file.
 ensure_database() {
