@@ -353,7 +353,7 @@ cmd_install() {
     /home/*|/root/*) die "the app is in $APP_DIR, which the services cannot read (ProtectHome): clone it to /opt/lprserver" ;;
   esac
   [ "$APP_DIR" = "$ROOT" ] || die "run the setup.sh inside $APP_DIR (this one is in $ROOT)"
-  local packages=(python3 python3-venv nginx postgresql-client)
+  local packages=(python3 python3-venv nginx postgresql-client curl)
   [ -z "$PG_ADMIN_URL" ] && packages+=(postgresql)
   say "1/8 System packages: ${packages[*]}"
   apt_install "${packages[@]}"
