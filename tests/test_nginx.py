@@ -131,8 +131,12 @@ def _camera_read(stack) -> dict:
 
 
 def test_a_page_loads_through_nginx_with_security_headers(stack, app):
-    answer = requests.get(f"{stack['url']}/health", timeout=10)
-    assert answer.status_code in (200, 503) and "checks" in answer.json()
+    if "auth.login" in app.view_functions:  # the sign-in page, once the web pages exist
+        answer = requests.get(f"{stack['url']}/login", timeout=10)
+        assert answer.status_code == 200 and "text/html" in answer.headers["Content-Type"]
+    else:
+        answer = requests.get(f"{stack['url']}/health", timeout=10)
+        assert answer.status_code in (200, 503) and "checks" in answer.json()
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
     assert answer.headers["Referrer-Policy"] == "same-origin"
     assert "default-src 'self'" in answer.headers["Content-Security-Policy"]
@@ -154,10 +158,12 @@ def test_static_files_come_from_nginx_with_long_cache_headers(stack):
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_a_browser_socketio_client_connects_over_websocket_through_nginx(stack, app):
+def test_a_browser_socketio_client_connects_over_websocket_through_nginx(stack, app, api_token):
     client = socketio.Client(reconnection=False)
     try:
-        client.connect(stack["url"], transports=["websocket"], wait_timeout=10)
+        # Signed in (Bearer token), in case the web app's Socket.IO turns anonymous users away.
+        client.connect(stack["url"], transports=["websocket"], wait_timeout=10,
+                       headers={"Authorization": f"Bearer {api_token}"})
         assert client.connected and client.transport() == "websocket"
     finally:
         close_client(client)

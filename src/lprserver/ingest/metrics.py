@@ -37,7 +37,7 @@ class IngestMetrics:
         self.in_flight = Gauge("lpr_ingest_in_flight", "Messages being handled or waiting for a slot",
                                registry=registry)
         Gauge("lpr_ingest_slots_free", "Free database slots (INGEST_MAX_INFLIGHT minus busy)",
-              registry=registry).set_function(lambda: ingest.gate._value)
+              registry=registry).set_function(lambda: _free_slots(ingest.gate))
         Gauge("lpr_ingest_connections", "Open camera connections",
               registry=registry).set_function(lambda: len(ingest.open_connections))
         Gauge("lpr_ingest_cameras_connected", "Cameras with an open connection",
@@ -84,3 +84,8 @@ class IngestMetrics:
         data = generate_latest(self.registry)
         start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(data)))])
         return [data]
+
+
+def _free_slots(gate) -> int:
+    # threading's semaphore keeps `_value`; eventlet's green one keeps `counter`.
+    return getattr(gate, "_value", getattr(gate, "counter", -1))
