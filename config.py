@@ -71,6 +71,8 @@ class Config:
         self.INGEST_MAX_MESSAGE_BYTES = _int(env, "INGEST_MAX_MESSAGE_BYTES", 4 * 1024 * 1024)
         self.INGEST_MAX_INFLIGHT = _int(env, "INGEST_MAX_INFLIGHT", 32)
         self.IMAGE_MAX_BYTES = _int(env, "IMAGE_MAX_BYTES", 2 * 1024 * 1024)
+        # HTTP ingest (POST /api/records) has the same message cap as the daemon.
+        self.MAX_CONTENT_LENGTH = self.INGEST_MAX_MESSAGE_BYTES
         self.IMAGE_MAX_PIXELS = _int(env, "IMAGE_MAX_PIXELS", 40_000_000)
         self.RETENTION_DAYS = _int(env, "RETENTION_DAYS", 0)
         self.TIMEZONE = env.get("TIMEZONE", "Asia/Bangkok")

@@ -124,8 +124,13 @@ def test_seed_socketio_snippet_runs_against_the_daemon(daemon, app):
     sio.disconnect()
     http.close()
     assert daemon.alive()
-    cam = wait_until(lambda: fresh().get(Camera, "TEST_CAM"), timeout=1)
-    assert cam is None or (cam.first_seen is not None and not cam.online)
+
+    def registered_and_offline():
+        cam = fresh().get(Camera, "TEST_CAM")
+        return cam is not None and cam.first_seen is not None and not cam.online
+
+    settled = wait_until(registered_and_offline, timeout=3)
+    assert fresh().get(Camera, "TEST_CAM") is None or settled
 
 
 def test_seed_snippet_with_call_registers_test_cam(daemon, app):
@@ -318,6 +323,9 @@ BAD_READS = [
     ("50000x50000 header", {**SEED_READ, "image_data": data_uri(huge_header_jpeg())}, "invalid_image", "image_data"),
     ("image over 2 MB", {**SEED_READ, "image_data": b64(noisy_jpeg(2_200_000))}, "invalid_image", "image_data"),
     ("image not a string", {**SEED_READ, "image_data": 12}, "invalid_payload", "image_data"),
+    # A good image with a bad field elsewhere: no file may be left behind.
+    ("confidence 150 with image", {**SEED_READ, "confidence": 150, "image_data": b64(JPEG)}, "invalid_payload", "confidence"),
+    ("nested metadata with image", {**SEED_READ, "extra": {"a": 1}, "image_data": b64(JPEG)}, "invalid_payload", "extra"),
 ]
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ..blacklist import match_blacklist
 from ..cameras import CameraRefused, authorize_camera, touch_camera
 from ..images import (
+    CheckedImage,
     FilesystemImageStore,
     ImageRejected,
     StoredImage,
@@ -130,15 +131,8 @@ def record_health(session: Session, settings: IngestSettings, payload: Any,
 def ingest_read(session: Session, store: FilesystemImageStore, settings: IngestSettings,
                 payload: Any, token: str | None = None) -> ReadResult:
     """Validate, store and match one plate read; return what to answer and to broadcast."""
-    data = parse(ReadIn, payload)
-    plate = normalize_plate(data.plate_number)
-    if not is_valid_normalized(plate):
-        raise IngestError(
-            "invalid_plate", "plate_number is empty or over 32 characters once normalised", "plate_number"
-        )
-    confidence = confidence_percent(data.confidence)
-    metadata = data.metadata()
-    image = _checked_image(data.image_data, settings) if data.image_data else None
+    read = _validated_read(payload)
+    data = read.data
     now = utcnow()
     with database_errors(session):
         camera = _authorize(session, data.camera_id, token or data.token, settings, now)
@@ -146,18 +140,13 @@ def ingest_read(session: Session, store: FilesystemImageStore, settings: IngestS
         if earlier:
             session.rollback()
             return earlier
-    stored = _save_image(store, image, data.camera_id, now) if image else None
-    record = Record(
-        camera_id=camera.id, event_id=data.event_id, plate_number=data.plate_number,
-        plate_normalized=plate, province=data.province, confidence=confidence,
-        captured_at=to_utc(data.timestamp, settings.timezone, now), received_at=now,
-        location=data.location or camera.location, latitude=data.latitude,
-        longitude=data.longitude, vehicle_type=data.vehicle_type,
-        vehicle_color=data.vehicle_color, direction=data.direction, extra=metadata,
-    )
-    if stored:
-        record.image_path, record.thumbnail_path = stored.path, stored.thumbnail_path
-        record.image_sha256, record.image_bytes = stored.sha256, stored.size
+    try:
+        read.image = _checked_image(data.image_data, settings) if data.image_data else None
+    except IngestError:
+        session.rollback()
+        raise
+    stored = _save_image(store, read.image, data.camera_id, now) if read.image else None
+    record = _new_record(read, camera, now, settings, stored)
     try:
         with database_errors(session):
             result = _insert_read(session, camera, record, now, data.hostname)
@@ -176,6 +165,43 @@ def ingest_read(session: Session, store: FilesystemImageStore, settings: IngestS
         store.delete(*_paths(stored))
         raise
     return result
+
+
+@dataclass
+class _CheckedRead:
+    data: ReadIn
+    plate: str
+    confidence: float | None
+    metadata: dict[str, Any] | None
+    image: CheckedImage | None = None
+
+
+def _validated_read(payload: Any) -> _CheckedRead:
+    """Check the fields of a read (all but the image) before anything is written."""
+    data = parse(ReadIn, payload)
+    plate = normalize_plate(data.plate_number)
+    if not is_valid_normalized(plate):
+        raise IngestError(
+            "invalid_plate", "plate_number is empty or over 32 characters once normalised", "plate_number"
+        )
+    return _CheckedRead(data, plate, confidence_percent(data.confidence), data.metadata())
+
+
+def _new_record(read: _CheckedRead, camera: Camera, now: datetime, settings: IngestSettings,
+                stored: StoredImage | None) -> Record:
+    data = read.data
+    record = Record(
+        camera_id=camera.id, event_id=data.event_id, plate_number=data.plate_number,
+        plate_normalized=read.plate, province=data.province, confidence=read.confidence,
+        captured_at=to_utc(data.timestamp, settings.timezone, now), received_at=now,
+        location=data.location or camera.location, latitude=data.latitude,
+        longitude=data.longitude, vehicle_type=data.vehicle_type,
+        vehicle_color=data.vehicle_color, direction=data.direction, extra=read.metadata,
+    )
+    if stored:
+        record.image_path, record.thumbnail_path = stored.path, stored.thumbnail_path
+        record.image_sha256, record.image_bytes = stored.sha256, stored.size
+    return record
 
 
 def _checked_image(image_data: str, settings: IngestSettings):
