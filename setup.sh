@@ -380,7 +380,7 @@ cmd_install() {
 cmd_upgrade() {
   require_root upgrade
   check_os
-  if [ -d "$APP_DIR/.git" ]; then
+  if [ -e "$APP_DIR/.git" ]; then
     say "Pulling the new version"
     git -C "$APP_DIR" pull --ff-only
   else
