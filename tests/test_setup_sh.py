@@ -168,3 +168,16 @@ def test_the_rendered_site_passes_nginx_t_with_and_without_tls(scratch, tmp_path
         result = subprocess.run(["/usr/sbin/nginx", "-t", "-p", str(tmp_path), "-c", str(conf)],
                                 capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
+
+
+def test_upgrade_pulls_migrates_and_keeps_the_settings(scratch):
+    tmp_path, env = scratch
+    run_setup("install", env=env)
+    before = settings(tmp_path)
+    checkout = tmp_path / "checkout"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(checkout)], check=True)
+    result = run_setup("upgrade", env={**env, "LPR_APP_DIR": str(checkout)})
+    assert "Pulling the new version" in result.stdout and "Already up to date" in result.stdout
+    assert "Database is at the current schema." in result.stdout and "Upgraded." in result.stdout
+    assert settings(tmp_path) == before
+    assert f"WorkingDirectory={checkout}" in (tmp_path / "systemd" / "lprserver.service").read_text()
