@@ -18,16 +18,6 @@ def database_url(raw: str | None) -> str:
     return raw
 
 
-def _int(env, name: str, default: int) -> int:
-    value = env.get(name)
-    if value in (None, ""):
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
-
-
 def _float(env, name: str, default: float) -> float:
     value = env.get(name)
     if value in (None, ""):
@@ -38,11 +28,31 @@ def _float(env, name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, not {value!r}") from None
 
 
+def _flag(env, name: str, default: bool) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if not value:
+        return default
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError(f"{name} must be on or off, not {value!r}")
+    return value in ("1", "true", "yes", "on")
+
+
+def _int(env, name: str, default: int) -> int:
+    value = env.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+
+
 class Config:
     """Settings shared by every environment (SPEC §7)."""
 
     DEBUG = False
     TESTING = False
+    SESSION_COOKIE_SECURE = False
     DEFAULT_INGEST_AUTH = "open"
 
     def __init__(self, environ=None):
@@ -80,6 +90,17 @@ class Config:
         self.RATELIMIT_TOKENS = env.get("RATELIMIT_TOKENS", "30 per minute")
         # How many reverse proxies (nginx: 1) stand in front and set X-Forwarded-For.
         self.TRUSTED_PROXIES = _int(env, "TRUSTED_PROXIES", 0)
+        # Operations (docs/operations.md): retention, health, metrics, nginx.
+        self.IMAGE_DISK_BUDGET_GB = _float(env, "IMAGE_DISK_BUDGET_GB", 0.0)
+        self.RETENTION_BATCH_SIZE = _int(env, "RETENTION_BATCH_SIZE", 500)
+        self.IMAGE_ACCEL_REDIRECT = env.get("IMAGE_ACCEL_REDIRECT", "")
+        self.METRICS_TOKEN = env.get("METRICS_TOKEN", "")
+        self.HEARTBEAT_FILE = env.get("HEARTBEAT_FILE") or str(BASE_DIR / "instance" / "ingest.heartbeat")
+        self.HEARTBEAT_INTERVAL = _float(env, "HEARTBEAT_INTERVAL", 5.0)
+        self.HEARTBEAT_MAX_AGE = _float(env, "HEARTBEAT_MAX_AGE", 30.0)
+        self.HEALTH_MIN_FREE_MB = _int(env, "HEALTH_MIN_FREE_MB", 500)
+        # Off for a plain-HTTP install (setup.sh writes it), or browsers never send the cookie back.
+        self.SESSION_COOKIE_SECURE = _flag(env, "SESSION_COOKIE_SECURE", type(self).SESSION_COOKIE_SECURE)
         self.SQLALCHEMY_ENGINE_OPTIONS.update(self._pool_options())
         self.check()
 
@@ -95,6 +116,11 @@ class Config:
             raise ValueError(f"ASYNC_MODE must be gevent, eventlet or threading, not {self.ASYNC_MODE!r}")
         if self.INGEST_AUTH not in ("token", "open"):
             raise ValueError(f"INGEST_AUTH must be token or open, not {self.INGEST_AUTH!r}")
+        if self.RETENTION_DAYS < 0 or self.IMAGE_DISK_BUDGET_GB < 0 or self.RETENTION_BATCH_SIZE < 1:
+            raise ValueError("RETENTION_DAYS and IMAGE_DISK_BUDGET_GB must be 0 or more, "
+                             "RETENTION_BATCH_SIZE 1 or more")
+        if self.IMAGE_ACCEL_REDIRECT and not self.IMAGE_ACCEL_REDIRECT.startswith("/"):
+            raise ValueError("IMAGE_ACCEL_REDIRECT must be an nginx location such as /_images/, or empty")
 
 
 class DevelopmentConfig(Config):

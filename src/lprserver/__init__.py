@@ -1,12 +1,12 @@
 """LPR Server: the Flask application factory."""
 
-import logging
 from pathlib import Path
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .extensions import csrf, db, limiter, login_manager, socketio
+from .logs import configure_logging
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,10 +21,7 @@ def create_app(config, async_mode: str | None = None) -> Flask:
     )
     app.config.from_object(config)
     _prepare_sqlite_folder(app)
-    logging.basicConfig(
-        level=app.config["LOG_LEVEL"],
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(app.config["LOG_LEVEL"])
 
     if app.config.get("TRUSTED_PROXIES"):
         # Behind nginx: take the client address (rate limits, audit) from X-Forwarded-For.
@@ -36,12 +33,13 @@ def create_app(config, async_mode: str | None = None) -> Flask:
     limiter.init_app(app)
     socketio.init_app(app, async_mode=async_mode or _web_async_mode(app))
 
-    from . import account, api, auth, commands
+    from . import account, api, auth, commands, monitoring
 
     auth.init_app(app)
     commands.init_app(app)
     api.init_app(app)
     app.register_blueprint(account.bp)
+    monitoring.init_app(app)
     return app
 
 

@@ -133,6 +133,25 @@ def blacklist_add_command(plate, reason, category, added_by, expires_in_days):
     click.echo(f"Blacklist entry {entry.id}: {entry.license_plate_text} ({entry.plate_normalized})")
 
 
+@lpr.command("cleanup")
+@click.option("--days", type=click.IntRange(min=0), help="Keep this many days (default: RETENTION_DAYS).")
+@click.option("--budget-gb", type=click.FloatRange(min=0),
+              help="Image disk budget in GB (default: IMAGE_DISK_BUDGET_GB).")
+@click.option("--no-sweep", is_flag=True, help="Skip the orphan file and missing file sweep.")
+def cleanup_command(days, budget_gb, no_sweep):
+    """Delete records older than the retention period, with their images, in batches."""
+    from .images import FilesystemImageStore
+    from .retention import cleanup
+
+    config = current_app.config
+    days = config["RETENTION_DAYS"] if days is None else days
+    budget_gb = config["IMAGE_DISK_BUDGET_GB"] if budget_gb is None else budget_gb
+    store = FilesystemImageStore(config["IMAGE_STORAGE_PATH"])
+    report = cleanup(db.session, store, days, int(budget_gb * 1024**3),
+                     config["RETENTION_BATCH_SIZE"], sweep=not no_sweep)
+    click.echo(f"Cleanup done: {report.summary()}")
+
+
 @lpr.command("simulate")
 @click.option("--url", default="http://127.0.0.1:8765", show_default=True, help="The ingest daemon.")
 @click.option("--cameras", type=click.IntRange(1, 1000), default=5, show_default=True)

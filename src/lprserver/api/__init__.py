@@ -49,9 +49,6 @@ def init_app(app: Flask) -> LprApi:
     api.spec.options["security"] = [{"bearerAuth": []}, {"sessionCookie": []}]
     api.register_blueprint(bp)
     app.add_url_rule("/api/docs/assets/<path:filename>", "api_docs_assets", _swagger_asset)
-    from .health import health
-
-    app.add_url_rule("/health", "health", health)
     return api
 
 

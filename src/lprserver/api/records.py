@@ -1,6 +1,8 @@
 """Records: list, read, images, and ingest over HTTP (SPEC §2.3)."""
 
+import mimetypes
 from datetime import datetime
+from urllib.parse import quote
 
 from flask import Response, abort, current_app, jsonify, request, send_file, stream_with_context
 from flask_login import current_user, login_required
@@ -183,6 +185,11 @@ def _send_stored(rel_path: str | None):
     path = store.path(rel_path)
     if not path.is_file():
         abort(404, "the image file is missing")
-    response = send_file(path, max_age=3600)
+    if accel := current_app.config["IMAGE_ACCEL_REDIRECT"]:
+        # nginx sends the file from its `internal` location; the app only checked who asks.
+        response = current_app.response_class(mimetype=mimetypes.guess_type(path.name)[0])
+        response.headers["X-Accel-Redirect"] = accel.rstrip("/") + "/" + quote(rel_path)
+    else:
+        response = send_file(path, max_age=3600)
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response

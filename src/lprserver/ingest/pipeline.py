@@ -88,7 +88,7 @@ def database_errors(session: Session):
         raise
     except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
         session.rollback()
-        log.warning("database unavailable: %s", exc.__class__.__name__)
+        log.warning("event=database_unavailable error=%s", exc.__class__.__name__)
         raise IngestError("unavailable", "the database cannot take the write now; retry later") from None
 
 
@@ -228,7 +228,7 @@ def _save_image(store: FilesystemImageStore, image, camera_id: str, now: datetim
     try:
         return settings.offload(store.save, image, camera_id, now)
     except OSError as exc:
-        log.warning("image store unavailable: %s", exc)
+        log.warning("event=image_store_unavailable error=%r", str(exc))
         raise IngestError("unavailable", "the image store cannot take the write now; retry later") from None
 
 

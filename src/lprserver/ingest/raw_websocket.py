@@ -89,7 +89,7 @@ def serve_connection(ingest, environ: dict, token: str | None, max_message_bytes
                 break
             ws.send(json.dumps(handle_message(ingest, message, token, conn), ensure_ascii=False))
     except simple_websocket.ConnectionClosed as closed:
-        log.info("raw websocket closed: %s %s", closed.reason, closed.message or "")
+        log.info("event=raw_websocket_closed reason=%s message=%r", closed.reason, closed.message or "")
     finally:
         ingest.disconnected(conn)
         if ws.connected:

@@ -13,9 +13,11 @@ from flask import Flask
 
 from ..cameras import set_online
 from ..extensions import db
+from ..heartbeat import start_heartbeat
 from ..images import FilesystemImageStore
 from ..webhooks import DeliveryWorker
 from .errors import IngestError
+from .metrics import IngestMetrics
 from .pipeline import IngestSettings, ingest_read, record_health, register_camera
 from .raw_websocket import serve_connection
 
@@ -107,10 +109,10 @@ class Ingest:
             with self.app.app_context():
                 return step(db.session)
         except IngestError as exc:
-            log.info("rejected %s: %s (field %s)", exc.code, exc.message, exc.field)
+            log.info("event=rejected code=%s field=%s message=%r", exc.code, exc.field, exc.message)
             return exc.answer()
         except Exception:
-            log.exception("ingest failed unexpectedly")
+            log.exception("event=ingest_failed")
             return IngestError("unavailable", "the server could not store this now; retry later").answer()
         finally:
             self.gate.release()
@@ -135,7 +137,7 @@ class Ingest:
                 set_online(db.session, [camera_id], online)
                 db.session.commit()
         except Exception as exc:  # presence is best effort; reads are what must not be lost
-            log.warning("could not mark camera %s online=%s: %s", camera_id, online, exc)
+            log.warning("event=presence_failed camera_id=%s online=%s error=%r", camera_id, online, str(exc))
             return
         self.notify("camera_status", {"camera_id": camera_id, "online": online})
 
@@ -213,7 +215,7 @@ def _query_token(environ: dict) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def create_ingest_wsgi(ingest: Ingest, sio: socketio.Server, max_message_bytes: int):
+def create_ingest_wsgi(ingest: Ingest, sio: socketio.Server, max_message_bytes: int, metrics=None):
     """Return the WSGI app of port 8765: /socket.io/ for Socket.IO, any other path for raw WebSocket."""
     sio_app = socketio.WSGIApp(sio, socketio_path="socket.io")
 
@@ -224,6 +226,8 @@ def create_ingest_wsgi(ingest: Ingest, sio: socketio.Server, max_message_bytes: 
         if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
             serve_connection(ingest, environ, _query_token(environ), max_message_bytes)
             return _already_handled(environ)
+        if path == "/metrics" and metrics is not None:
+            return metrics.wsgi(environ, start_response)
         if path == "/health":
             return _json(start_response, "200 OK", {"status": "ok", "connections": len(ingest.connections)})
         return _json(start_response, "426 Upgrade Required", {
@@ -272,10 +276,13 @@ def serve(app: Flask, async_mode: str) -> None:
     if app.config["WEBHOOK_WORKER"]:
         DeliveryWorker(app).start()  # webhooks are sent from here, off every camera's path
     cap = app.config["INGEST_MAX_MESSAGE_BYTES"]
+    metrics = IngestMetrics(ingest, app.config["METRICS_TOKEN"])
+    start_heartbeat(app.config["HEARTBEAT_FILE"], app.config["HEARTBEAT_INTERVAL"],
+                    lambda: {"connections": len(ingest.open_connections)})
     sio = create_socketio_server(ingest, async_mode, cap)
-    wsgi = create_ingest_wsgi(ingest, sio, cap)
+    wsgi = create_ingest_wsgi(ingest, sio, cap, metrics)
     host, port = app.config["INGEST_HOST"], app.config["INGEST_PORT"]
-    log.info("ingest daemon listening on %s:%s (async mode %s, auth %s)",
+    log.info("event=listening host=%s port=%s async_mode=%s auth=%s",
              host, port, async_mode, app.config["INGEST_AUTH"])
     if async_mode == "eventlet":
         import eventlet
@@ -285,4 +292,6 @@ def serve(app: Flask, async_mode: str) -> None:
     else:
         from gevent.pywsgi import WSGIServer
 
-        WSGIServer((host, port), wsgi, log=None).serve_forever()
+        # gevent's own error lines go through logging too, so they are key=value and scrubbed.
+        server_log = logging.getLogger("lprserver.http")
+        WSGIServer((host, port), wsgi, log=None, error_log=server_log).serve_forever()

@@ -1,0 +1,91 @@
+"""Prometheus metrics of the ingest daemon, wrapped around `Ingest` without changing it."""
+
+import logging
+import time
+from functools import wraps
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from ..monitoring import DatabaseCollector, metrics_allowed
+
+log = logging.getLogger("lprserver.ingest")
+
+
+class IngestMetrics:
+    """Counts reads, rejects by code, answer latency, blacklist hits, cameras and queue depth."""
+
+    def __init__(self, ingest, token: str):
+        self.ingest = ingest
+        self.token = token
+        self.registry = registry = CollectorRegistry()
+        self.reads = Counter("lpr_ingest_reads", "Reads stored (duplicates included)",
+                             ["duplicate"], registry=registry)
+        self.rejects = Counter("lpr_ingest_rejects", "Messages refused, by error code",
+                               ["event", "code"], registry=registry)
+        self.blacklist_hits = Counter("lpr_ingest_blacklist_hits", "Reads that hit the blacklist",
+                                      registry=registry)
+        self.latency = Histogram("lpr_ingest_answer_seconds", "Time from message to answer",
+                                 ["event"], registry=registry,
+                                 buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+        self.in_flight = Gauge("lpr_ingest_in_flight", "Messages being handled or waiting for a slot",
+                               registry=registry)
+        Gauge("lpr_ingest_slots_free", "Free database slots (INGEST_MAX_INFLIGHT minus busy)",
+              registry=registry).set_function(lambda: _free_slots(ingest.gate))
+        Gauge("lpr_ingest_connections", "Open camera connections",
+              registry=registry).set_function(lambda: len(ingest.open_connections))
+        Gauge("lpr_ingest_cameras_connected", "Cameras with an open connection",
+              registry=registry).set_function(lambda: len(set(ingest.connections.values())))
+        registry.register(DatabaseCollector(ingest.app))
+        for event in ("register", "read", "health"):
+            setattr(ingest, event, self._wrap(event, getattr(ingest, event)))
+
+    def _wrap(self, event: str, handle):
+        @wraps(handle)
+        def measured(payload, token, conn):
+            started = time.perf_counter()
+            self.in_flight.inc()
+            try:
+                answer = handle(payload, token, conn)
+            finally:
+                self.in_flight.dec()
+                self.latency.labels(event).observe(time.perf_counter() - started)
+            self._count(event, payload, answer, time.perf_counter() - started)
+            return answer
+        return measured
+
+    def _count(self, event: str, payload, answer: dict, seconds: float) -> None:
+        camera = payload.get("camera_id") if isinstance(payload, dict) else None
+        camera = camera if isinstance(camera, str) else "-"
+        if answer.get("status") != "success":
+            self.rejects.labels(event, answer.get("code", "unknown")).inc()
+            return
+        if event != "read":
+            log.info("event=%s_ok camera_id=%s ms=%.1f", event, camera[:64], seconds * 1000)
+            return
+        self.reads.labels(str(bool(answer.get("duplicate"))).lower()).inc()
+        if answer.get("blacklisted"):
+            self.blacklist_hits.inc()
+        log.info("event=read_stored camera_id=%s record_id=%s duplicate=%s blacklisted=%s ms=%.1f",
+                 camera[:64], answer.get("record_id"), str(bool(answer.get("duplicate"))).lower(),
+                 str(bool(answer.get("blacklisted"))).lower(), seconds * 1000)
+
+    def wsgi(self, environ, start_response):
+        """Serve /metrics on the daemon's port (404 unless METRICS_TOKEN is set and presented)."""
+        if not metrics_allowed(self.token, environ.get("HTTP_AUTHORIZATION", "")):
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        data = generate_latest(self.registry)
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(data)))])
+        return [data]
+
+
+def _free_slots(gate) -> int:
+    # threading's semaphore keeps `_value`; eventlet's green one keeps `counter`.
+    return getattr(gate, "_value", getattr(gate, "counter", -1))
