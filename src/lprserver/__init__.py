@@ -30,12 +30,13 @@ def create_app(config, async_mode: str | None = None) -> Flask:
     csrf.init_app(app)
     socketio.init_app(app, async_mode=async_mode or _web_async_mode(app))
 
-    from . import auth, commands
+    from . import auth, commands, web
     from .api import bp as api_bp
 
     auth.init_app(app)
     commands.init_app(app)
     app.register_blueprint(api_bp)
+    web.init_app(app)
     return app
 
 

@@ -13,6 +13,7 @@ from flask import Flask
 from ..cameras import set_online
 from ..extensions import db
 from ..images import FilesystemImageStore
+from ..live import relay_from_config
 from .errors import IngestError
 from .pipeline import IngestSettings, ingest_read, record_health, register_camera
 from .raw_websocket import serve_connection
@@ -222,7 +223,8 @@ def _json(start_response, status: str, body: dict) -> list[bytes]:
 
 def serve(app: Flask, async_mode: str) -> None:
     """Run the ingest daemon until it is stopped."""
-    ingest = Ingest(app)
+    relay = relay_from_config(app.config)
+    ingest = Ingest(app, notify=relay.publish if relay else None)
     ingest.mark_all_offline()
     cap = app.config["INGEST_MAX_MESSAGE_BYTES"]
     sio = create_socketio_server(ingest, async_mode, cap)
