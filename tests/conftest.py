@@ -203,3 +203,7 @@ def token_daemon(base_env, tmp_path_factory):
     proc = Daemon(env, tmp_path_factory.mktemp("daemon") / "token.log").start()
     yield proc
     proc.stop()
+
+
+# --- Web app fixtures (issue 3): the real web app, a relaying daemon, Chromium; see tests/webserver.py ---
+from .webserver import browser, browser_page, live_daemon, users, webapp  # noqa: E402,F401
