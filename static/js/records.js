@@ -64,6 +64,8 @@
     const empty = body.querySelector(".empty-row");
     if (empty) empty.remove();
     body.prepend(row(record));
+    const total = document.getElementById("record-total");
+    if (total) total.textContent = ((parseInt(total.textContent.replace(/,/g, ""), 10) || 0) + 1).toLocaleString("en");
     while (body.children.length > 50) body.lastElementChild.remove();
   });
 })();
