@@ -1,6 +1,8 @@
 """Live updates without Redis: the daemon's relay, the web app's Socket.IO channel, catch-up."""
 
+import json
 import socket
+import sys
 import threading
 import time
 
@@ -159,3 +161,30 @@ def test_ingest_goes_on_when_the_web_app_is_down_or_hanging(unreachable_web_daem
             assert answer["status"] == "success"
     assert max(times) < 1.5, times
     assert unreachable_web_daemon.alive()
+
+
+def test_gunicorn_with_one_gevent_worker_serves_the_live_channel(base_env, app, users, tmp_path):
+    from pathlib import Path
+
+    from .webserver import WebApp
+
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    command = [gunicorn, "-k", "gevent", "-w", "1", "-b", "127.0.0.1:{port}", "--control-socket",
+               str(tmp_path / "gunicorn.ctl"), "wsgi:app"]
+    web = WebApp(base_env, tmp_path / "gunicorn.log", command).start()
+    try:
+        http = web_session(web, "viewer")
+        browser = browser_socket(web, http)
+        inbox = Inbox(browser, "new_record")
+        body = json.dumps({"events": [{"event": "new_record", "data": {"id": 7, "plate_number": "กข7"}}]}).encode()
+        stamp = str(time.time())
+        signature = sign(relay_key(base_env["SECRET_KEY"]), stamp, body)
+        answer = requests.post(f"{web.url}/internal/live", data=body, timeout=10, headers={
+            "Content-Type": "application/json", "X-LPR-Timestamp": stamp, "X-LPR-Signature": signature})
+        assert answer.status_code == 204
+        _, record, _ = inbox.wait_for(lambda e, d: d["id"] == 7)
+        assert record["plate_number"] == "กข7"
+        close_client(browser)
+        http.close()
+    finally:
+        web.stop()

@@ -8,7 +8,7 @@ from lprserver.commands import save_user
 from lprserver.extensions import db
 from lprserver.models import AuditEntry
 
-from .webserver import PASSWORDS, PageClient
+from .webserver import PageClient
 
 
 def actions() -> list[tuple[str, str | None]]:

@@ -27,10 +27,11 @@ PASSWORDS = {"admin": "admin-password-123", "operator": "operator-password-123",
 class WebApp:
     """The real web app (`python run.py`, gevent) in a subprocess."""
 
-    def __init__(self, env: dict, log_path: Path):
+    def __init__(self, env: dict, log_path: Path, command: list[str] | None = None):
         self.env = env
         self.log_path = log_path
         self.port = free_port()
+        self.command = command or [sys.executable, "run.py"]
         self.process: subprocess.Popen | None = None
 
     @property
@@ -40,7 +41,8 @@ class WebApp:
     def start(self) -> "WebApp":
         env = {**os.environ, **self.env, "WEB_PORT": str(self.port), "WEB_HOST": "127.0.0.1"}
         log = open(self.log_path, "ab")  # noqa: SIM115  (kept open for the process's life)
-        self.process = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=env,
+        command = [part.format(port=self.port) for part in self.command]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env,
                                         stdout=log, stderr=subprocess.STDOUT)
         log.close()
         wait_for_port(self.port, self.process)
