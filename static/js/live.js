@@ -148,7 +148,13 @@
     socket.on("blacklist_alert", (alert) => { showAlert(alert, false); dispatch("blacklist_alert", alert); });
     socket.on("blacklist_ack", markAcknowledged);
     socket.on("camera_status", (data) => dispatch("camera_status", data));
-    socket.on("stats", (data) => dispatch("stats", data));
+    socket.on("stats", (data) => {
+      // Any page's headline numbers ([data-counter]) follow the periodic figures.
+      Object.entries(data.counters || {}).forEach(([key, value]) => {
+        document.querySelectorAll(`[data-counter="${key}"]`).forEach((el) => { el.textContent = String(value); });
+      });
+      dispatch("stats", data);
+    });
     return socket;
   }
 
