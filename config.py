@@ -66,6 +66,7 @@ class Config:
         self.LIVE_RELAY_QUEUE = _int(env, "LIVE_RELAY_QUEUE", 1000)
         self.LIVE_STATS_SECONDS = _int(env, "LIVE_STATS_SECONDS", 15)
         self.LOGIN_FAILURES_PER_MINUTE = _int(env, "LOGIN_FAILURES_PER_MINUTE", 5)
+        self.SESSION_IDLE_HOURS = _int(env, "SESSION_IDLE_HOURS", 12)
         self.SQLALCHEMY_ENGINE_OPTIONS.update(self._pool_options())
         self.check()
 

@@ -1,12 +1,13 @@
 """Sign-in and sign-out: throttling, equal answers for unknown users, audit, cookies, roles."""
 
 import time
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from lprserver.commands import save_user
 from lprserver.extensions import db
-from lprserver.models import AuditEntry
+from lprserver.models import AuditEntry, User, WebSession, utcnow
 
 from .webserver import PageClient
 
@@ -110,3 +111,40 @@ def test_an_operator_cannot_open_users(app, users):
     browser.login("operator")
     assert browser.get("/users").status_code == 403
     assert browser.get("/blacklist").status_code == 200
+
+
+def test_a_copied_cookie_stops_working_once_its_session_signs_out(app, users):
+    browser = PageClient(app)
+    browser.login("operator")
+    stolen = PageClient(app)
+    cookie = browser.client.get_cookie("session")
+    stolen.client.set_cookie("session", cookie.value)
+    assert stolen.get("/dashboard").status_code == 200
+    browser.post("/logout", data={"csrf_token": browser.token("/")})
+    assert stolen.get("/dashboard").status_code == 302
+
+
+def test_signing_out_one_browser_keeps_the_users_other_sessions(app, users):
+    first, second = PageClient(app), PageClient(app)
+    first.login("operator")
+    second.login("operator")
+    first.post("/logout", data={"csrf_token": first.token("/")})
+    assert second.get("/dashboard").status_code == 200
+
+
+def test_deactivating_or_resetting_a_password_ends_that_users_sessions(app, users):
+    victim = PageClient(app)
+    victim.login("viewer")
+    admin = PageClient(app)
+    admin.login("admin")
+    viewer_id = db.session.scalar(select(User.id).where(User.username == "viewer"))
+    admin.post(f"/users/{viewer_id}", data={"action": "password", "csrf_token": admin.token("/users")})
+    assert victim.get("/").status_code == 302
+
+
+def test_an_idle_session_expires(app, users):
+    browser = PageClient(app)
+    browser.login("viewer")
+    db.session.execute(update(WebSession).values(last_seen_at=utcnow() - timedelta(hours=13)))
+    db.session.commit()
+    assert browser.get("/").status_code == 302

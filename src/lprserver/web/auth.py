@@ -8,9 +8,11 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
 from ..audit import audit
+from ..auth import SESSION_TOKEN_KEY
 from ..extensions import db
 from ..models import AuditEntry, User, utcnow
 from ..passwords import check_password, hash_password
+from ..sessions import end_session, start_session
 from . import client_ip
 
 bp = Blueprint("auth", __name__)
@@ -75,6 +77,8 @@ def login():
         db.session.commit()
         return render_template("login.html", error=FAILED_ANSWER, username=username, next=next_url), 401
     session.clear()  # a new session: nothing from before sign-in carries over
+    session[SESSION_TOKEN_KEY] = start_session(db.session, user, utcnow(), ip,
+                                               request.headers.get("User-Agent"))
     login_user(user, fresh=True)
     user.last_login_at = utcnow()
     audit(db.session, "login.success", user, ip=ip)
@@ -86,6 +90,7 @@ def login():
 @login_required
 def logout():
     audit(db.session, "logout", current_user, ip=client_ip())
+    end_session(db.session, session.get(SESSION_TOKEN_KEY), utcnow())
     db.session.commit()
     from .live import disconnect_user
 

@@ -10,8 +10,9 @@ from ..audit import audit
 from ..auth import require_role
 from ..commands import USERNAME
 from ..extensions import db
-from ..models import ROLES, User
+from ..models import ROLES, User, utcnow
 from ..passwords import hash_password
+from ..sessions import end_user_sessions
 from . import bp, client_ip
 from .live import disconnect_user
 
@@ -80,6 +81,8 @@ def user_update(user_id: int):
         db.session.delete(user)
     else:
         return _render(400, error="Unknown change")
+    if action in ("deactivate", "password"):
+        end_user_sessions(db.session, user.id, utcnow())
     audit(db.session, f"user.{action}", current_user, target=f"user:{user.username}",
           detail={"role": user.role} if action == "role" else None, ip=client_ip())
     db.session.commit()
