@@ -6,7 +6,16 @@
   }
   window.LPR.on("camera_status", (data) => {
     const row = rowOf(data.camera_id);
-    if (!row || data.online === undefined) return;
+    if (!row) return;
+    if (data.health) {
+      const health = row.querySelector(".camera-health");
+      const badge = document.createElement("span");
+      const colours = { PASS: "text-bg-success", WARN: "text-bg-warning", FAIL: "text-bg-danger" };
+      badge.className = `badge ${colours[data.health] || "text-bg-secondary"}`;
+      badge.textContent = data.health;
+      health.replaceChildren(badge);
+    }
+    if (data.online === undefined) return;
     const badge = row.querySelector(".camera-state");
     badge.className = `badge camera-state ${data.online ? "text-bg-success" : "text-bg-secondary"}`;
     badge.textContent = data.online ? "online" : "offline";
