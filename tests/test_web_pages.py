@@ -266,3 +266,10 @@ def test_acknowledging_a_hit_records_who_and_when(app, users):
     assert detection.acknowledged_by == operator.id and detection.acknowledged_at is not None
     assert "blacklist.acknowledge" in audit_actions()
     assert browser.get("/live/missed").get_json()["alerts"] == []
+
+
+def test_blacklist_export_keeps_spreadsheets_from_running_formulas(app, users):
+    add_entry(db.session, "กข1", reason="=HYPERLINK(\"http://evil\")")
+    db.session.commit()
+    exported = signed_in(app, "viewer").get("/blacklist/export.csv").get_data(as_text=True)
+    assert "'=HYPERLINK" in exported

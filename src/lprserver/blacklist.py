@@ -186,7 +186,17 @@ def export_rows(session: Session, timezone: str) -> list[list[str]]:
     tz = ZoneInfo(timezone)
     rows = [list(CSV_FIELDS)]
     for entry in session.scalars(select(BlacklistEntry).order_by(BlacklistEntry.id)):
-        values = [getattr(entry, name) for name in CSV_FIELDS]
-        rows.append(["" if v is None else v.astimezone(tz).isoformat() if isinstance(v, datetime)
-                     else str(v).lower() if isinstance(v, bool) else str(v) for v in values])
+        rows.append([_csv_cell(getattr(entry, name), tz) for name in CSV_FIELDS])
     return rows
+
+
+def _csv_cell(value: Any, tz: ZoneInfo) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(tz).isoformat()
+    if isinstance(value, bool):
+        return str(value).lower()
+    text = str(value)
+    # Keep spreadsheets from running a reason like "=HYPERLINK(...)" as a formula.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

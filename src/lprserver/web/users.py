@@ -81,7 +81,7 @@ def user_update(user_id: int):
         db.session.delete(user)
     else:
         return _render(400, error="Unknown change")
-    if action in ("deactivate", "password"):
+    if action in ("deactivate", "password") and user.id != current_user.id:
         end_user_sessions(db.session, user.id, utcnow())
     audit(db.session, f"user.{action}", current_user, target=f"user:{user.username}",
           detail={"role": user.role} if action == "role" else None, ip=client_ip())
