@@ -193,7 +193,9 @@ def test_markup_shows_as_text_on_every_page_and_live_update(webapp, live_daemon,
     sign_in(page, webapp, "admin")
     for path in ("/", "/dashboard", "/records", f"/records/{record.id}", "/blacklist", "/cameras", "/users"):
         open_page(page, webapp, path)
-        assert XSS in page.inner_text("body"), path
+        # The pending hit's alert card comes on every page, after the page's catch-up fetch.
+        assert XSS in page.wait_for_selector(".lpr-alert", timeout=5000).inner_text(), path
+        assert XSS in page.inner_text("main") or path == "/users", path
         assert page.query_selector("img[src='x']") is None, path
     open_page(page, webapp, "/dashboard")
     with camera(live_daemon) as cam:
