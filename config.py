@@ -54,6 +54,13 @@ class Config:
     TESTING = False
     SESSION_COOKIE_SECURE = False
     DEFAULT_INGEST_AUTH = "open"
+    DEFAULT_LIVE_RELAY_URL = "http://127.0.0.1:5000/internal/live"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Operators keep a page open all day: a form token lives as long as the session.
+    WTF_CSRF_TIME_LIMIT = None
 
     def __init__(self, environ=None):
         env = os.environ if environ is None else environ
@@ -101,6 +108,12 @@ class Config:
         self.HEALTH_MIN_FREE_MB = _int(env, "HEALTH_MIN_FREE_MB", 500)
         # Off for a plain-HTTP install (setup.sh writes it), or browsers never send the cookie back.
         self.SESSION_COOKIE_SECURE = _flag(env, "SESSION_COOKIE_SECURE", type(self).SESSION_COOKIE_SECURE)
+        # Live updates (SPEC §3): where the daemon posts events; "" or "off" turns the relay off.
+        self.LIVE_RELAY_URL = env.get("LIVE_RELAY_URL", self.DEFAULT_LIVE_RELAY_URL)
+        self.LIVE_RELAY_QUEUE = _int(env, "LIVE_RELAY_QUEUE", 1000)
+        self.LIVE_STATS_SECONDS = _int(env, "LIVE_STATS_SECONDS", 15)
+        self.LOGIN_FAILURES_PER_MINUTE = _int(env, "LOGIN_FAILURES_PER_MINUTE", 5)
+        self.SESSION_IDLE_HOURS = _int(env, "SESSION_IDLE_HOURS", 12)
         self.SQLALCHEMY_ENGINE_OPTIONS.update(self._pool_options())
         self.check()
 
@@ -129,12 +142,15 @@ class DevelopmentConfig(Config):
 
 class TestingConfig(Config):
     TESTING = True
+    # Tests that want live updates point the daemon at their own web app.
+    DEFAULT_LIVE_RELAY_URL = ""
     WTF_CSRF_ENABLED = True
 
 
 class ProductionConfig(Config):
     DEFAULT_INGEST_AUTH = "token"
     SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
 
     def check(self) -> None:
         super().check()

@@ -25,7 +25,7 @@ from .pgcluster import ThrowawayPostgres, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("webhook_deliveries", "webhooks", "blacklist_detections", "health_reports", "audit_log", "api_tokens", "lpr_records",
-          "blacklist_plates", "cameras", "users")
+          "blacklist_plates", "cameras", "web_sessions", "users")
 
 
 def pytest_addoption(parser):
@@ -239,3 +239,7 @@ def token_daemon(base_env, tmp_path_factory):
     proc = Daemon(env, tmp_path_factory.mktemp("daemon") / "token.log").start()
     yield proc
     proc.stop()
+
+
+# --- Web app fixtures (issue 3): the real web app, a relaying daemon, Chromium; see tests/webserver.py ---
+from .webserver import browser, browser_page, live_daemon, users, webapp  # noqa: E402,F401

@@ -102,10 +102,17 @@ def test_token_endpoints_are_rate_limited_with_retry_after(app, client, api_toke
 
 
 def _sign_in(client, username):
+    # Sessions are server-side (lprserver.sessions): record one, as /login does.
+    from lprserver.models import utcnow
+    from lprserver.sessions import start_session
+
     user = db.session.scalar(select(User).where(User.username == username))
+    token = start_session(db.session, user, utcnow(), "127.0.0.1", "tests")
+    db.session.commit()
     with client.session_transaction() as session:
         session["_user_id"] = str(user.id)
         session["_fresh"] = True
+        session["_lpr_session"] = token
 
 
 def _csrf(page: str) -> str:

@@ -33,13 +33,14 @@ def create_app(config, async_mode: str | None = None) -> Flask:
     limiter.init_app(app)
     socketio.init_app(app, async_mode=async_mode or _web_async_mode(app))
 
-    from . import account, api, auth, commands, monitoring
+    from . import account, api, auth, commands, monitoring, web
 
     auth.init_app(app)
     commands.init_app(app)
     api.init_app(app)
     app.register_blueprint(account.bp)
     monitoring.init_app(app)
+    web.init_app(app)
     return app
 
 

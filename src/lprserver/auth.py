@@ -3,15 +3,17 @@
 from datetime import timedelta
 from functools import wraps
 
-from flask import Flask, Request, abort, current_app, g, jsonify, redirect, request, url_for
+from flask import Flask, Request, abort, current_app, g, jsonify, redirect, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from .extensions import db, login_manager
 from .models import ApiToken, User, utcnow
+from .sessions import check_session
 from .tokens import hash_token
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+SESSION_TOKEN_KEY = "_lpr_session"  # the server-side session (see sessions.py) this cookie belongs to
 
 
 def init_app(app: Flask) -> None:
@@ -47,8 +49,13 @@ def require_role(*roles: str):
 
 
 def load_user(user_id: str) -> User | None:
+    """Return the user of a signed-in session, if the user is active and the session not ended."""
     user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+    if user is None or not user.active:
+        return None
+    idle = timedelta(hours=current_app.config["SESSION_IDLE_HOURS"])
+    live = check_session(db.session, user.id, session.get(SESSION_TOKEN_KEY), utcnow(), idle)
+    return user if live else None
 
 
 def bearer_token(request: Request) -> str | None:

@@ -1,13 +1,18 @@
 """Blacklist services: matching reads and managing entries. Callers commit."""
 
+import csv
+import io
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from .models import BlacklistDetection, BlacklistEntry
-from .plates import normalize_plate
+from .audit import audit
+from .models import BLACKLIST_CATEGORIES, BlacklistDetection, BlacklistEntry, User
+from .plates import is_valid_normalized, normalize_plate
 
 
 def match_blacklist(session: Session, plate_normalized: str, now: datetime) -> list[BlacklistEntry]:
@@ -45,8 +50,8 @@ def add_entry(
 EDITABLE_FIELDS = ("license_plate_text", "reason", "category", "added_by", "expires_at", "active")
 
 
-def update_entry(session: Session, entry: BlacklistEntry, changes: dict[str, Any]) -> dict[str, Any]:
-    """Apply changes to an entry and return {field: [old, new]} for the audit trail."""
+def apply_entry_changes(session: Session, entry: BlacklistEntry, changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply an API PATCH to an entry and return {field: [old, new]} for the audit trail."""
     changed: dict[str, Any] = {}
     for name in EDITABLE_FIELDS:
         if name in changes and getattr(entry, name) != changes[name]:
@@ -97,3 +102,158 @@ def acknowledge_detection(detection: BlacklistDetection, user_id: int, now: date
         return False
     detection.acknowledged_by, detection.acknowledged_at = user_id, now
     return True
+
+
+# --- Managing entries from the web app, every change audited ------------------------------
+
+CSV_FIELDS = ("license_plate_text", "reason", "category", "expires_at", "active", "added_by",
+              "created_at")
+
+
+class BlacklistInputError(ValueError):
+    """A value an entry cannot take; `field` names it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change, for the audit trail."""
+
+    user: User | None
+    ip: str | None = None
+
+    @property
+    def name(self) -> str | None:
+        return self.user.username if self.user is not None else None
+
+
+def _entry_json(entry: BlacklistEntry) -> dict[str, Any]:
+    return {"plate": entry.license_plate_text, "reason": entry.reason, "category": entry.category,
+            "expires_at": entry.expires_at.isoformat() if entry.expires_at else None,
+            "active": entry.active}
+
+
+def _checked(plate: str, category: str, reason: str | None) -> tuple[str, str, str | None]:
+    plate = (plate or "").strip()
+    if not is_valid_normalized(normalize_plate(plate)) or len(plate) > 64:
+        raise BlacklistInputError("license_plate_text", "the plate is empty or too long")
+    if category not in BLACKLIST_CATEGORIES:
+        raise BlacklistInputError("category", f"category must be one of {', '.join(BLACKLIST_CATEGORIES)}")
+    reason = (reason or "").strip() or None
+    if reason is not None and len(reason) > 2000:
+        raise BlacklistInputError("reason", "the reason is over 2000 characters")
+    return plate, category, reason
+
+
+def create_entry(session: Session, actor: Actor, plate: str, reason: str | None = None,
+                 category: str = "other", expires_at: datetime | None = None) -> BlacklistEntry:
+    """Add a checked entry and audit it."""
+    plate, category, reason = _checked(plate, category, reason)
+    entry = add_entry(session, plate, reason, category, actor.name, expires_at)
+    audit(session, "blacklist.add", actor.user, target=f"blacklist:{entry.id}",
+          detail=_entry_json(entry), ip=actor.ip)
+    return entry
+
+
+def update_entry(session: Session, actor: Actor, entry: BlacklistEntry, plate: str, reason: str | None,
+                 category: str, expires_at: datetime | None, active: bool) -> BlacklistEntry:
+    """Change an entry and audit what it was and what it is now."""
+    plate, category, reason = _checked(plate, category, reason)
+    before = _entry_json(entry)
+    entry.license_plate_text, entry.plate_normalized = plate, normalize_plate(plate)
+    entry.reason, entry.category, entry.expires_at, entry.active = reason, category, expires_at, active
+    audit(session, "blacklist.update", actor.user, target=f"blacklist:{entry.id}",
+          detail={"before": before, "after": _entry_json(entry)}, ip=actor.ip)
+    return entry
+
+
+def expire_entry(session: Session, actor: Actor, entry: BlacklistEntry, now: datetime) -> BlacklistEntry:
+    """Make an entry stop matching from now on, keeping it for the record."""
+    entry.expires_at = now
+    audit(session, "blacklist.expire", actor.user, target=f"blacklist:{entry.id}",
+          detail=_entry_json(entry), ip=actor.ip)
+    return entry
+
+
+def delete_entry(session: Session, actor: Actor, entry: BlacklistEntry) -> None:
+    """Delete an entry (its detections go with it) and audit what it was."""
+    audit(session, "blacklist.delete", actor.user, target=f"blacklist:{entry.id}",
+          detail=_entry_json(entry), ip=actor.ip)
+    session.delete(entry)
+
+
+def is_current(entry: BlacklistEntry, now: datetime) -> bool:
+    """Tell whether an entry matches reads now."""
+    return entry.active and (entry.expires_at is None or entry.expires_at > now)
+
+
+@dataclass
+class ImportReport:
+    added: list[BlacklistEntry] = field(default_factory=list)
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (line, plate, why)
+
+
+def _parse_expiry(text: str, timezone: str) -> datetime | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))
+
+
+def import_csv(session: Session, actor: Actor, text: str, timezone: str, now: datetime) -> ImportReport:
+    """Add one entry per CSV row (columns: plate, reason, category, expires_at); report the rest."""
+    report = ImportReport()
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    fields = {(name or "").strip().lower() for name in reader.fieldnames or []}
+    plate_column = next((c for c in ("license_plate_text", "plate", "plate_number") if c in fields), None)
+    if plate_column is None:
+        report.rejected.append((1, "", "no plate column (license_plate_text or plate) in the header"))
+        return report
+    listed = set(session.scalars(select(BlacklistEntry.plate_normalized).where(
+        BlacklistEntry.active.is_(True),
+        or_(BlacklistEntry.expires_at.is_(None), BlacklistEntry.expires_at > now))))
+    for line, raw in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if isinstance(v, str)}
+        plate = row.get(plate_column, "")
+        try:
+            expires_at = _parse_expiry(row.get("expires_at", ""), timezone)
+            if normalize_plate(plate) in listed:
+                raise BlacklistInputError("license_plate_text", "already on the blacklist")
+            entry = create_entry(session, actor, plate, row.get("reason"), row.get("category") or "other",
+                                 expires_at)
+        except BlacklistInputError as exc:
+            report.rejected.append((line, plate, str(exc)))
+            continue
+        except ValueError:
+            report.rejected.append((line, plate, "expires_at is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM)"))
+            continue
+        listed.add(entry.plate_normalized)
+        report.added.append(entry)
+    audit(session, "blacklist.import", actor.user, detail={"added": len(report.added),
+                                                           "rejected": len(report.rejected)}, ip=actor.ip)
+    return report
+
+
+def export_rows(session: Session, timezone: str) -> list[list[str]]:
+    """Return the blacklist as CSV rows, header first, times in `timezone`."""
+    tz = ZoneInfo(timezone)
+    rows = [list(CSV_FIELDS)]
+    for entry in session.scalars(select(BlacklistEntry).order_by(BlacklistEntry.id)):
+        rows.append([_csv_cell(getattr(entry, name), tz) for name in CSV_FIELDS])
+    return rows
+
+
+def _csv_cell(value: Any, tz: ZoneInfo) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(tz).isoformat()
+    if isinstance(value, bool):
+        return str(value).lower()
+    text = str(value)
+    # Keep spreadsheets from running a reason like "=HYPERLINK(...)" as a formula.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

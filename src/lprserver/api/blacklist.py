@@ -9,9 +9,9 @@ from ..auth import require_role
 from ..blacklist import (
     acknowledge_detection,
     add_entry,
+    apply_entry_changes,
     blacklist_statistics,
     entry_snapshot,
-    update_entry,
 )
 from ..extensions import db
 from ..models import BlacklistDetection, BlacklistEntry, Record, utcnow
@@ -89,7 +89,7 @@ def get_blacklist_entry(entry_id: int):
 def update_blacklist_entry(changes: dict, entry_id: int):
     """Change some fields of an entry: reason, category, expiry, active, the plate itself."""
     entry = db.get_or_404(BlacklistEntry, entry_id)
-    changed = update_entry(db.session, entry, changes)
+    changed = apply_entry_changes(db.session, entry, changes)
     if changed:
         audit(db.session, "blacklist.update", user=_user(), target=f"blacklist:{entry.id}",
               detail=changed, ip=request.remote_addr)

@@ -15,6 +15,7 @@ from ..cameras import set_online
 from ..extensions import db
 from ..heartbeat import start_heartbeat
 from ..images import FilesystemImageStore
+from ..live import relay_from_config
 from ..webhooks import DeliveryWorker
 from .errors import IngestError
 from .metrics import IngestMetrics
@@ -271,7 +272,8 @@ def thread_offload(async_mode: str) -> Callable[..., Any]:
 
 def serve(app: Flask, async_mode: str) -> None:
     """Run the ingest daemon until it is stopped."""
-    ingest = Ingest(app, offload=thread_offload(async_mode))
+    relay = relay_from_config(app.config)
+    ingest = Ingest(app, notify=relay.publish if relay else None, offload=thread_offload(async_mode))
     ingest.mark_all_offline()
     if app.config["WEBHOOK_WORKER"]:
         DeliveryWorker(app).start()  # webhooks are sent from here, off every camera's path

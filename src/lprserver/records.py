@@ -1,0 +1,203 @@
+"""Record queries shared by the pages and the REST API: filters, keyset paging, CSV export."""
+
+import csv
+import io
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from .models import Camera, Record
+from .plates import normalize_plate
+
+PLATE_MODES = ("exact", "prefix", "contains")
+COUNT_CAP = 100_000  # counting millions of rows on every page view would be the slow part
+EXPORT_CHUNK = 1000
+CSV_COLUMNS = ("id", "captured_at", "received_at", "camera_id", "plate_number", "plate_normalized",
+               "province", "confidence", "location", "latitude", "longitude", "vehicle_type",
+               "vehicle_color", "direction", "blacklisted", "image_sha256", "event_id")
+
+
+class FilterError(ValueError):
+    """A filter value that cannot be understood; `field` names it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    plate: str = ""
+    plate_mode: str = "contains"
+    camera_id: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    min_confidence: float | None = None
+    blacklisted_only: bool = False
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str], timezone: str) -> "RecordFilter":
+        """Read a filter from query arguments; times without an offset are in `timezone`."""
+        mode = args.get("plate_mode") or "contains"
+        if mode not in PLATE_MODES:
+            raise FilterError("plate_mode", f"plate_mode must be one of {', '.join(PLATE_MODES)}")
+        return cls(
+            plate=normalize_plate(args.get("plate") or "")[:64],
+            plate_mode=mode,
+            camera_id=(args.get("camera_id") or "").strip(),
+            since=_time(args, "since", timezone),
+            until=_time(args, "until", timezone),
+            min_confidence=_number(args, "min_confidence"),
+            blacklisted_only=(args.get("blacklisted") or "").lower() in ("1", "true", "on", "yes"),
+        )
+
+    def query_args(self, timezone: str) -> dict[str, str]:
+        """Return the filter as query arguments (for links that keep it)."""
+        tz = ZoneInfo(timezone)
+        out = {"plate": self.plate, "plate_mode": self.plate_mode, "camera_id": self.camera_id,
+               "since": _local_input(self.since, tz), "until": _local_input(self.until, tz),
+               "min_confidence": "" if self.min_confidence is None else f"{self.min_confidence:g}",
+               "blacklisted": "1" if self.blacklisted_only else ""}
+        return {k: v for k, v in out.items() if v and not (k == "plate_mode" and not self.plate)}
+
+    def as_audit(self) -> dict[str, Any]:
+        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(self).items() if v}
+
+
+def _time(args: Mapping[str, str], name: str, timezone: str) -> datetime | None:
+    value = (args.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise FilterError(name, f"{name} is not a date and time (YYYY-MM-DDTHH:MM)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))
+
+
+def _number(args: Mapping[str, str], name: str) -> float | None:
+    value = (args.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise FilterError(name, f"{name} is not a number") from None
+    if not 0 <= number <= 100:
+        raise FilterError(name, f"{name} must be between 0 and 100")
+    return number
+
+
+def _local_input(moment: datetime | None, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%dT%H:%M") if moment else ""
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def filtered(query: Select, f: RecordFilter) -> Select:
+    """Add the filter's conditions to a query over Record."""
+    if f.plate:
+        if f.plate_mode == "exact":
+            query = query.where(Record.plate_normalized == f.plate)
+        elif f.plate_mode == "prefix":
+            query = query.where(Record.plate_normalized.like(_like_escape(f.plate) + "%", escape="\\"))
+        else:
+            query = query.where(Record.plate_normalized.like("%" + _like_escape(f.plate) + "%", escape="\\"))
+    if f.camera_id:
+        query = query.where(Record.camera_id == f.camera_id)
+    if f.since:
+        query = query.where(Record.received_at >= f.since)
+    if f.until:
+        query = query.where(Record.received_at < f.until)
+    if f.min_confidence is not None:
+        query = query.where(Record.confidence >= f.min_confidence)
+    if f.blacklisted_only:
+        query = query.where(Record.blacklisted.is_(True))
+    return query
+
+
+@dataclass
+class RecordPage:
+    records: list[Record]
+    newer: int | None  # pass as `after` to get the page of newer records
+    older: int | None  # pass as `before` to get the page of older records
+
+
+def page_records(session: Session, f: RecordFilter, per_page: int = 50, before: int | None = None,
+                 after: int | None = None) -> RecordPage:
+    """Return one page, newest first, by keyset on id: fast at any depth of a large table."""
+    query = filtered(select(Record), f)
+    if after is not None:
+        rows = list(session.scalars(query.where(Record.id > after).order_by(Record.id.asc())
+                                    .limit(per_page + 1)))
+        more_newer = len(rows) > per_page
+        rows = list(reversed(rows[:per_page]))
+        return RecordPage(rows, rows[0].id if rows and more_newer else None,
+                          rows[-1].id if rows else None)
+    if before is not None:
+        query = query.where(Record.id < before)
+    rows = list(session.scalars(query.order_by(Record.id.desc()).limit(per_page + 1)))
+    more_older = len(rows) > per_page
+    rows = rows[:per_page]
+    return RecordPage(rows, rows[0].id if rows and before is not None else None,
+                      rows[-1].id if rows and more_older else None)
+
+
+def offset_records(session: Session, f: RecordFilter, page: int = 1, per_page: int = 50) -> list[Record]:
+    """Return page `page` (from 1), newest first, for callers that number their pages."""
+    query = filtered(select(Record), f).order_by(Record.id.desc())
+    return list(session.scalars(query.limit(per_page).offset((page - 1) * per_page)))
+
+
+def count_records(session: Session, f: RecordFilter, cap: int | None = COUNT_CAP) -> int:
+    """Count the matching records, stopping at `cap` (None: count them all)."""
+    inner = filtered(select(Record.id), f)
+    if cap is not None:
+        inner = inner.limit(cap)
+    return session.scalar(select(func.count()).select_from(inner.subquery()))
+
+
+def records_after(session: Session, after_id: int, limit: int = 100) -> list[Record]:
+    """Return records stored after `after_id`, oldest first (what a reconnecting browser missed)."""
+    query = select(Record).where(Record.id > after_id).order_by(Record.id.asc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def camera_names(session: Session) -> dict[str, str | None]:
+    return dict(session.execute(select(Camera.id, Camera.name).order_by(Camera.id)).all())
+
+
+def _cell(value: Any, tz: ZoneInfo) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(tz).isoformat()
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value  # keep spreadsheets from running a plate as a formula
+    return value
+
+
+def export_csv(session: Session, f: RecordFilter, timezone: str) -> Iterator[str]:
+    """Yield the matching records as CSV text, newest first, a chunk at a time."""
+    tz = ZoneInfo(timezone)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    yield "\ufeff" + out.getvalue()  # the BOM tells spreadsheet programs the Thai text is UTF-8
+    before = None
+    while True:
+        page = page_records(session, f, EXPORT_CHUNK, before=before)
+        out.seek(0)
+        out.truncate()
+        for record in page.records:
+            writer.writerow([_cell(getattr(record, column), tz) for column in CSV_COLUMNS])
+        yield out.getvalue()
+        session.expunge_all()  # keep the identity map from growing with the export
+        if page.older is None:
+            return
+        before = page.older

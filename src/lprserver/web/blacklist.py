@@ -1,0 +1,136 @@
+"""The blacklist page: add, edit, expire, delete, CSV import and export."""
+
+import csv
+import io
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from .. import blacklist as service
+from ..audit import audit
+from ..auth import require_role
+from ..extensions import db
+from ..models import BLACKLIST_CATEGORIES, BlacklistEntry, utcnow
+from . import bp, client_ip
+
+MAX_IMPORT_BYTES = 2 * 1024 * 1024
+EDITORS = ("admin", "operator")
+
+
+def _actor() -> service.Actor:
+    return service.Actor(current_user, client_ip())
+
+
+def _expiry(text: str | None) -> datetime | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise service.BlacklistInputError("expires_at", "the expiry is not a date and time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+
+
+def _render(status: int = 200, **context):
+    entries = db.session.scalars(select(BlacklistEntry).order_by(BlacklistEntry.id.desc())).all()
+    return render_template("blacklist.html", entries=entries, categories=BLACKLIST_CATEGORIES,
+                           now=utcnow(), is_current=service.is_current, **context), status
+
+
+@bp.get("/blacklist")
+@login_required
+def blacklist():
+    return _render()
+
+
+@bp.post("/blacklist")
+@require_role(*EDITORS)
+def blacklist_add():
+    form = request.form
+    try:
+        entry = service.create_entry(db.session, _actor(), form.get("license_plate_text", ""),
+                                     form.get("reason"), form.get("category", "other"),
+                                     _expiry(form.get("expires_at")))
+    except service.BlacklistInputError as exc:
+        db.session.rollback()
+        return _render(400, error=str(exc), form=form)
+    db.session.commit()
+    flash(f"Added {entry.license_plate_text} to the blacklist · เพิ่มในบัญชีดำแล้ว", "success")
+    return redirect(url_for("web.blacklist"))
+
+
+@bp.get("/blacklist/<int:entry_id>/edit")
+@require_role(*EDITORS)
+def blacklist_edit(entry_id: int):
+    entry = db.get_or_404(BlacklistEntry, entry_id)
+    return render_template("blacklist_edit.html", entry=entry, categories=BLACKLIST_CATEGORIES)
+
+
+@bp.post("/blacklist/<int:entry_id>/edit")
+@require_role(*EDITORS)
+def blacklist_update(entry_id: int):
+    entry = db.get_or_404(BlacklistEntry, entry_id)
+    form = request.form
+    try:
+        service.update_entry(db.session, _actor(), entry, form.get("license_plate_text", ""),
+                             form.get("reason"), form.get("category", "other"),
+                             _expiry(form.get("expires_at")), form.get("active") == "on")
+    except service.BlacklistInputError as exc:
+        db.session.rollback()
+        entry = db.get_or_404(BlacklistEntry, entry_id)
+        return render_template("blacklist_edit.html", entry=entry, categories=BLACKLIST_CATEGORIES,
+                               error=str(exc)), 400
+    db.session.commit()
+    flash(f"Saved {entry.license_plate_text} · บันทึกแล้ว", "success")
+    return redirect(url_for("web.blacklist"))
+
+
+@bp.post("/blacklist/<int:entry_id>/expire")
+@require_role(*EDITORS)
+def blacklist_expire(entry_id: int):
+    entry = service.expire_entry(db.session, _actor(), db.get_or_404(BlacklistEntry, entry_id), utcnow())
+    db.session.commit()
+    flash(f"{entry.license_plate_text} expired: it no longer raises alerts · หมดอายุแล้ว", "info")
+    return redirect(url_for("web.blacklist"))
+
+
+@bp.post("/blacklist/<int:entry_id>/delete")
+@require_role(*EDITORS)
+def blacklist_delete(entry_id: int):
+    entry = db.get_or_404(BlacklistEntry, entry_id)
+    plate = entry.license_plate_text
+    service.delete_entry(db.session, _actor(), entry)
+    db.session.commit()
+    flash(f"Deleted {plate} · ลบแล้ว", "info")
+    return redirect(url_for("web.blacklist"))
+
+
+@bp.post("/blacklist/import")
+@require_role(*EDITORS)
+def blacklist_import():
+    upload = request.files.get("file")
+    data = upload.read(MAX_IMPORT_BYTES + 1) if upload else b""
+    if not data or len(data) > MAX_IMPORT_BYTES:
+        return _render(400, error="Choose a CSV file of at most 2 MB · เลือกไฟล์ CSV")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return _render(400, error="The file is not UTF-8 text · ไฟล์ต้องเป็น UTF-8")
+    report = service.import_csv(db.session, _actor(), text, current_app.config["TIMEZONE"], utcnow())
+    db.session.commit()
+    return _render(report=report)
+
+
+@bp.get("/blacklist/export.csv")
+@login_required
+def blacklist_export():
+    out = io.StringIO()
+    csv.writer(out).writerows(service.export_rows(db.session, current_app.config["TIMEZONE"]))
+    audit(db.session, "blacklist.export", current_user, ip=client_ip())
+    db.session.commit()
+    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=lpr-blacklist.csv"})

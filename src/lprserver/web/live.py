@@ -1,0 +1,156 @@
+"""The browsers' live channel: Socket.IO for signed-in users, fed by the daemon's relay."""
+
+import logging
+import threading
+
+from flask import Flask, abort, current_app, jsonify, request
+from flask_login import current_user, login_required
+from flask_socketio import ConnectionRefusedError, join_room
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from ..extensions import csrf, db, socketio
+from ..live import SIGNATURE_HEADER, TIMESTAMP_HEADER, relay_key, verify
+from ..models import BlacklistDetection, Camera, Record, utcnow
+from ..records import records_after
+from ..stats import dashboard_stats
+from . import bp
+
+log = logging.getLogger("lprserver.web.live")
+
+LIVE_ROOM = "signed-in"
+RELAYED_EVENTS = ("new_record", "blacklist_alert", "camera_status")
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+_stats_lock = threading.Lock()
+_stats_running = False
+
+
+def init_app(app: Flask) -> None:
+    socketio.on_event("connect", on_connect)
+
+
+def on_connect(auth=None):
+    """Let only signed-in users listen: each joins the live room and a room of their own."""
+    if not current_user.is_authenticated:
+        raise ConnectionRefusedError("sign in first")
+    join_room(LIVE_ROOM)
+    join_room(user_room(current_user.id))
+    _ensure_stats_task(current_app._get_current_object())
+
+
+def user_room(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def disconnect_user(user_id: int) -> None:
+    """Close the live connections of a user who signed out or lost access."""
+    room = user_room(user_id)
+    try:
+        sids = [sid for sid, _ in socketio.server.manager.get_participants("/", room)]
+    except (AttributeError, KeyError):
+        return
+    for sid in sids:
+        socketio.server.disconnect(sid, namespace="/")
+
+
+@bp.post("/internal/live")
+@csrf.exempt  # machine-to-machine: authenticated by the HMAC of SECRET_KEY, not a session
+def relay_in():
+    """Take a signed batch of events from the ingest daemon and pass it to signed-in browsers."""
+    if (request.content_length or 0) > MAX_BATCH_BYTES:
+        abort(413)
+    body = request.get_data()
+    key = relay_key(current_app.config["SECRET_KEY"])
+    if not verify(key, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER), body):
+        abort(403)
+    events = (request.get_json(silent=True) or {}).get("events") or []
+    for item in events:
+        if not isinstance(item, dict) or not isinstance(item.get("data"), dict):
+            continue
+        if item.get("event") in RELAYED_EVENTS:
+            socketio.emit(item["event"], item["data"], to=LIVE_ROOM)
+    return "", 204
+
+
+def live_json(record: Record, camera_name: str | None) -> dict:
+    """The same shape as the daemon's new_record event."""
+    return {
+        "id": record.id, "camera_id": record.camera_id, "camera_name": camera_name,
+        "plate_number": record.plate_number, "plate_normalized": record.plate_normalized,
+        "province": record.province, "confidence": record.confidence,
+        "captured_at": record.captured_at.isoformat(), "received_at": record.received_at.isoformat(),
+        "location": record.location, "blacklisted": record.blacklisted,
+        "thumbnail_url": f"/api/records/{record.id}/thumbnail" if record.thumbnail_path else None,
+        "image_url": f"/api/records/{record.id}/image" if record.image_path else None,
+    }
+
+
+def alert_json(detection: BlacklistDetection, camera_name: str | None) -> dict:
+    """The same shape as the daemon's blacklist_alert event."""
+    entry = detection.entry
+    return {
+        "detection_id": detection.id, "match_type": detection.match_type,
+        "record": live_json(detection.record, camera_name),
+        "entry": {"id": entry.id, "license_plate_text": entry.license_plate_text, "reason": entry.reason,
+                  "category": entry.category},
+    }
+
+
+def _names() -> dict[str, str | None]:
+    return dict(db.session.execute(select(Camera.id, Camera.name)).all())
+
+
+@bp.get("/live/missed")
+@login_required
+def missed():
+    """What a (re)connecting page missed: reads after `after`, and every unacknowledged hit."""
+    after = request.args.get("after", type=int)
+    names = _names()
+    records = records_after(db.session, after, 100) if after is not None else []
+    pending = db.session.scalars(
+        select(BlacklistDetection).options(joinedload(BlacklistDetection.record),
+                                           joinedload(BlacklistDetection.entry))
+        .where(BlacklistDetection.acknowledged_at.is_(None))
+        .order_by(BlacklistDetection.id.desc()).limit(20)
+    ).all()
+    return jsonify({
+        "records": [live_json(r, names.get(r.camera_id)) for r in records],
+        "alerts": [alert_json(d, names.get(d.record.camera_id)) for d in reversed(pending)],
+    })
+
+
+def _ensure_stats_task(app: Flask) -> None:
+    global _stats_running
+    with _stats_lock:
+        if _stats_running:
+            return
+        _stats_running = True
+    socketio.start_background_task(_stats_loop, app)
+
+
+def _stats_loop(app: Flask) -> None:
+    """Send `stats` to signed-in browsers every LIVE_STATS_SECONDS while any are connected."""
+    global _stats_running
+    try:
+        while True:
+            socketio.sleep(app.config["LIVE_STATS_SECONDS"])
+            if not _anyone_listening():
+                return
+            with app.app_context():
+                try:
+                    stats = dashboard_stats(db.session, utcnow(), app.config["TIMEZONE"])
+                finally:
+                    db.session.remove()
+            socketio.emit("stats", stats, to=LIVE_ROOM)
+    except Exception:
+        log.exception("the stats task stopped")
+    finally:
+        with _stats_lock:
+            _stats_running = False
+
+
+def _anyone_listening() -> bool:
+    try:
+        return any(True for _ in socketio.server.manager.get_participants("/", LIVE_ROOM))
+    except (AttributeError, KeyError):
+        return False

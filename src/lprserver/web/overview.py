@@ -1,0 +1,34 @@
+"""The overview (/) and the live dashboard."""
+
+from flask import current_app, render_template
+from flask_login import login_required
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..models import Record, utcnow
+from ..records import camera_names
+from ..stats import counters, dashboard_stats, recent_hits
+from . import bp
+from .live import live_json
+
+FEED_SIZE = 20
+
+
+@bp.get("/")
+@login_required
+def overview():
+    now, tz = utcnow(), current_app.config["TIMEZONE"]
+    return render_template("overview.html", counters=counters(db.session, now, tz),
+                           hits=recent_hits(db.session, 5), names=camera_names(db.session))
+
+
+@bp.get("/dashboard")
+@login_required
+def dashboard():
+    names = camera_names(db.session)
+    latest = db.session.scalars(select(Record).order_by(Record.id.desc()).limit(FEED_SIZE)).all()
+    stats = dashboard_stats(db.session, utcnow(), current_app.config["TIMEZONE"])
+    last_id = db.session.scalar(select(func.max(Record.id))) or 0
+    return render_template("dashboard.html", stats=stats, last_id=last_id,
+                           feed=[live_json(r, names.get(r.camera_id)) for r in latest],
+                           hits=recent_hits(db.session, 10), names=names)

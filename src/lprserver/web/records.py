@@ -1,0 +1,64 @@
+"""The records list with its filters, the CSV export, and one record's page."""
+
+from flask import Response, abort, current_app, render_template, request, stream_with_context
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from ..audit import audit
+from ..extensions import db
+from ..models import BlacklistDetection, Camera, Record, User
+from ..records import FilterError, RecordFilter, camera_names, count_records, export_csv, page_records
+from . import bp, client_ip
+
+PER_PAGE = 50
+
+
+def _filter() -> tuple[RecordFilter, FilterError | None]:
+    try:
+        return RecordFilter.from_args(request.args, current_app.config["TIMEZONE"]), None
+    except FilterError as exc:
+        return RecordFilter(), exc
+
+
+@bp.get("/records")
+@login_required
+def records():
+    f, error = _filter()
+    before, after = request.args.get("before", type=int), request.args.get("after", type=int)
+    page = page_records(db.session, f, PER_PAGE, before=before, after=after)
+    if f.plate and before is None and after is None:
+        audit(db.session, "records.search", current_user, detail=f.as_audit(), ip=client_ip())
+        db.session.commit()
+    last_id = db.session.scalar(select(func.max(Record.id))) or 0
+    return render_template(
+        "records.html", page=page, f=f, error=error, total=count_records(db.session, f),
+        args=f.query_args(current_app.config["TIMEZONE"]), names=camera_names(db.session),
+        page_number=max(request.args.get("p", 1, type=int), 1), last_id=last_id,
+        live=before is None and after is None)
+
+
+@bp.get("/records/export.csv")
+@login_required
+def export():
+    f, error = _filter()
+    if error:
+        abort(400, str(error))
+    audit(db.session, "records.export", current_user, detail=f.as_audit(), ip=client_ip())
+    db.session.commit()
+    body = export_csv(db.session, f, current_app.config["TIMEZONE"])
+    return Response(stream_with_context(body), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=lpr-records.csv"})
+
+
+@bp.get("/records/<int:record_id>")
+@login_required
+def record(record_id: int):
+    item = db.get_or_404(Record, record_id)
+    camera = db.session.get(Camera, item.camera_id)
+    hits = db.session.execute(
+        select(BlacklistDetection, User.username).options(joinedload(BlacklistDetection.entry))
+        .outerjoin(User, User.id == BlacklistDetection.acknowledged_by)
+        .where(BlacklistDetection.record_id == record_id)
+    ).all()
+    return render_template("record.html", r=item, camera=camera, hits=hits)

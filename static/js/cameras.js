@@ -1,0 +1,30 @@
+// The cameras page: online state and read counts follow the live events.
+(function () {
+  "use strict";
+  function rowOf(cameraId) {
+    return document.querySelector(`tr[data-camera-id="${CSS.escape(String(cameraId))}"]`);
+  }
+  window.LPR.on("camera_status", (data) => {
+    const row = rowOf(data.camera_id);
+    if (!row) return;
+    if (data.health) {
+      const health = row.querySelector(".camera-health");
+      const badge = document.createElement("span");
+      const colours = { PASS: "text-bg-success", WARN: "text-bg-warning", FAIL: "text-bg-danger" };
+      badge.className = `badge ${colours[data.health] || "text-bg-secondary"}`;
+      badge.textContent = data.health;
+      health.replaceChildren(badge);
+    }
+    if (data.online === undefined) return;
+    const badge = row.querySelector(".camera-state");
+    badge.className = `badge camera-state ${data.online ? "text-bg-success" : "text-bg-secondary"}`;
+    badge.textContent = data.online ? "online" : "offline";
+  });
+  window.LPR.on("new_record", (record) => {
+    const row = rowOf(record.camera_id);
+    if (!row) return;
+    const reads = row.querySelector(".camera-reads");
+    reads.textContent = String((parseInt(reads.textContent, 10) || 0) + 1);
+    row.querySelector(".camera-last-seen").textContent = window.LPR.localTime(record.received_at);
+  });
+})();

@@ -1,0 +1,92 @@
+// The dashboard: charts from the server's figures, a live feed, counters that move as reads arrive.
+(function () {
+  "use strict";
+  const data = JSON.parse(document.getElementById("dashboard-data").textContent);
+  const feed = document.getElementById("live-feed");
+  const FEED_SIZE = 30;
+  Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+
+  function bar(id, labels, counts, color, horizontal) {
+    return new Chart(document.getElementById(id), {
+      type: "bar",
+      data: { labels, datasets: [{ data: counts, backgroundColor: color }] },
+      options: { maintainAspectRatio: false, animation: false, indexAxis: horizontal ? "y" : "x",
+        plugins: { legend: { display: false } }, scales: { [horizontal ? "x" : "y"]: { beginAtZero: true, ticks: { precision: 0 } } } },
+    });
+  }
+
+  const hours = bar("chart-hours", data.stats.per_hour.labels, data.stats.per_hour.counts, "#0d6efd");
+  const cameras = bar("chart-cameras", [], [], "#20c997", true);
+  const plates = bar("chart-plates", [], [], "#6f42c1", true);
+
+  function setCounter(key, value) {
+    document.querySelectorAll(`[data-counter="${key}"]`).forEach((el) => { el.textContent = String(value); });
+  }
+  function bump(key) {
+    document.querySelectorAll(`[data-counter="${key}"]`).forEach((el) => {
+      el.textContent = String((parseInt(el.textContent, 10) || 0) + 1);
+    });
+  }
+
+  function applyStats(stats) {
+    Object.entries(stats.counters).forEach(([key, value]) => setCounter(key, value));
+    hours.data.labels = stats.per_hour.labels;
+    hours.data.datasets[0].data = stats.per_hour.counts;
+    hours.update();
+    cameras.data.labels = stats.per_camera.map((c) => c.name || c.camera_id);
+    cameras.data.datasets[0].data = stats.per_camera.map((c) => c.count);
+    cameras.update();
+    plates.data.labels = stats.top_plates.map((p) => p.plate);
+    plates.data.datasets[0].data = stats.top_plates.map((p) => p.count);
+    plates.update();
+  }
+
+  function feedItem(record, fresh) {
+    const li = document.createElement("li");
+    li.className = "list-group-item d-flex gap-2 align-items-center" + (fresh ? " new" : "");
+    li.dataset.recordId = record.id;
+    if (record.blacklisted) li.classList.add("list-group-item-danger");
+    if (record.thumbnail_url) {
+      const img = document.createElement("img");
+      img.className = "thumb";
+      img.alt = "";
+      img.src = record.thumbnail_url;
+      li.append(img);
+    }
+    const text = document.createElement("div");
+    const plate = document.createElement("a");
+    plate.className = "plate d-block";
+    plate.href = `/records/${encodeURIComponent(record.id)}`;
+    plate.textContent = record.plate_number;
+    const where = document.createElement("div");
+    where.className = "small";
+    where.textContent = [record.camera_name || record.camera_id, record.location].filter(Boolean).join(" · ");
+    const when = document.createElement("div");
+    when.className = "small text-secondary";
+    const confidence = record.confidence == null ? "" : ` · ${Number(record.confidence).toFixed(1)}%`;
+    when.textContent = window.LPR.localTime(record.captured_at) + confidence;
+    text.append(plate, where, when);
+    li.append(text);
+    return li;
+  }
+
+  function addRecord(record, fresh) {
+    feed.prepend(feedItem(record, fresh));
+    while (feed.children.length > FEED_SIZE) feed.lastElementChild.remove();
+  }
+
+  function countRead(record) {
+    bump("reads_today");
+    bump("reads_last_hour");
+    const counts = hours.data.datasets[0].data;
+    counts[counts.length - 1] += 1;
+    hours.update();
+  }
+
+  data.feed.slice().reverse().forEach((record) => addRecord(record, false));
+  applyStats(data.stats);
+  window.LPR.startAfter(Number(feed.dataset.lastId) || 0);
+  window.LPR.on("new_record", (record) => { addRecord(record, true); countRead(record); });
+  window.LPR.on("blacklist_alert", () => bump("hits_today"));
+  window.LPR.on("stats", applyStats);
+})();

@@ -1,0 +1,71 @@
+// The records list: on its first page, reads that match the filter appear at the top as they arrive.
+(function () {
+  "use strict";
+  const data = JSON.parse(document.getElementById("records-data").textContent);
+  const body = document.getElementById("records-body");
+  window.LPR.startAfter(data.last_id);
+  if (!data.live) return;
+  const f = data.filter;
+
+  function matches(record) {
+    const plate = record.plate_normalized || "";
+    if (f.plate) {
+      if (f.plate_mode === "exact" && plate !== f.plate) return false;
+      if (f.plate_mode === "prefix" && !plate.startsWith(f.plate)) return false;
+      if (f.plate_mode === "contains" && !plate.includes(f.plate)) return false;
+    }
+    if (f.camera_id && record.camera_id !== f.camera_id) return false;
+    if (f.blacklisted && !record.blacklisted) return false;
+    if (f.min_confidence != null && !(record.confidence >= f.min_confidence)) return false;
+    return true;
+  }
+
+  function cell(row, content) {
+    const td = document.createElement("td");
+    if (content instanceof Node) td.append(content); else td.textContent = content == null ? "" : String(content);
+    row.append(td);
+    return td;
+  }
+
+  function row(record) {
+    const tr = document.createElement("tr");
+    tr.dataset.recordId = record.id;
+    tr.className = "new-row" + (record.blacklisted ? " table-danger" : "");
+    let thumb = "";
+    if (record.thumbnail_url) {
+      thumb = document.createElement("img");
+      thumb.className = "thumb";
+      thumb.alt = "";
+      thumb.src = record.thumbnail_url;
+    }
+    cell(tr, thumb);
+    const link = document.createElement("a");
+    link.className = "plate";
+    link.href = `/records/${encodeURIComponent(record.id)}`;
+    link.textContent = record.plate_number;
+    cell(tr, link);
+    cell(tr, record.province);
+    cell(tr, record.camera_name || data.names[record.camera_id] || record.camera_id);
+    cell(tr, record.location);
+    cell(tr, record.confidence == null ? "" : Number(record.confidence).toFixed(1)).className = "text-end";
+    cell(tr, window.LPR.localTime(record.captured_at)).className = "text-nowrap";
+    let badge = "";
+    if (record.blacklisted) {
+      badge = document.createElement("span");
+      badge.className = "badge text-bg-danger";
+      badge.textContent = "blacklist";
+    }
+    cell(tr, badge);
+    return tr;
+  }
+
+  window.LPR.on("new_record", (record) => {
+    if (!matches(record) || body.querySelector(`tr[data-record-id="${CSS.escape(String(record.id))}"]`)) return;
+    const empty = body.querySelector(".empty-row");
+    if (empty) empty.remove();
+    body.prepend(row(record));
+    const total = document.getElementById("record-total");
+    if (total) total.textContent = ((parseInt(total.textContent.replace(/,/g, ""), 10) || 0) + 1).toLocaleString("en");
+    while (body.children.length > 50) body.lastElementChild.remove();
+  });
+})();
