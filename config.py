@@ -97,7 +97,7 @@ class Config:
         self.RATELIMIT_TOKENS = env.get("RATELIMIT_TOKENS", "30 per minute")
         # How many reverse proxies (nginx: 1) stand in front and set X-Forwarded-For.
         self.TRUSTED_PROXIES = _int(env, "TRUSTED_PROXIES", 0)
-        # Operations (docs/operations.md): retention, health, metrics, nginx.
+        # Operations (README.md): retention, health, metrics, nginx.
         self.IMAGE_DISK_BUDGET_GB = _float(env, "IMAGE_DISK_BUDGET_GB", 0.0)
         self.RETENTION_BATCH_SIZE = _int(env, "RETENTION_BATCH_SIZE", 500)
         self.IMAGE_ACCEL_REDIRECT = env.get("IMAGE_ACCEL_REDIRECT", "")

@@ -251,10 +251,14 @@ ensure_env_file() {
     "LOG_LEVEL=INFO"
     "TIMEZONE=Asia/Bangkok"
     "METRICS_TOKEN="
+    # The daemon posts live events to the web app on its gunicorn unix socket.
+    "LIVE_RELAY_URL=http+unix://%2Frun%2Flprserver%2Fweb.sock/internal/live"
+    # nginx stands in front: client addresses (rate limits, audit) come from X-Forwarded-For.
+    "TRUSTED_PROXIES=1"
   )
   local added=0 line
   if [ ! -f "$ENV_FILE" ]; then
-    printf '# LPR Server settings (docs/operations.md lists them all). Secrets: keep this file 0640 root:%s.\n' \
+    printf '# LPR Server settings (README.md lists them all). Secrets: keep this file 0640 root:%s.\n' \
       "$(service_group)" > "$ENV_FILE"
   fi
   for line in "${wanted[@]}"; do
