@@ -2,15 +2,10 @@
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
-import requests
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
@@ -21,9 +16,9 @@ from lprserver.extensions import db
 from lprserver.models import ApiToken
 from lprserver.tokens import generate_token, hash_token
 
-from .pgcluster import ThrowawayPostgres, free_port
+from .pgcluster import ThrowawayPostgres
+from .processes import Daemon
 
-ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("webhook_deliveries", "webhooks", "blacklist_detections", "health_reports", "audit_log", "api_tokens", "lpr_records",
           "blacklist_plates", "cameras", "web_sessions", "users")
 
@@ -160,67 +155,6 @@ def make_token(app):
 
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
-
-
-def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before listening")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
-
-
-class Daemon:
-    """The real ingest daemon (`python websocket_server.py`) in a subprocess."""
-
-    def __init__(self, env: dict, log_path: Path, port: int | None = None):
-        self.env = env
-        self.log_path = log_path
-        self.port = port or free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/"
-
-    def start(self) -> "Daemon":
-        env = {**os.environ, **self.env, "INGEST_PORT": str(self.port), "INGEST_HOST": "127.0.0.1"}
-        log = open(self.log_path, "ab")  # noqa: SIM115  (kept open for the process's life)
-        self.process = subprocess.Popen([sys.executable, "websocket_server.py"], cwd=ROOT, env=env,
-                                        stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        wait_for_port(self.port, self.process)
-        return self
-
-    def alive(self) -> bool:
-        if self.process is None or self.process.poll() is not None:
-            return False
-        return requests.get(f"{self.url}/health", timeout=5).status_code == 200
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture(scope="session", params=["gevent", "eventlet"])

@@ -15,8 +15,9 @@ from lprserver.extensions import db
 from lprserver.models import WebhookDelivery
 from lprserver.webhooks import DeliverySettings, DeliveryWorker, verify
 
-from .conftest import Daemon, bearer
+from .conftest import bearer
 from .pgcluster import free_port
+from .processes import Daemon
 from .test_ingest import camera
 
 

@@ -11,7 +11,7 @@ import uuid
 import psycopg2
 import pytest
 
-from .conftest import ROOT
+from .processes import ROOT
 
 pytestmark = pytest.mark.postgres
 

@@ -14,8 +14,8 @@ from lprserver.blacklist import add_entry
 from lprserver.extensions import db
 from lprserver.live import LiveRelay, relay_key, sign, verify
 
-from .conftest import Daemon
 from .pgcluster import free_port
+from .processes import Daemon
 from .test_ingest import SEED_READ, camera, close_client
 from .webserver import web_session
 
@@ -166,7 +166,7 @@ def test_ingest_goes_on_when_the_web_app_is_down_or_hanging(unreachable_web_daem
 def test_gunicorn_with_one_gevent_worker_serves_the_live_channel(base_env, app, users, tmp_path):
     from pathlib import Path
 
-    from .webserver import WebApp
+    from .processes import WebApp
 
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     command = [gunicorn, "-k", "gevent", "-w", "1", "-b", "127.0.0.1:{port}", "--control-socket",

@@ -17,9 +17,9 @@ import requests
 import socketio
 import websocket
 
-from .conftest import ROOT, Daemon, wait_for_port
 from .imagegen import data_uri, make_jpeg
 from .pgcluster import free_port
+from .processes import ROOT, Daemon, wait_for_port
 from .test_ingest import close_client
 
 NGINX = "/usr/sbin/nginx"

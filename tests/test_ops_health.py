@@ -11,8 +11,8 @@ from lprserver.cameras import create_camera
 from lprserver.extensions import db
 from lprserver.heartbeat import write_heartbeat
 
-from .conftest import Daemon
 from .imagegen import data_uri, make_jpeg
+from .processes import Daemon
 from .test_ingest import camera
 
 METRICS_TOKEN = "metrics-token-for-tests-0123456789"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .processes import ROOT
 
 UNITS = ["lprserver.service", "lprserver-websocket.service", "lprserver-retention.service",
          "lprserver-retention.timer"]

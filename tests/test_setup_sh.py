@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 from config import database_url
 
-from .conftest import ROOT
+from .processes import ROOT
 
 SETUP = ROOT / "setup.sh"
 

@@ -1,9 +1,6 @@
 """Fixtures for the web app: the real web app (`python run.py`), a daemon that relays to it, Chromium."""
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +9,7 @@ import requests
 from lprserver.commands import save_user
 from lprserver.extensions import db
 
-from .conftest import ROOT, Daemon, wait_for_port
-from .pgcluster import free_port
+from .processes import ROOT, Daemon, WebApp
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -22,43 +18,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--autoplay-policy=no-user-gesture-required"]
 PASSWORDS = {"admin": "admin-password-123", "operator": "operator-password-123",
              "viewer": "viewer-password-123"}
-
-
-class WebApp:
-    """The real web app (`python run.py`, gevent) in a subprocess."""
-
-    def __init__(self, env: dict, log_path: Path, command: list[str] | None = None):
-        self.env = env
-        self.log_path = log_path
-        self.port = free_port()
-        self.command = command or [sys.executable, "run.py"]
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "WebApp":
-        env = {**os.environ, **self.env, "WEB_PORT": str(self.port), "WEB_HOST": "127.0.0.1"}
-        log = open(self.log_path, "ab")  # noqa: SIM115  (kept open for the process's life)
-        command = [part.format(port=self.port) for part in self.command]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env,
-                                        stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        wait_for_port(self.port, self.process)
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture(scope="session")
