@@ -99,6 +99,8 @@ cmd_run() {
   flask_cli lpr create-user admin --role admin --if-missing
   local pids=()
   trap 'say "Stopping"; kill "${pids[@]}" 2>/dev/null; wait' INT TERM EXIT
+  # The daemon sends live updates to the web app started here, whatever its port.
+  export LIVE_RELAY_URL="${LIVE_RELAY_URL:-http://127.0.0.1:${WEB_PORT:-5000}/internal/live}"
   say "Starting the ingest daemon on port ${INGEST_PORT:-8765}"
   "$VENV/bin/python" websocket_server.py & pids+=($!)
   say "Starting the web app on http://127.0.0.1:${WEB_PORT:-5000}"
