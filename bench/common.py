@@ -4,12 +4,9 @@ import io
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +16,8 @@ from PIL import Image
 from config import database_url
 from lprserver.commands import upgrade_database
 from lprserver.plates import normalize_plate
-from tests.pgcluster import ThrowawayPostgres, free_port
+from tests import processes
+from tests.pgcluster import ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -176,67 +174,21 @@ def fill_blacklist(db: BenchDatabase, entries: int, seed: int = 7) -> list[str]:
 
 # --- the daemon ----------------------------------------------------------------------------------
 
-@dataclass
-class Daemon:
-    """The real ingest daemon (`python websocket_server.py`) as a subprocess on a free port."""
+class Daemon(processes.Daemon):
+    """The real ingest daemon with the bench's settings: production config, open ingest, quiet logs."""
 
-    database_url: str
-    image_root: Path
-    log_path: Path
-    async_mode: str = "gevent"
-    extra_env: dict = field(default_factory=dict)
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def __init__(self, database_url: str, image_root: Path, log_path: Path, async_mode: str = "gevent",
+                 extra_env: dict | None = None):
+        env = {
+            "FLASK_CONFIG": "production", "SECRET_KEY": "bench-" + "x" * 40,
+            "DATABASE_URL": database_url, "IMAGE_STORAGE_PATH": str(image_root),
+            "INGEST_AUTH": "open", "LOG_LEVEL": "WARNING", "ASYNC_MODE": async_mode, **(extra_env or {}),
+        }
+        super().__init__(env, log_path)
 
     @property
     def pid(self) -> int:
         return self.process.pid
-
-    def env(self) -> dict:
-        return {
-            **os.environ, "FLASK_CONFIG": "production", "SECRET_KEY": "bench-" + "x" * 40,
-            "DATABASE_URL": self.database_url, "IMAGE_STORAGE_PATH": str(self.image_root),
-            "INGEST_HOST": "127.0.0.1", "INGEST_PORT": str(self.port), "INGEST_AUTH": "open",
-            "LOG_LEVEL": "WARNING", "ASYNC_MODE": self.async_mode, **self.extra_env,
-        }
-
-    def start(self, timeout: float = 60) -> "Daemon":
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "websocket_server.py"], cwd=ROOT, env=self.env(),
-                                            stdout=log, stderr=subprocess.STDOUT)
-        wait_for_port(self.port, self.process, timeout)
-        return self
-
-    def kill(self) -> None:
-        """kill -9, as a power cut or the OOM killer would."""
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the daemon exited with {process.returncode} before listening")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
 # --- checks after a run --------------------------------------------------------------------------
