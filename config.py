@@ -78,6 +78,9 @@ class Config:
         self.INGEST_MAX_MESSAGE_BYTES = _int(env, "INGEST_MAX_MESSAGE_BYTES", 4 * 1024 * 1024)
         self.INGEST_MAX_INFLIGHT = _int(env, "INGEST_MAX_INFLIGHT", 32)
         self.INGEST_MAX_INFLIGHT_PER_CONNECTION = _int(env, "INGEST_MAX_INFLIGHT_PER_CONNECTION", 8)
+        # Group commit: writers storing the reads waiting at that moment, up to a batch each.
+        self.INGEST_WRITERS = _int(env, "INGEST_WRITERS", 2)
+        self.INGEST_BATCH_MAX = _int(env, "INGEST_BATCH_MAX", 64)
         # Bench only (bench/ingest_load.py): answer reads without storing, to measure the transport.
         self.INGEST_TRANSPORT_ONLY = env.get("INGEST_TRANSPORT_ONLY") == "1"
         self.IMAGE_MAX_BYTES = _int(env, "IMAGE_MAX_BYTES", 2 * 1024 * 1024)

@@ -25,6 +25,22 @@ def match_blacklist(session: Session, plate_normalized: str, now: datetime) -> l
     return list(session.scalars(query))
 
 
+def match_blacklist_many(session: Session, plates: set[str],
+                         now: datetime) -> dict[str, list[BlacklistEntry]]:
+    """Match many normalised plates in one query: {plate: its active, unexpired entries} for the hits."""
+    if not plates:
+        return {}
+    query = select(BlacklistEntry).where(
+        BlacklistEntry.plate_normalized.in_(sorted(plates)),
+        BlacklistEntry.active.is_(True),
+        or_(BlacklistEntry.expires_at.is_(None), BlacklistEntry.expires_at > now),
+    ).order_by(BlacklistEntry.id)
+    hits: dict[str, list[BlacklistEntry]] = {}
+    for entry in session.scalars(query):
+        hits.setdefault(entry.plate_normalized, []).append(entry)
+    return hits
+
+
 def add_entry(
     session: Session,
     license_plate_text: str,

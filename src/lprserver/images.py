@@ -13,7 +13,8 @@ from pathlib import Path
 
 from PIL import Image
 
-THUMBNAIL_SIZE = (240, 180)
+# A 640x480 camera image decodes straight to this size at 1/2 scale (no resampling).
+THUMBNAIL_SIZE = (320, 240)
 ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png"}
 _DATA_URI = re.compile(r"data:image/[a-zA-Z0-9.+-]+;base64,", re.ASCII)
 _CAMERA_DIR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
@@ -92,8 +93,10 @@ def _open(data: bytes) -> Image.Image:
 
 
 def _thumbnail(img: Image.Image) -> bytes:
-    small = img.convert("RGB") if img.mode != "RGB" else img.copy()
-    small.thumbnail(THUMBNAIL_SIZE)
+    small = img.convert("RGB") if img.mode != "RGB" else img
+    if small.width > THUMBNAIL_SIZE[0] or small.height > THUMBNAIL_SIZE[1]:
+        small = small.copy() if small is img else small
+        small.thumbnail(THUMBNAIL_SIZE)
     out = io.BytesIO()
     small.save(out, "JPEG", quality=70)
     return out.getvalue()
@@ -106,7 +109,40 @@ class FilesystemImageStore:
         self.root = Path(root).resolve()
 
     def save(self, image: CheckedImage, camera_id: str, received_at: datetime) -> StoredImage:
-        """Write the image durably (temp file, fsync, rename) and its thumbnail beside it."""
+        """Write one image durably (temp file, fsync, rename) and its thumbnail beside it."""
+        result = self.save_many([(image, camera_id)], received_at)[0]
+        if isinstance(result, OSError):
+            raise result
+        return result
+
+    def save_many(self, jobs: list[tuple[CheckedImage | None, str]],
+                  received_at: datetime) -> list[StoredImage | OSError | None]:
+        """Write several images durably, each directory synced once; per job its StoredImage,
+        the OSError that refused it, or None when it had no image. Nothing is left half written."""
+        results: list[StoredImage | OSError | None] = []
+        directories: set[Path] = set()
+        for image, camera_id in jobs:
+            if image is None:
+                results.append(None)
+                continue
+            try:
+                stored, directory = self._write(image, camera_id, received_at)
+            except OSError as exc:
+                results.append(exc)
+                continue
+            results.append(stored)
+            directories.add(directory)
+        try:
+            for directory in sorted(directories):
+                _sync_directory(directory)
+        except OSError as exc:
+            for result in results:
+                if isinstance(result, StoredImage):
+                    self.delete(result.path, result.thumbnail_path)
+            return [exc if isinstance(result, StoredImage) else result for result in results]
+        return results
+
+    def _write(self, image: CheckedImage, camera_id: str, received_at: datetime) -> tuple[StoredImage, Path]:
         if not _CAMERA_DIR.fullmatch(camera_id) or camera_id in (".", ".."):
             raise ValueError(f"unsafe camera id for a path: {camera_id!r}")
         folder = Path(received_at.strftime("%Y/%m/%d")) / camera_id
@@ -117,14 +153,13 @@ class FilesystemImageStore:
         directory.mkdir(parents=True, exist_ok=True)
         _write_durably(directory, self.root / rel, image.data)
         try:
+            # The thumbnail can be made again from the image, so it is not fsync'd.
             _write_durably(directory, self.root / thumb_rel, image.thumbnail, sync=False)
-            _sync_directory(directory)
         except OSError:
             self.delete(str(rel))
             raise
-        return StoredImage(
-            str(rel), str(thumb_rel), hashlib.sha256(image.data).hexdigest(), len(image.data)
-        )
+        digest = hashlib.sha256(image.data).hexdigest()
+        return StoredImage(str(rel), str(thumb_rel), digest, len(image.data)), directory
 
     def path(self, rel: str) -> Path:
         """Return the absolute path of a stored image, refusing anything outside the store."""

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..blacklist import match_blacklist
+from ..blacklist import match_blacklist_many
 from ..cameras import CameraRefused, authorize_camera, touch_camera
 from ..images import (
     CheckedImage,
@@ -28,6 +28,7 @@ from ..images import (
 )
 from ..models import BlacklistDetection, Camera, HealthReport, Record, utcnow
 from ..plates import is_valid_normalized, match_type, normalize_plate
+from ..tokens import token_matches
 from ..webhooks import enqueue as enqueue_webhooks
 from .errors import IngestError
 from .validation import HealthIn, ReadIn, RegisterIn, confidence_percent, parse, to_utc
@@ -142,52 +143,36 @@ def record_health(session: Session, settings: IngestSettings, payload: Any,
 def ingest_read(session: Session, store: FilesystemImageStore, settings: IngestSettings,
                 payload: Any, token: str | None = None) -> ReadResult:
     """Validate, store and match one plate read; return what to answer and to broadcast."""
-    read = _validated_read(payload)
-    data = read.data
-    now = utcnow()
-    with database_errors(session):
-        camera = _authorize(session, data.camera_id, token or data.token, settings, now)
-        earlier = _earlier_read(session, data.camera_id, data.event_id)
-        if earlier:
-            session.rollback()
-            return earlier
-    try:
-        read.image = _checked_image(data.image_data, settings) if data.image_data else None
-    except IngestError:
-        session.rollback()
-        raise
-    stored = _save_image(store, read.image, data.camera_id, now, settings) if read.image else None
-    record = _new_record(read, camera, now, settings, stored)
-    try:
+    read = prepare_read(payload, token)
+    if settings.auth == "token":
+        # Refuse a wrong token before spending time on the image; checked again when stored.
         with database_errors(session):
-            result = _insert_read(session, camera, record, now, data.hostname)
-            session.commit()
-    except sa_exc.IntegrityError:
-        # Another connection stored the same (camera_id, event_id) first.
-        session.rollback()
-        store.delete(*_paths(stored))
-        with database_errors(session):
-            earlier = _earlier_read(session, data.camera_id, data.event_id)
-        if earlier is None:
-            raise
-        return earlier
-    except BaseException:
-        session.rollback()
-        store.delete(*_paths(stored))
-        raise
-    return result
+            token_hash = session.scalar(select(Camera.token_hash).where(Camera.id == read.data.camera_id))
+        refuse_wrong_token(read, token_hash)
+    check_read_image(read, settings)
+    outcome = ingest_reads(session, store, settings, [read])[0]
+    if isinstance(outcome, IngestError):
+        raise outcome
+    return outcome
 
 
 @dataclass
-class _CheckedRead:
+class PreparedRead:
+    """A read whose fields (and then image) were checked: ready to be stored."""
+
     data: ReadIn
     plate: str
     confidence: float | None
     metadata: dict[str, Any] | None
+    token: str | None
     image: CheckedImage | None = None
 
+    @property
+    def key(self) -> tuple[str, str] | None:
+        return (self.data.camera_id, self.data.event_id) if self.data.event_id is not None else None
 
-def _validated_read(payload: Any) -> _CheckedRead:
+
+def prepare_read(payload: Any, token: str | None = None) -> PreparedRead:
     """Check the fields of a read (all but the image) before anything is written."""
     data = parse(ReadIn, payload)
     plate = normalize_plate(data.plate_number)
@@ -195,97 +180,234 @@ def _validated_read(payload: Any) -> _CheckedRead:
         raise IngestError(
             "invalid_plate", "plate_number is empty or over 32 characters once normalised", "plate_number"
         )
-    return _CheckedRead(data, plate, confidence_percent(data.confidence), data.metadata())
+    return PreparedRead(data, plate, confidence_percent(data.confidence), data.metadata(),
+                        token or data.token)
 
 
-def _new_record(read: _CheckedRead, camera: Camera, now: datetime, settings: IngestSettings,
-                stored: StoredImage | None) -> Record:
+def refuse_wrong_token(read: PreparedRead, token_hash: str | None) -> None:
+    """Raise `unauthorized` unless the read's token matches the camera's stored hash."""
+    if not token_matches(read.token, token_hash):
+        raise IngestError("unauthorized", "camera token missing or wrong", "token")
+
+
+def check_read_image(read: PreparedRead, settings: IngestSettings) -> None:
+    """Decode and check the read's image, if it has one (in a real thread in the daemon)."""
+    if read.data.image_data:
+        try:
+            data = decode_image_data(read.data.image_data, settings.image_max_bytes)
+            read.image = settings.offload(check_image, data, settings.image_max_pixels)
+        except ImageRejected as exc:
+            raise IngestError("invalid_image", str(exc), "image_data") from None
+
+
+Outcome = ReadResult | IngestError
+
+
+def ingest_reads(session: Session, store: FilesystemImageStore, settings: IngestSettings,
+                 reads: list[PreparedRead]) -> list[Outcome]:
+    """Store checked reads in one transaction (group commit); return each read's outcome, in order.
+
+    Per read: the camera is authorised, a repeat of an earlier (camera_id, event_id)
+    is answered with the first record, the image is written durably, then the row,
+    its blacklist hits and its webhook events are inserted, all committed at once.
+    A read's outcome is a ReadResult or the IngestError to answer; one read refused
+    never costs the others their place. Images are on disk before the commit and
+    removed again if it fails, so nothing is ever half stored.
+    """
+    now = utcnow()
+    outcomes: list[Outcome | None] = [None] * len(reads)
+    try:
+        with database_errors(session):
+            cameras = _cameras_for(session, reads, settings, now, outcomes)
+            keys = [r.key for r, o in zip(reads, outcomes, strict=True) if o is None and r.key]
+            earlier = _earlier_reads(session, keys)
+    except IngestError as exc:
+        return [exc] * len(reads)
+    todo: list[int] = []
+    first_of: dict[tuple[str, str], int] = {}
+    for i, read in enumerate(reads):
+        if outcomes[i] is not None:
+            continue
+        if read.key in earlier:
+            outcomes[i] = earlier[read.key]
+        elif read.key in first_of:
+            continue  # the same read twice in one batch: answered from the first below
+        else:
+            if read.key:
+                first_of[read.key] = i
+            todo.append(i)
+    saved = _save_images(store, [reads[i] for i in todo], now, settings.offload)
+    stored_files = [s for s in saved if isinstance(s, StoredImage)]
+    rows = []
+    for i, result in zip(todo, saved, strict=True):
+        if isinstance(result, IngestError):
+            outcomes[i] = result
+        else:
+            rows.append((i, result))
+    try:
+        with database_errors(session):
+            results = _insert_reads(session, cameras, [(reads[i], s) for i, s in rows], now, settings)
+            session.commit()
+    except sa_exc.IntegrityError:
+        # Another connection stored one of these (camera_id, event_id) first: store them one by one.
+        session.rollback()
+        store.delete(*_paths(stored_files))
+        if len(reads) == 1:
+            return [_earlier_or_raise(session, reads[0])]
+        return [outcome[0] for outcome in (ingest_reads(session, store, settings, [read]) for read in reads)]
+    except IngestError as exc:
+        store.delete(*_paths(stored_files))
+        for i, _ in rows:
+            outcomes[i] = exc
+        results = []
+    except BaseException:
+        session.rollback()
+        store.delete(*_paths(stored_files))
+        raise
+    for (i, _), result in zip(rows, results, strict=False):
+        outcomes[i] = result
+    for i, read in enumerate(reads):
+        if outcomes[i] is None:  # a repeat within the batch: the first one's outcome
+            first = outcomes[first_of[read.key]]
+            outcomes[i] = (ReadResult(first.record_id, True, first.blacklisted, first.camera_id)
+                           if isinstance(first, ReadResult) else first)
+    return outcomes  # type: ignore[return-value]
+
+
+def _earlier_or_raise(session: Session, read: PreparedRead) -> Outcome:
+    with database_errors(session):
+        earlier = _earlier_reads(session, [read.key] if read.key else [])
+        session.rollback()
+    if read.key not in earlier:
+        raise RuntimeError("insert conflicted but no earlier read was found")
+    return earlier[read.key]
+
+
+def _cameras_for(session: Session, reads: list[PreparedRead], settings: IngestSettings, now: datetime,
+                 outcomes: list) -> dict[str, Camera]:
+    """Load the batch's cameras in one query (creating new ones in open mode); refuse wrong tokens."""
+    ids = sorted({read.data.camera_id for read in reads})
+    cameras = {c.id: c for c in session.scalars(select(Camera).where(Camera.id.in_(ids)))}
+    for i, read in enumerate(reads):
+        camera_id = read.data.camera_id
+        if settings.auth == "token":
+            camera = cameras.get(camera_id)
+            try:
+                refuse_wrong_token(read, camera.token_hash if camera else None)
+            except IngestError as exc:
+                outcomes[i] = exc
+        elif camera_id not in cameras:
+            cameras[camera_id] = authorize_camera(session, camera_id, None, settings.auth, now)
+    return cameras
+
+
+def _earlier_reads(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], ReadResult]:
+    """Return the stored reads among (camera_id, event_id) pairs, as duplicate answers."""
+    found: dict[tuple[str, str], ReadResult] = {}
+    by_camera: dict[str, list[str]] = {}
+    for camera_id, event_id in keys:
+        by_camera.setdefault(camera_id, []).append(event_id)
+    if not by_camera:
+        return found
+    conditions = [and_(Record.camera_id == camera_id, Record.event_id.in_(events))
+                  for camera_id, events in by_camera.items()]
+    query = select(Record.id, Record.camera_id, Record.event_id, Record.blacklisted).where(or_(*conditions))
+    for row in session.execute(query):
+        found[(row.camera_id, row.event_id)] = ReadResult(row.id, True, row.blacklisted, row.camera_id)
+    return found
+
+
+def _save_images(store: FilesystemImageStore, reads: list[PreparedRead], now: datetime,
+                 offload: Callable[..., Any]) -> list[StoredImage | IngestError | None]:
+    """Write the reads' images durably (one job for the batch); an image that fails refuses its read."""
+    jobs = [(read.image, read.data.camera_id) for read in reads]
+    if not any(image for image, _ in jobs):
+        return [None] * len(reads)
+    results = offload(store.save_many, jobs, now)
+    answers: list[StoredImage | IngestError | None] = []
+    for result in results:
+        if isinstance(result, OSError):
+            log.warning("event=image_store_unavailable error=%r", str(result))
+            answers.append(IngestError(
+                "unavailable", "the image store cannot take the write now; retry later"))
+        else:
+            answers.append(result)
+    return answers
+
+
+def _paths(stored: list[StoredImage]) -> list[str]:
+    return [path for s in stored for path in (s.path, s.thumbnail_path)]
+
+
+def _record_row(read: PreparedRead, camera: Camera, now: datetime, settings: IngestSettings,
+                stored: StoredImage | None, blacklisted: bool) -> dict[str, Any]:
     data = read.data
-    record = Record(
-        camera_id=camera.id, event_id=data.event_id, plate_number=data.plate_number,
-        plate_normalized=read.plate, province=data.province, confidence=read.confidence,
-        captured_at=to_utc(data.timestamp, settings.timezone, now), received_at=now,
-        location=data.location or camera.location, latitude=data.latitude,
-        longitude=data.longitude, vehicle_type=data.vehicle_type,
-        vehicle_color=data.vehicle_color, direction=data.direction, extra=read.metadata,
-    )
-    if stored:
-        record.image_path, record.thumbnail_path = stored.path, stored.thumbnail_path
-        record.image_sha256, record.image_bytes = stored.sha256, stored.size
-    return record
+    return {
+        "camera_id": camera.id, "event_id": data.event_id, "plate_number": data.plate_number,
+        "plate_normalized": read.plate, "province": data.province, "confidence": read.confidence,
+        "captured_at": to_utc(data.timestamp, settings.timezone, now), "received_at": now,
+        "location": data.location or camera.location, "latitude": data.latitude,
+        "longitude": data.longitude, "vehicle_type": data.vehicle_type,
+        "vehicle_color": data.vehicle_color, "direction": data.direction, "extra": read.metadata,
+        "image_path": stored.path if stored else None,
+        "thumbnail_path": stored.thumbnail_path if stored else None,
+        "image_sha256": stored.sha256 if stored else None,
+        "image_bytes": stored.size if stored else None,
+        "blacklisted": blacklisted,
+    }
 
 
-def _checked_image(image_data: str, settings: IngestSettings):
-    try:
-        data = decode_image_data(image_data, settings.image_max_bytes)
-        return settings.offload(check_image, data, settings.image_max_pixels)
-    except ImageRejected as exc:
-        raise IngestError("invalid_image", str(exc), "image_data") from None
-
-
-def _save_image(store: FilesystemImageStore, image, camera_id: str, now: datetime,
-                settings: IngestSettings) -> StoredImage:
-    try:
-        return settings.offload(store.save, image, camera_id, now)
-    except OSError as exc:
-        log.warning("event=image_store_unavailable error=%r", str(exc))
-        raise IngestError("unavailable", "the image store cannot take the write now; retry later") from None
-
-
-def _paths(stored: StoredImage | None) -> tuple[str | None, ...]:
-    return (stored.path, stored.thumbnail_path) if stored else ()
-
-
-def _earlier_read(session: Session, camera_id: str, event_id: str | None) -> ReadResult | None:
-    if event_id is None:
-        return None
-    row = session.execute(
-        select(Record.id, Record.blacklisted).where(
-            Record.camera_id == camera_id, Record.event_id == event_id
-        )
-    ).first()
-    if row is None:
-        return None
-    return ReadResult(record_id=row.id, duplicate=True, blacklisted=row.blacklisted, camera_id=camera_id)
-
-
-def _insert_read(session: Session, camera: Camera, record: Record, now: datetime,
-                 hostname: str | None) -> ReadResult:
-    touch_camera(camera, now, hostname)
-    session.add(record)
-    hits = match_blacklist(session, record.plate_normalized, now)
-    record.blacklisted = bool(hits)
-    session.flush()
-    detections = [
-        BlacklistDetection(record_id=record.id, entry_id=entry.id, detected_at=now,
-                           match_type=match_type(entry.license_plate_text, record.plate_number))
-        for entry in hits
-    ]
-    session.add_all(detections)
-    session.flush()
-    live = live_record(record, camera)
-    alerts = [live_alert(live, entry, detection) for entry, detection in zip(hits, detections, strict=True)]
+def _insert_reads(session: Session, cameras: dict[str, Camera],
+                  reads: list[tuple[PreparedRead, StoredImage | None]], now: datetime,
+                  settings: IngestSettings) -> list[ReadResult]:
+    """Insert the rows (one statement), their blacklist hits and webhook events; the caller commits."""
+    if not reads:
+        return []
+    hits = match_blacklist_many(session, {read.plate for read, _ in reads}, now)
+    rows = [_record_row(read, cameras[read.data.camera_id], now, settings, stored, bool(hits.get(read.plate)))
+            for read, stored in reads]
+    ids = session.scalars(insert(Record).returning(Record.id, sort_by_parameter_order=True), rows).all()
+    for read, _ in reads:
+        touch_camera(cameras[read.data.camera_id], now, read.data.hostname)
+    results, events, pending = [], [], []
+    for (read, _), row, record_id in zip(reads, rows, ids, strict=True):
+        camera = cameras[read.data.camera_id]
+        live = live_record(dict(row, id=record_id), camera)
+        entries = hits.get(read.plate, [])
+        detections = [
+            BlacklistDetection(record_id=record_id, entry_id=entry.id, detected_at=now,
+                               match_type=match_type(entry.license_plate_text, read.data.plate_number))
+            for entry in entries
+        ]
+        session.add_all(detections)
+        pending.append((live, entries, detections))
+        results.append(ReadResult(record_id, False, bool(entries), camera.id, live))
+    session.flush()  # detection ids, for the alerts
+    for result, (live, entries, detections) in zip(results, pending, strict=True):
+        result.alerts = [live_alert(live, e, d) for e, d in zip(entries, detections, strict=True)]
+        events.append(("record.created", live))
+        events.extend(("blacklist.hit", alert) for alert in result.alerts)
     # Webhook events are queued in this transaction; the delivery worker sends them later.
-    enqueue_webhooks(session, [("record.created", live)] + [("blacklist.hit", a) for a in alerts], now)
-    return ReadResult(record.id, False, bool(hits), camera.id, live, alerts)
+    enqueue_webhooks(session, events, now)
+    return results
 
 
-def live_record(record: Record, camera: Camera) -> dict[str, Any]:
+def live_record(record: dict[str, Any], camera: Camera) -> dict[str, Any]:
     """Return the metadata of a stored read that browsers receive (never image bytes)."""
     return {
-        "id": record.id,
-        "camera_id": record.camera_id,
+        "id": record["id"],
+        "camera_id": record["camera_id"],
         "camera_name": camera.name,
-        "plate_number": record.plate_number,
-        "plate_normalized": record.plate_normalized,
-        "province": record.province,
-        "confidence": record.confidence,
-        "captured_at": record.captured_at.isoformat(),
-        "received_at": record.received_at.isoformat(),
-        "location": record.location,
-        "blacklisted": record.blacklisted,
-        "thumbnail_url": f"/api/records/{record.id}/thumbnail" if record.thumbnail_path else None,
-        "image_url": f"/api/records/{record.id}/image" if record.image_path else None,
+        "plate_number": record["plate_number"],
+        "plate_normalized": record["plate_normalized"],
+        "province": record["province"],
+        "confidence": record["confidence"],
+        "captured_at": record["captured_at"].isoformat(),
+        "received_at": record["received_at"].isoformat(),
+        "location": record["location"],
+        "blacklisted": record["blacklisted"],
+        "thumbnail_url": f"/api/records/{record['id']}/thumbnail" if record["thumbnail_path"] else None,
+        "image_url": f"/api/records/{record['id']}/image" if record["image_path"] else None,
     }
 
 

@@ -3,6 +3,7 @@
 import json
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -10,21 +11,34 @@ from urllib.parse import parse_qs
 
 import socketio
 from flask import Flask
+from sqlalchemy import select
 
 from ..cameras import set_online
 from ..extensions import db
 from ..heartbeat import start_heartbeat
 from ..images import FilesystemImageStore
 from ..live import relay_from_config
+from ..models import Camera
+from ..tokens import token_matches
 from ..webhooks import DeliveryWorker
+from .batch import GroupCommit
 from .errors import IngestError
 from .metrics import IngestMetrics
-from .pipeline import IngestSettings, ingest_read, record_health, register_camera
+from .pipeline import (
+    IngestSettings,
+    PreparedRead,
+    check_read_image,
+    prepare_read,
+    record_health,
+    refuse_wrong_token,
+    register_camera,
+)
 from .raw_websocket import serve_connection
 
 log = logging.getLogger("lprserver.ingest")
 
 BUSY_TIMEOUT = 30  # seconds a read may wait for a free database slot before `unavailable`
+TOKEN_CACHE_SECONDS = 5.0  # how long a camera's token hash is trusted for the early check
 
 
 class Ingest:
@@ -47,6 +61,12 @@ class Ingest:
         # unanswered messages is told to wait instead of queueing without end.
         self.max_per_connection = app.config["INGEST_MAX_INFLIGHT_PER_CONNECTION"]
         self.inflight: Counter[str] = Counter()
+        self.writer = GroupCommit(
+            app, self.store, self.settings, self.gate, busy_timeout=BUSY_TIMEOUT,
+            writers=1 if sqlite else app.config["INGEST_WRITERS"],
+            max_batch=app.config["INGEST_BATCH_MAX"],
+        ).start()
+        self._token_hashes: dict[str, tuple[str | None, float]] = {}
 
     def opened(self, conn: str) -> None:
         self.open_connections.add(conn)
@@ -58,18 +78,52 @@ class Ingest:
         return answer
 
     def read(self, payload: Any, token: str | None, conn: str) -> dict:
-        def step(session):
-            return ingest_read(session, self.store, self.settings, payload, token)
-
-        result = self._run(conn, step)
-        if isinstance(result, dict):
-            return result
+        if self.inflight[conn] >= self.max_per_connection:
+            return self._too_many()
+        self.inflight[conn] += 1
+        try:
+            result = self._read(payload, token)
+        except IngestError as exc:
+            log.info("event=rejected code=%s field=%s message=%r", exc.code, exc.field, exc.message)
+            return exc.answer()
+        except Exception:
+            log.exception("event=ingest_failed")
+            return IngestError("unavailable", "the server could not store this now; retry later").answer()
+        finally:
+            self._done(conn)
         self._seen(conn, result.camera_id)
         if result.live is not None:
             self.notify("new_record", result.live)
             for alert in result.alerts:
                 self.notify("blacklist_alert", alert)
         return result.answer()
+
+    def _read(self, payload: Any, token: str | None):
+        read = prepare_read(payload, token)
+        if self.settings.auth == "token":
+            self._check_token_early(read)
+        check_read_image(read, self.settings)
+        outcome = self.writer.store_read(read)
+        if isinstance(outcome, IngestError):
+            raise outcome
+        return outcome
+
+    def _check_token_early(self, read: PreparedRead) -> None:
+        """Refuse a wrong token before the image is decoded. A token that matched in the last few
+        seconds is not looked up again; the writer checks it against the database when storing."""
+        camera_id = read.data.camera_id
+        cached = self._token_hashes.get(camera_id)
+        fresh = cached and time.monotonic() - cached[1] < TOKEN_CACHE_SECONDS
+        if fresh and token_matches(read.token, cached[0]):
+            return
+        token_hash = self._run_gated(
+            lambda session: session.scalar(select(Camera.token_hash).where(Camera.id == camera_id)))
+        if isinstance(token_hash, dict):  # the busy or unavailable answer
+            raise IngestError(token_hash["code"], token_hash["message"])
+        refuse_wrong_token(read, token_hash)
+        if len(self._token_hashes) > 100_000:
+            self._token_hashes.clear()
+        self._token_hashes[camera_id] = (token_hash, time.monotonic())
 
     def health(self, payload: Any, token: str | None, conn: str) -> dict:
         answer = self._run(conn, lambda session: record_health(session, self.settings, payload, token))
@@ -92,16 +146,23 @@ class Ingest:
 
     def _run(self, conn: str, step: Callable) -> Any:
         if self.inflight[conn] >= self.max_per_connection:
-            return IngestError(
-                "unavailable", "too many messages in flight on this connection; wait for the answers"
-            ).answer()
+            return self._too_many()
         self.inflight[conn] += 1
         try:
             return self._run_gated(step)
         finally:
-            self.inflight[conn] -= 1
-            if not self.inflight[conn]:
-                del self.inflight[conn]
+            self._done(conn)
+
+    @staticmethod
+    def _too_many() -> dict:
+        return IngestError(
+            "unavailable", "too many messages in flight on this connection; wait for the answers"
+        ).answer()
+
+    def _done(self, conn: str) -> None:
+        self.inflight[conn] -= 1
+        if not self.inflight[conn]:
+            del self.inflight[conn]
 
     def _run_gated(self, step: Callable) -> Any:
         if not self.gate.acquire(timeout=BUSY_TIMEOUT):
