@@ -7,6 +7,7 @@ import io
 import os
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ class CheckedImage:
     width: int
     height: int
     thumbnail: bytes
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ def check_image(data: bytes, max_pixels: int) -> CheckedImage:
         raise ImageRejected(f"image is over the limit of {max_pixels} pixels") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"image is not a complete JPEG or PNG ({exc.__class__.__name__})") from None
-    return CheckedImage(data, extension, width, height, thumbnail)
+    return CheckedImage(data, extension, width, height, thumbnail, hashlib.sha256(data).hexdigest())
 
 
 def _open(data: bytes) -> Image.Image:
@@ -102,11 +104,32 @@ def _thumbnail(img: Image.Image) -> bytes:
     return out.getvalue()
 
 
-class FilesystemImageStore:
-    """Keeps images under root/YYYY/MM/DD/<camera_id>/ with server-chosen names."""
+def fsync_each(fds: list[int]) -> None:
+    """Flush files to disk one after the other (the daemon runs them on many threads at once)."""
+    for fd in fds:
+        os.fsync(fd)
 
-    def __init__(self, root: str | os.PathLike):
+
+@dataclass
+class _Staged:
+    stored: StoredImage
+    directory: Path
+    tmp: Path
+    target: Path
+    fd: int | None
+
+
+class FilesystemImageStore:
+    """Keeps images under root/YYYY/MM/DD/<camera_id>/ with server-chosen names.
+
+    `fsync_many(fds)` flushes a batch's files; the daemon passes one that runs the
+    fsyncs on many threads at once, so the disk merges them into few journal commits.
+    """
+
+    def __init__(self, root: str | os.PathLike, fsync_many: Callable[[list[int]], None] = fsync_each):
         self.root = Path(root).resolve()
+        self.fsync_many = fsync_many
+        self._made: set[Path] = set()
 
     def save(self, image: CheckedImage, camera_id: str, received_at: datetime) -> StoredImage:
         """Write one image durably (temp file, fsync, rename) and its thumbnail beside it."""
@@ -117,32 +140,37 @@ class FilesystemImageStore:
 
     def save_many(self, jobs: list[tuple[CheckedImage | None, str]],
                   received_at: datetime) -> list[StoredImage | OSError | None]:
-        """Write several images durably, each directory synced once; per job its StoredImage,
-        the OSError that refused it, or None when it had no image. Nothing is left half written."""
-        results: list[StoredImage | OSError | None] = []
-        directories: set[Path] = set()
+        """Write several images durably; per job its StoredImage, the OSError that refused it, or
+        None when it had no image. Every image is written to a temp file, all are fsync'd, then
+        renamed into place and their folders fsync'd; on any failure nothing is left behind."""
+        results: list[_Staged | StoredImage | OSError | None] = []
         for image, camera_id in jobs:
             if image is None:
                 results.append(None)
                 continue
             try:
-                stored, directory = self._write(image, camera_id, received_at)
+                results.append(self._stage(image, camera_id, received_at))
             except OSError as exc:
                 results.append(exc)
-                continue
-            results.append(stored)
-            directories.add(directory)
+        staged = [r for r in results if isinstance(r, _Staged)]
+        if not staged:
+            return results  # type: ignore[return-value]
         try:
-            for directory in sorted(directories):
-                _sync_directory(directory)
+            self.fsync_many([s.fd for s in staged if s.fd is not None])
+            _close_all(staged)
+            for s in staged:
+                os.replace(s.tmp, s.target)
+            self._sync_directories(sorted({s.directory for s in staged}))
         except OSError as exc:
-            for result in results:
-                if isinstance(result, StoredImage):
-                    self.delete(result.path, result.thumbnail_path)
-            return [exc if isinstance(result, StoredImage) else result for result in results]
-        return results
+            _close_all(staged)
+            for s in staged:
+                s.tmp.unlink(missing_ok=True)
+                self.delete(s.stored.path, s.stored.thumbnail_path)
+            return [exc if isinstance(r, _Staged) else r for r in results]
+        return [r.stored if isinstance(r, _Staged) else r for r in results]
 
-    def _write(self, image: CheckedImage, camera_id: str, received_at: datetime) -> tuple[StoredImage, Path]:
+    def _stage(self, image: CheckedImage, camera_id: str, received_at: datetime) -> _Staged:
+        """Write the image to a temp file (left open for its fsync) and the thumbnail in place."""
         if not _CAMERA_DIR.fullmatch(camera_id) or camera_id in (".", ".."):
             raise ValueError(f"unsafe camera id for a path: {camera_id!r}")
         folder = Path(received_at.strftime("%Y/%m/%d")) / camera_id
@@ -150,16 +178,31 @@ class FilesystemImageStore:
         rel = folder / f"{name}.{image.extension}"
         thumb_rel = folder / f"{name}_thumb.jpg"
         directory = self.root / folder
-        directory.mkdir(parents=True, exist_ok=True)
-        _write_durably(directory, self.root / rel, image.data)
+        if directory not in self._made:
+            directory.mkdir(parents=True, exist_ok=True)
+            if len(self._made) > 10_000:
+                self._made.clear()
+            self._made.add(directory)
+        tmp = directory / f".{name}.{image.extension}.tmp"
+        fd = _write_new(tmp, image.data)
         try:
-            # The thumbnail can be made again from the image, so it is not fsync'd.
-            _write_durably(directory, self.root / thumb_rel, image.thumbnail, sync=False)
-        except OSError:
-            self.delete(str(rel))
+            # The thumbnail can be made again from the image, so it is not fsync'd; a crash
+            # before the row is committed leaves it for the orphan sweep (retention.py).
+            os.close(_write_new(self.root / thumb_rel, image.thumbnail))
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
             raise
-        digest = hashlib.sha256(image.data).hexdigest()
-        return StoredImage(str(rel), str(thumb_rel), digest, len(image.data)), directory
+        stored = StoredImage(str(rel), str(thumb_rel), image.sha256, len(image.data))
+        return _Staged(stored, directory, tmp, self.root / rel, fd)
+
+    def _sync_directories(self, directories: list[Path]) -> None:
+        fds = [os.open(directory, os.O_RDONLY) for directory in directories]
+        try:
+            self.fsync_many(fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def path(self, rel: str) -> Path:
         """Return the absolute path of a stored image, refusing anything outside the store."""
@@ -178,30 +221,25 @@ class FilesystemImageStore:
                     pass
 
 
-def _write_durably(directory: Path, target: Path, data: bytes, sync: bool = True) -> None:
-    tmp = directory / f".{target.name}.tmp"
+def _write_new(path: Path, data: bytes) -> int:
+    """Create path (never an existing file), write data, return the open descriptor."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            if sync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
     except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
         os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    return fd
+
+
+def _close_all(staged: list[_Staged]) -> None:
+    for s in staged:
+        if s.fd is not None:
+            os.close(s.fd)
+            s.fd = None
 
 
 IMAGE_STORES = {"filesystem": FilesystemImageStore}

@@ -13,6 +13,8 @@ nothing waits for company.
 import logging
 import queue
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Flask
@@ -40,8 +42,8 @@ class GroupCommit:
         self.app, self.store, self.settings, self.gate = app, store, settings, gate
         self.writers, self.max_batch, self.busy_timeout = writers, max_batch, busy_timeout
         self._queue: queue.Queue[_Job] = queue.Queue()
-        self.batches = 0
-        self.batched_reads = 0
+        # Called after each batch with (reads, seconds spent storing them): /metrics listens.
+        self.on_batch: Callable[[int, float], None] = lambda reads, seconds: None
 
     def start(self) -> "GroupCommit":
         for number in range(self.writers):
@@ -65,9 +67,9 @@ class GroupCommit:
                     jobs.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            started = time.monotonic()
             outcomes = self._store([job.read for job in jobs])
-            self.batches += 1
-            self.batched_reads += len(jobs)
+            self.on_batch(len(jobs), time.monotonic() - started)
             for job, outcome in zip(jobs, outcomes, strict=True):
                 job.outcome = outcome
                 job.done.set()

@@ -42,6 +42,19 @@ class IngestMetrics:
               registry=registry).set_function(lambda: len(ingest.open_connections))
         Gauge("lpr_ingest_cameras_connected", "Cameras with an open connection",
               registry=registry).set_function(lambda: len(set(ingest.connections.values())))
+        Gauge("lpr_ingest_queued_reads", "Checked reads waiting for a writer (group commit)",
+              registry=registry).set_function(ingest.writer.queued)
+        batch_reads = Histogram("lpr_ingest_batch_reads", "Reads stored per transaction (group commit)",
+                                registry=registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+        batch_seconds = Histogram("lpr_ingest_batch_seconds", "Time to store one batch, images and commit",
+                                  registry=registry,
+                                  buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+
+        def batch_done(reads: int, seconds: float) -> None:
+            batch_reads.observe(reads)
+            batch_seconds.observe(seconds)
+
+        ingest.writer.on_batch = batch_done
         registry.register(DatabaseCollector(ingest.app))
         for event in ("register", "read", "health"):
             setattr(ingest, event, self._wrap(event, getattr(ingest, event)))

@@ -236,7 +236,7 @@ def ingest_reads(session: Session, store: FilesystemImageStore, settings: Ingest
             if read.key:
                 first_of[read.key] = i
             todo.append(i)
-    saved = _save_images(store, [reads[i] for i in todo], now, settings.offload)
+    saved = _save_images(store, [reads[i] for i in todo], now)
     stored_files = [s for s in saved if isinstance(s, StoredImage)]
     rows = []
     for i, result in zip(todo, saved, strict=True):
@@ -317,13 +317,10 @@ def _earlier_reads(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[
     return found
 
 
-def _save_images(store: FilesystemImageStore, reads: list[PreparedRead], now: datetime,
-                 offload: Callable[..., Any]) -> list[StoredImage | IngestError | None]:
-    """Write the reads' images durably (one job for the batch); an image that fails refuses its read."""
-    jobs = [(read.image, read.data.camera_id) for read in reads]
-    if not any(image for image, _ in jobs):
-        return [None] * len(reads)
-    results = offload(store.save_many, jobs, now)
+def _save_images(store: FilesystemImageStore, reads: list[PreparedRead],
+                 now: datetime) -> list[StoredImage | IngestError | None]:
+    """Write the reads' images durably, together; an image that fails refuses its read."""
+    results = store.save_many([(read.image, read.data.camera_id) for read in reads], now)
     answers: list[StoredImage | IngestError | None] = []
     for result in results:
         if isinstance(result, OSError):
