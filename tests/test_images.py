@@ -41,7 +41,7 @@ def test_jpeg_is_checked_and_gets_a_thumbnail():
     checked = check_image(make_jpeg(640, 480), PIXELS)
     assert (checked.extension, checked.width, checked.height) == ("jpg", 640, 480)
     thumb = Image.open(io.BytesIO(checked.thumbnail))
-    assert thumb.format == "JPEG" and max(thumb.size) <= 320
+    assert thumb.format == "JPEG" and max(thumb.size) <= 160
 
 
 def test_png_is_kept_as_png():

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from PIL import Image
 
-# A 640x480 camera image decodes straight to this size at 1/2 scale (no resampling).
-THUMBNAIL_SIZE = (320, 240)
+# Shown at 96x72 CSS pixels (192x144 on a 2x screen); a 640x480 camera image decodes
+# straight to this size at 1/4 scale, with no resampling (0.8 ms for the whole check here).
+THUMBNAIL_SIZE = (160, 120)
 ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png"}
 _DATA_URI = re.compile(r"data:image/[a-zA-Z0-9.+-]+;base64,", re.ASCII)
 _CAMERA_DIR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
@@ -104,32 +105,23 @@ def _thumbnail(img: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def fsync_each(fds: list[int]) -> None:
-    """Flush files to disk one after the other (the daemon runs them on many threads at once)."""
-    for fd in fds:
-        os.fsync(fd)
-
-
-@dataclass
-class _Staged:
-    stored: StoredImage
-    directory: Path
-    tmp: Path
-    target: Path
-    fd: int | None
+def run_each(function: Callable, items: list) -> list:
+    """Apply function to each item in turn (the daemon passes one that uses many threads)."""
+    return [function(item) for item in items]
 
 
 class FilesystemImageStore:
     """Keeps images under root/YYYY/MM/DD/<camera_id>/ with server-chosen names.
 
-    `fsync_many(fds)` flushes a batch's files; the daemon passes one that runs the
-    fsyncs on many threads at once, so the disk merges them into few journal commits.
+    `map_blocking(function, items)` runs the file work of a batch; the ingest daemon
+    passes one that spreads it over a pool of OS threads, so its event loop never
+    waits on the filesystem and the disk merges the concurrent fsyncs into few
+    journal commits.
     """
 
-    def __init__(self, root: str | os.PathLike, fsync_many: Callable[[list[int]], None] = fsync_each):
+    def __init__(self, root: str | os.PathLike, map_blocking: Callable[[Callable, list], list] = run_each):
         self.root = Path(root).resolve()
-        self.fsync_many = fsync_many
-        self._made: set[Path] = set()
+        self.map_blocking = map_blocking
 
     def save(self, image: CheckedImage, camera_id: str, received_at: datetime) -> StoredImage:
         """Write one image durably (temp file, fsync, rename) and its thumbnail beside it."""
@@ -141,36 +133,23 @@ class FilesystemImageStore:
     def save_many(self, jobs: list[tuple[CheckedImage | None, str]],
                   received_at: datetime) -> list[StoredImage | OSError | None]:
         """Write several images durably; per job its StoredImage, the OSError that refused it, or
-        None when it had no image. Every image is written to a temp file, all are fsync'd, then
-        renamed into place and their folders fsync'd; on any failure nothing is left behind."""
-        results: list[_Staged | StoredImage | OSError | None] = []
-        for image, camera_id in jobs:
-            if image is None:
-                results.append(None)
-                continue
-            try:
-                results.append(self._stage(image, camera_id, received_at))
-            except OSError as exc:
-                results.append(exc)
-        staged = [r for r in results if isinstance(r, _Staged)]
-        if not staged:
-            return results  # type: ignore[return-value]
+        None when it had no image. Each image goes to a temp file, is fsync'd and renamed into
+        place, then each folder is fsync'd once; on a failure nothing of the image stays behind."""
+        results = self.map_blocking(lambda job: self._save_one(job[0], job[1], received_at), jobs)
+        stored = [r for r in results if isinstance(r, StoredImage)]
+        directories = sorted({(self.root / r.path).parent for r in stored})
         try:
-            self.fsync_many([s.fd for s in staged if s.fd is not None])
-            _close_all(staged)
-            for s in staged:
-                os.replace(s.tmp, s.target)
-            self._sync_directories(sorted({s.directory for s in staged}))
+            self.map_blocking(_sync_directory, directories)
         except OSError as exc:
-            _close_all(staged)
-            for s in staged:
-                s.tmp.unlink(missing_ok=True)
-                self.delete(s.stored.path, s.stored.thumbnail_path)
-            return [exc if isinstance(r, _Staged) else r for r in results]
-        return [r.stored if isinstance(r, _Staged) else r for r in results]
+            for r in stored:
+                self.delete(r.path, r.thumbnail_path)
+            return [exc if isinstance(r, StoredImage) else r for r in results]
+        return results
 
-    def _stage(self, image: CheckedImage, camera_id: str, received_at: datetime) -> _Staged:
-        """Write the image to a temp file (left open for its fsync) and the thumbnail in place."""
+    def _save_one(self, image: CheckedImage | None, camera_id: str,
+                  received_at: datetime) -> StoredImage | OSError | None:
+        if image is None:
+            return None
         if not _CAMERA_DIR.fullmatch(camera_id) or camera_id in (".", ".."):
             raise ValueError(f"unsafe camera id for a path: {camera_id!r}")
         folder = Path(received_at.strftime("%Y/%m/%d")) / camera_id
@@ -178,31 +157,19 @@ class FilesystemImageStore:
         rel = folder / f"{name}.{image.extension}"
         thumb_rel = folder / f"{name}_thumb.jpg"
         directory = self.root / folder
-        if directory not in self._made:
+        try:
             directory.mkdir(parents=True, exist_ok=True)
-            if len(self._made) > 10_000:
-                self._made.clear()
-            self._made.add(directory)
-        tmp = directory / f".{name}.{image.extension}.tmp"
-        fd = _write_new(tmp, image.data)
-        try:
-            # The thumbnail can be made again from the image, so it is not fsync'd; a crash
-            # before the row is committed leaves it for the orphan sweep (retention.py).
-            os.close(_write_new(self.root / thumb_rel, image.thumbnail))
-        except BaseException:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
-            raise
-        stored = StoredImage(str(rel), str(thumb_rel), image.sha256, len(image.data))
-        return _Staged(stored, directory, tmp, self.root / rel, fd)
-
-    def _sync_directories(self, directories: list[Path]) -> None:
-        fds = [os.open(directory, os.O_RDONLY) for directory in directories]
-        try:
-            self.fsync_many(fds)
-        finally:
-            for fd in fds:
-                os.close(fd)
+            _write_durably(directory / f".{name}.{image.extension}.tmp", self.root / rel, image.data)
+            try:
+                # The thumbnail can be made again from the image, so it is not fsync'd; a crash
+                # before the row is committed leaves it for the orphan sweep (retention.py).
+                os.close(_write_new(self.root / thumb_rel, image.thumbnail))
+            except OSError:
+                self.delete(str(rel))
+                raise
+        except OSError as exc:
+            return exc
+        return StoredImage(str(rel), str(thumb_rel), image.sha256, len(image.data))
 
     def path(self, rel: str) -> Path:
         """Return the absolute path of a stored image, refusing anything outside the store."""
@@ -235,11 +202,26 @@ def _write_new(path: Path, data: bytes) -> int:
     return fd
 
 
-def _close_all(staged: list[_Staged]) -> None:
-    for s in staged:
-        if s.fd is not None:
-            os.close(s.fd)
-            s.fd = None
+def _write_durably(tmp: Path, target: Path, data: bytes) -> None:
+    """Write a temp file, fsync it, rename it into place: the target is whole or absent."""
+    fd = _write_new(tmp, data)
+    try:
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 IMAGE_STORES = {"filesystem": FilesystemImageStore}

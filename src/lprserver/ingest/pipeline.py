@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from ..blacklist import match_blacklist_many
@@ -303,18 +303,17 @@ def _cameras_for(session: Session, reads: list[PreparedRead], settings: IngestSe
 
 def _earlier_reads(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], ReadResult]:
     """Return the stored reads among (camera_id, event_id) pairs, as duplicate answers."""
-    found: dict[tuple[str, str], ReadResult] = {}
-    by_camera: dict[str, list[str]] = {}
-    for camera_id, event_id in keys:
-        by_camera.setdefault(camera_id, []).append(event_id)
-    if not by_camera:
-        return found
-    conditions = [and_(Record.camera_id == camera_id, Record.event_id.in_(events))
-                  for camera_id, events in by_camera.items()]
-    query = select(Record.id, Record.camera_id, Record.event_id, Record.blacklisted).where(or_(*conditions))
-    for row in session.execute(query):
-        found[(row.camera_id, row.event_id)] = ReadResult(row.id, True, row.blacklisted, row.camera_id)
-    return found
+    if not keys:
+        return {}
+    wanted = set(keys)
+    # Two IN lists (the unique index on (camera_id, event_id) answers both), then the exact pairs.
+    query = select(Record.id, Record.camera_id, Record.event_id, Record.blacklisted).where(
+        Record.camera_id.in_(sorted({camera for camera, _ in wanted})),
+        Record.event_id.in_(sorted({event for _, event in wanted})))
+    return {
+        (row.camera_id, row.event_id): ReadResult(row.id, True, row.blacklisted, row.camera_id)
+        for row in session.execute(query) if (row.camera_id, row.event_id) in wanted
+    }
 
 
 def _save_images(store: FilesystemImageStore, reads: list[PreparedRead],

@@ -2,7 +2,6 @@
 
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -18,7 +17,7 @@ from sqlalchemy import select
 from ..cameras import set_online
 from ..extensions import db
 from ..heartbeat import start_heartbeat
-from ..images import FilesystemImageStore, fsync_each
+from ..images import FilesystemImageStore, run_each
 from ..live import relay_from_config
 from ..models import Camera
 from ..tokens import token_matches
@@ -49,10 +48,10 @@ class Ingest:
 
     def __init__(self, app: Flask, notify: Callable[[str, dict], None] | None = None,
                  offload: Callable[..., Any] | None = None,
-                 fsync_many: Callable[[list[int]], None] = fsync_each):
+                 map_blocking: Callable[[Callable, list], list] = run_each):
         self.app = app
         self.settings = IngestSettings.from_config(app.config, **({"offload": offload} if offload else {}))
-        self.store = FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"], fsync_many)
+        self.store = FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"], map_blocking)
         # Bounded below the pool size, so no read ever times out waiting for a connection.
         # SQLite takes one writer at a time, and its lock wait blocks the whole event
         # loop, so there reads go one after the other.
@@ -334,27 +333,27 @@ def thread_offload(async_mode: str, threads: int = 16) -> Callable[..., Any]:
     return offload
 
 
-def concurrent_fsync(async_mode: str, threads: int = 16) -> Callable[[list[int]], None]:
-    """Return how the daemon flushes a batch's files: all at once, each fsync in a thread of its
-    own, so the loop never waits on the disk and the filesystem merges them into few commits."""
+def thread_map(async_mode: str, threads: int = 16) -> Callable[[Callable, list], list]:
+    """Return how the daemon spreads a batch's file work over OS threads: the loop never waits on
+    the filesystem, and concurrent fsyncs are merged by the disk into few journal commits."""
     if async_mode == "eventlet":
         import eventlet
         from eventlet import tpool
 
         green = eventlet.GreenPool(threads)
 
-        def fsync_many(fds: list[int]) -> None:
-            list(green.imap(lambda fd: tpool.execute(os.fsync, fd), fds))
+        def map_blocking(function: Callable, items: list) -> list:
+            return list(green.imap(lambda item: tpool.execute(function, item), items))
 
-        return fsync_many
+        return map_blocking
     from gevent.threadpool import ThreadPool
 
     pool = ThreadPool(threads)
 
-    def fsync_many(fds: list[int]) -> None:
-        pool.map(os.fsync, fds)
+    def map_blocking(function: Callable, items: list) -> list:
+        return pool.map(function, items)
 
-    return fsync_many
+    return map_blocking
 
 
 def serve(app: Flask, async_mode: str) -> None:
@@ -365,7 +364,7 @@ def serve(app: Flask, async_mode: str) -> None:
     sys.setswitchinterval(SWITCH_INTERVAL)
     relay = relay_from_config(app.config)
     ingest = Ingest(app, notify=relay.publish if relay else None, offload=thread_offload(async_mode),
-                    fsync_many=concurrent_fsync(async_mode))
+                    map_blocking=thread_map(async_mode))
     ingest.mark_all_offline()
     if app.config["WEBHOOK_WORKER"]:
         DeliveryWorker(app).start()  # webhooks are sent from here, off every camera's path
