@@ -125,6 +125,15 @@ class Dashboard:
                 self._note(record["id"], "catchup")
         self.catchups.append({"at": time.time(), "after": after, "records": len(records)})
 
+    def wait_reconnected(self, since: float, timeout: float = 20) -> bool:
+        """Wait until the page has connected again after `since` (its back-off is up to 5 s)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(t > since for t in self.connects):
+                return True
+            time.sleep(0.1)
+        return False
+
     def wait_quiet(self, expected: set[int], timeout: float = 15, quiet: float = 2) -> None:
         """Wait until every expected record arrived, or nothing new came for `quiet` s, or `timeout`."""
         deadline, last_count, last_change = time.monotonic() + timeout, -1, time.monotonic()
