@@ -259,8 +259,9 @@ def _fill_and_free(scenario: Scenario, args) -> dict:
 
     def during(start: float, end: float) -> None:
         time.sleep(max(0.0, start + args.duration / 3 - time.time()))
-        marks["full_at"] = time.time() - start
+        marks["fill_from"] = time.time() - start
         marks["filler_mb"] = fill_disk(filler) / 2**20
+        marks["full_at"] = time.time() - start
         time.sleep(args.full_seconds / 2)
         marks["while_full"] = {"temp_files": len(list(scenario.images.rglob("*.tmp"))), **health(scenario)}
         time.sleep(args.full_seconds / 2)
