@@ -391,23 +391,27 @@ def print_results(results: list[dict]) -> None:
             print(f"    rude camera: {r['rude_camera']}")
         if "dashboard" in r:
             d = r["dashboard"]
+            lat = {k: None if v is None else round(v, 1) for k, v in d["answer_to_event_ms"].items()}
             print(f"    dashboard: of {d['acked_records']} acked reads {d['live_events']} live, "
                   f"{d['caught_up_on_reconnect']} by catch-up, {d['never_reached']} never; answer -> event "
-                  f"p50 {d['answer_to_event_ms']['p50']} ms, p99 {d['answer_to_event_ms']['p99']} ms; "
-                  f"catch-ups {[(c['after'], c['records']) for c in d['catchups']]}")
+                  f"p50 {lat['p50']} ms, p99 {lat['p99']} ms; {d['ignored_by_page_out_of_order']} out of "
+                  f"order; catch-ups (after, got) {[(c['after'], c['records']) for c in d['catchups']]}")
         if r["scenario"] == "webapp":
             rates = {k: round(v, 1) for k, v in r["reads_per_s_by_phase"].items()}
             print(f"    web app stopped at {r['down_at']:.1f} s (took {r['stopped_in_s']:.1f} s), back at "
-                  f"{r['up_at']:.1f} s; ingest reads/s {rates}; "
-                  f"dashboard reconnected {r['dashboard_reconnected_after_s']} s after; reads answered while "
-                  f"down: {r['answered_while_down']}")
+                  f"{r['up_at']:.1f} s; ingest reads/s {rates}; dashboard reconnected "
+                  f"{_round(r['dashboard_reconnected_after_s'])} s after; reads answered while down: "
+                  f"{r['answered_while_down']}")
         if r["scenario"] == "diskfull":
             print(f"    disk ({r['disk_mb']} MB) full at {r['full_at']:.1f} s ({r['filler_mb']:.0f} MB "
                   f"filler), freed at {r['freed_at']:.1f} s; answers meanwhile {r['answers_while_full']}; "
-                  f"first success "
-                  f"{r['recovery_s']} s after freeing")
+                  f"first success {_round(r['recovery_s'])} s after freeing")
             print(f"    while full: {r['while_full']}")
             print(f"    after freeing: {r['after_freeing']}")
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def main(argv=None) -> int:

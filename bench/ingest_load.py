@@ -62,9 +62,14 @@ def run_phase(db: BenchDatabase, args, blacklist: list[str], work: Path, transpo
     site = None if transport_only or args.no_web else LiveSite(work, name)
     extra = {"INGEST_TRANSPORT_ONLY": "1"} if transport_only else site.daemon_env() if site else {}
     daemon = Daemon(db.url, images, work / f"daemon-{name}.log", args.async_mode, extra)
-    if site:
-        site.start(daemon.env)
-    daemon.start()
+    try:
+        if site:
+            site.start(daemon.env)
+        daemon.start()
+    except BaseException:
+        if site:
+            site.stop()
+        raise
     meter, postgres = CpuMeter([daemon.pid]), CpuMeter(lambda: postgres_pids(db.cluster))
     web = CpuMeter(lambda: with_children(site.web.pid)) if site else None
 
