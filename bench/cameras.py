@@ -93,6 +93,7 @@ class Tally:
     def __init__(self, start: float, end: float):
         self.start, self.end = start, end
         self.acked: list[tuple[str, str, int]] = []
+        self.answered: dict[int, float] = {}  # record_id -> when its first success answer came
         self.latencies_ms: list[float] = []
         self.schedule_latencies_ms: list[float] = []  # paced runs: from when the read was due
         self.errors: Counter = Counter()
@@ -163,6 +164,7 @@ async def _send(camera: Camera, read: dict, spec: LoadSpec, tally: Tally, pendin
     if isinstance(answer, dict) and answer.get("status") == "success":
         tally.outcome(sent_at, "success", due)
         tally.acked.append((camera.camera_id, read["event_id"], answer["record_id"]))
+        tally.answered.setdefault(answer["record_id"], time.time())
         tally.duplicates += bool(answer.get("duplicate"))
         return
     code = answer.get("code", "no_code") if isinstance(answer, dict) else "bad_answer"
@@ -200,7 +202,7 @@ async def _process_main(spec: LoadSpec, ids: list[str], ready, go, start_at, res
         camera.closing = True
         await camera.sio.disconnect()
     results.put({
-        "acked": tally.acked, "latencies_ms": tally.latencies_ms,
+        "acked": tally.acked, "answered": list(tally.answered.items()), "latencies_ms": tally.latencies_ms,
         "schedule_latencies_ms": tally.schedule_latencies_ms, "errors": dict(tally.errors),
         "timeline": [(b, o, n) for (b, o), n in tally.timeline.items()], "sent": tally.sent,
         "resends": tally.resends, "duplicates": tally.duplicates, "acked_in_window": tally.acked_in_window,
@@ -293,4 +295,14 @@ def summarize(spec: LoadSpec, parts: list[dict], registered: int) -> dict:
         "max_schedule_lag_s": max(p["max_schedule_lag_s"] for p in parts),
         "timeline": sorted((b * BUCKET, o, n) for (b, o), n in timeline.items()),
         "acked": [a for p in parts for a in p["acked"]],
+        "answered": _first_answers(parts),
     }
+
+
+def _first_answers(parts: list[dict]) -> dict[int, float]:
+    """Return record_id -> when the first success answer for it reached a camera (the dashboard's start)."""
+    first: dict[int, float] = {}
+    for part in parts:
+        for record_id, at in part["answered"]:
+            first[record_id] = min(at, first.get(record_id, at))
+    return first

@@ -122,14 +122,19 @@ def postgres_pids(cluster: ThrowawayPostgres | None) -> list[int]:
         postmaster = int(pid_file.read_text().split()[0])
     except (OSError, IndexError, ValueError):
         return []
+    return with_children(postmaster)
+
+
+def with_children(parent: int) -> list[int]:
+    """Return `parent` and the pids of its children (gunicorn's workers, PostgreSQL's backends)."""
     children = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            if int(stat.read_text().rpartition(")")[2].split()[1]) == postmaster:
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == parent:
                 children.append(int(stat.parent.name))
         except (OSError, ValueError):
             pass
-    return [postmaster, *children]
+    return [parent, *children]
 
 
 # --- the database --------------------------------------------------------------------------------

@@ -1,30 +1,36 @@
 """Scripted faults against the real daemon while cameras send: nothing acknowledged may be lost.
 
-    python -m bench.faults                                # all: kill, pg, slow
+    python -m bench.faults                                # all: kill, pg, slow, flood, webapp, diskfull
     python -m bench.faults --scenarios kill --kills 1 --cameras 4 --duration 6   # the CI-sized set
 """
 
 import argparse
+import errno
 import json
+import os
 import random
 import socket
+import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+import requests
 import websocket
 
 from .cameras import LoadSpec, run_cameras
 from .common import BenchDatabase, Daemon, fill_blacklist, machine, memory_kb, verify_acked, write_json
+from .dashboard import LiveSite
 
-SCENARIOS = ("kill", "pg", "slow", "flood")
+SCENARIOS = ("kill", "pg", "slow", "flood", "webapp", "diskfull")
+METRICS_TOKEN = "bench-metrics-token"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
-                        help="comma-separated, of: kill,pg,slow,flood")
+                        help="comma-separated, of: " + ",".join(SCENARIOS))
     parser.add_argument("--cameras", type=int, default=20)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--duration", type=float, default=30, help="seconds of sending per scenario")
@@ -35,6 +41,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="reads/s of the camera that never reads its answers (0: flood)")
     parser.add_argument("--flood-seconds", type=float, default=5, help="how long the flooding camera sends")
     parser.add_argument("--pg-down", type=float, default=5, help="seconds PostgreSQL stays down")
+    parser.add_argument("--web-down", type=float, default=5, help="seconds the web app stays stopped")
+    parser.add_argument("--disk-mb", type=int, default=256,
+                        help="size of the image filesystem of `diskfull` (a tmpfs; room for the whole run)")
+    parser.add_argument("--full-seconds", type=float, default=5, help="seconds the image disk stays full")
     parser.add_argument("--drain", type=float, default=60, help="seconds to resend the unacknowledged after")
     parser.add_argument("--async-mode", choices=["gevent", "eventlet"], default="gevent")
     parser.add_argument("--blacklist", type=int, default=10_000)
@@ -46,13 +56,25 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 class Scenario:
-    """One daemon, one image store, the cameras of the run."""
+    """One daemon, one image store, the cameras of the run; with `live`, the web app and a dashboard too."""
 
-    def __init__(self, name: str, db: BenchDatabase, args, blacklist: list[str], work: Path):
+    def __init__(self, name: str, db: BenchDatabase, args, blacklist: list[str], work: Path,
+                 live: bool = False, extra_env: dict | None = None):
         self.name, self.db, self.args = name, db, args
         self.images = work / f"images-{name}"
-        self.images.mkdir()
-        self.daemon = Daemon(db.url, self.images, work / f"daemon-{name}.log", args.async_mode).start()
+        self.images.mkdir(exist_ok=True)
+        self.site = LiveSite(work, name) if live else None
+        env = {"METRICS_TOKEN": METRICS_TOKEN, **(self.site.daemon_env() if self.site else {}),
+               **(extra_env or {})}
+        self.daemon = Daemon(db.url, self.images, work / f"daemon-{name}.log", args.async_mode, env)
+        self.answered: dict[int, float] = {}
+        try:
+            if self.site:
+                self.site.start(self.daemon.env)
+            self.daemon.start()
+        except BaseException:
+            self.stop()
+            raise
         self.blacklist = blacklist
 
     def spec(self, **overrides) -> LoadSpec:
@@ -64,10 +86,18 @@ class Scenario:
 
     def finish(self, run: dict) -> dict:
         run["daemon_peak_rss_mb"] = memory_kb(self.daemon.pid)["VmHWM"] / 1024
-        self.daemon.stop()
+        self.answered = run.pop("answered")
+        if self.site:
+            run["dashboard"] = self.site.dashboard_report(self.answered)
+        self.stop()
         run["verify"] = verify_acked(self.db, self.images, run.pop("acked"))
         run.pop("timeline")
         return run
+
+    def stop(self) -> None:
+        self.daemon.stop()
+        if self.site:
+            self.site.stop()
 
 
 def kill_scenario(scenario: Scenario, args) -> dict:
@@ -149,6 +179,132 @@ def flood_scenario(scenario: Scenario, args) -> dict:
             "register_during_flood_s": during, "register_after_flood_s": after,
             "daemon_rss_mb": {"before": rss_before, "end": memory["VmRSS"] / 1024,
                               "peak": memory["VmHWM"] / 1024}}
+
+
+def webapp_scenario(scenario: Scenario, args) -> dict:
+    """Stop the web app (SIGTERM) a third into the run, start it again after --web-down seconds.
+
+    gunicorn waits up to its graceful timeout (5 s) for the dashboard's WebSocket before it exits, so the
+    web app is gone from the SIGTERM until `up_at` (`stopped_in_s` + --web-down + its start)."""
+    marks: dict = {}
+    web = scenario.site.web
+
+    def during(start: float, end: float) -> None:
+        marks["start"] = start
+        time.sleep(max(0.0, start + args.duration / 3 - time.time()))
+        marks["down_at"] = time.time() - start
+        web.stop()
+        marks["stopped_in_s"] = time.time() - start - marks["down_at"]
+        time.sleep(args.web_down)
+        web.start()
+        marks["up_at"] = time.time() - start
+        scenario.site.dashboard.wait_reconnected(start + marks["up_at"])
+
+    run = run_cameras(scenario.spec(), during)
+    start = marks.pop("start")
+    down, up = marks["down_at"], marks["up_at"]
+    windows = {"before": (0, down), "during": (down, up), "after": (up, args.duration)}
+    rates = rates_in(run["timeline"], {k: (low, high) for k, (low, high) in windows.items() if high > low})
+    result = {"scenario": "webapp", **marks, "reads_per_s_by_phase": rates, **scenario.finish(run)}
+    dashboard = scenario.site.dashboard
+    reconnects = [t - start for t in dashboard.connects if t - start > down]
+    result["dashboard_reconnected_after_s"] = reconnects[0] - up if reconnects else None
+    missed = {i for i, t in scenario.answered.items() if down <= t - start < up}
+    how = [dashboard.seen[i][1] if i in dashboard.seen else "never" for i in missed]
+    result["answered_while_down"] = {"acked_records": len(missed), "live": how.count("live"),
+                                     "caught_up": how.count("catchup"), "never_reached": how.count("never")}
+    return result
+
+
+def rates_in(timeline: list[tuple[float, str, int]], windows: dict[str, tuple[float, float]]) -> dict:
+    """Success answers per second in each named (from, to) window of the run."""
+    return {name: sum(n for at, outcome, n in timeline if outcome == "success" and low <= at < high)
+            / max(high - low, 1e-9) for name, (low, high) in windows.items()}
+
+
+def diskfull_scenario(db: BenchDatabase, args, blacklist: list[str], work: Path) -> dict:
+    """Images on a small filesystem of their own, filled up a third into the run, then freed again."""
+    mount = work / "images-diskfull"
+    mount.mkdir()
+    problem = _mount_tmpfs(mount, args.disk_mb)
+    if problem:
+        return {"scenario": "diskfull", "skipped": problem}
+    try:
+        scenario = Scenario("diskfull", db, args, blacklist, work, live=True,
+                            extra_env={"HEALTH_MIN_FREE_MB": "5"})
+        try:
+            return _fill_and_free(scenario, args)
+        finally:
+            scenario.stop()
+    finally:
+        subprocess.run(["umount", str(mount)], check=False, capture_output=True)
+        if os.path.ismount(mount):
+            subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True)
+
+
+def _mount_tmpfs(folder: Path, size_mb: int) -> str | None:
+    """Mount a tmpfs of size_mb at folder; return why not, if it could not be."""
+    if os.geteuid() != 0:
+        return "mounting a small filesystem for the images needs root"
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        return f"mount -t tmpfs was refused: {done.stderr.strip() or done.returncode}"
+    return None
+
+
+def _fill_and_free(scenario: Scenario, args) -> dict:
+    marks: dict = {}
+    filler = scenario.images / "bench-filler.bin"
+
+    def during(start: float, end: float) -> None:
+        time.sleep(max(0.0, start + args.duration / 3 - time.time()))
+        marks["fill_from"] = time.time() - start
+        marks["filler_mb"] = fill_disk(filler) / 2**20
+        marks["full_at"] = time.time() - start
+        time.sleep(args.full_seconds / 2)
+        marks["while_full"] = {"temp_files": len(list(scenario.images.rglob("*.tmp"))), **health(scenario)}
+        time.sleep(args.full_seconds / 2)
+        filler.unlink()
+        marks["freed_at"] = time.time() - start
+        time.sleep(min(3.0, max(0.0, end - time.time())))
+        marks["after_freeing"] = health(scenario)
+
+    run = run_cameras(scenario.spec(), during)
+    timeline = run["timeline"]
+    while_full: dict = {}
+    for at, outcome, count in timeline:
+        if marks["full_at"] <= at < marks["freed_at"]:
+            while_full[outcome] = while_full.get(outcome, 0) + count
+    first = min((at for at, outcome, _ in timeline if outcome == "success" and at >= marks["freed_at"]),
+                default=None)
+    return {"scenario": "diskfull", "disk_mb": args.disk_mb, **marks, "answers_while_full": while_full,
+            "recovery_s": None if first is None else max(0.0, first - marks["freed_at"]),
+            **scenario.finish(run)}
+
+
+def fill_disk(path: Path) -> int:
+    """Write to `path` until the filesystem says ENOSPC; return the bytes written."""
+    written = 0
+    with open(path, "wb", buffering=0) as out:
+        for chunk in (b"\0" * 2**20, b"\0" * 4096, b"\0"):
+            try:
+                while True:
+                    written += out.write(chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+    return written
+
+
+def health(scenario: Scenario) -> dict:
+    """What the daemon's and the web app's /health say, and the daemon's rejects by code (/metrics)."""
+    daemon = requests.get(f"{scenario.daemon.url}/health", timeout=10)
+    metrics = requests.get(f"{scenario.daemon.url}/metrics", timeout=10,
+                           headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    rejects = [line for line in metrics.text.splitlines() if line.startswith("lpr_ingest_rejects")]
+    return {"daemon_health": {"http_status": daemon.status_code, **daemon.json()},
+            "webapp_health": scenario.site.web.health(), "daemon_rejects": rejects}
 
 
 def _time_to_register(url: str, camera_id: str, timeout: float) -> float | None:
@@ -233,6 +389,29 @@ def print_results(results: list[dict]) -> None:
                 print(f"    others {name}: {o['reads_per_s']:.1f} reads/s, p99 {o['latency_ms']['p99']} ms, "
                       f"errors {o['errors'] or '-'}")
             print(f"    rude camera: {r['rude_camera']}")
+        if "dashboard" in r:
+            d = r["dashboard"]
+            lat = {k: None if v is None else round(v, 1) for k, v in d["answer_to_event_ms"].items()}
+            print(f"    dashboard: of {d['acked_records']} acked reads {d['live_events']} live, "
+                  f"{d['caught_up_on_reconnect']} by catch-up, {d['never_reached']} never; answer -> event "
+                  f"p50 {lat['p50']} ms, p99 {lat['p99']} ms; {d['ignored_by_page_out_of_order']} out of "
+                  f"order; catch-ups (after, got) {[(c['after'], c['records']) for c in d['catchups']]}")
+        if r["scenario"] == "webapp":
+            rates = {k: round(v, 1) for k, v in r["reads_per_s_by_phase"].items()}
+            print(f"    web app stopped at {r['down_at']:.1f} s (took {r['stopped_in_s']:.1f} s), back at "
+                  f"{r['up_at']:.1f} s; ingest reads/s {rates}; dashboard reconnected "
+                  f"{_round(r['dashboard_reconnected_after_s'])} s after; reads answered while down: "
+                  f"{r['answered_while_down']}")
+        if r["scenario"] == "diskfull":
+            print(f"    disk ({r['disk_mb']} MB) full at {r['full_at']:.1f} s ({r['filler_mb']:.0f} MB "
+                  f"filler), freed at {r['freed_at']:.1f} s; answers meanwhile {r['answers_while_full']}; "
+                  f"first success {_round(r['recovery_s'])} s after freeing")
+            print(f"    while full: {r['while_full']}")
+            print(f"    after freeing: {r['after_freeing']}")
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def main(argv=None) -> int:
@@ -241,18 +420,22 @@ def main(argv=None) -> int:
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:
         raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
-    runners = {"kill": kill_scenario, "pg": pg_scenario, "slow": slow_scenario, "flood": flood_scenario}
+    runners = {"kill": kill_scenario, "pg": pg_scenario, "slow": slow_scenario, "flood": flood_scenario,
+               "webapp": webapp_scenario}
     report = {"bench": "faults", "machine": machine(), "args": vars(args), "results": []}
     db = BenchDatabase(args.database_url, fsync=args.pg_fsync == "on")
     try:
         blacklist = fill_blacklist(db, args.blacklist)
         with tempfile.TemporaryDirectory(prefix="lpr-faults-") as tmp:
             for name in chosen:
-                scenario = Scenario(name, db, args, blacklist, Path(tmp))
-                try:
-                    report["results"].append(runners[name](scenario, args))
-                finally:
-                    scenario.daemon.stop()
+                if name == "diskfull":  # its image folder is a filesystem of its own
+                    report["results"].append(diskfull_scenario(db, args, blacklist, Path(tmp)))
+                else:
+                    scenario = Scenario(name, db, args, blacklist, Path(tmp), live=name == "webapp")
+                    try:
+                        report["results"].append(runners[name](scenario, args))
+                    finally:
+                        scenario.stop()
                 print_results(report["results"][-1:])
     finally:
         db.close()

@@ -22,8 +22,10 @@ from .common import (
     memory_kb,
     postgres_pids,
     verify_acked,
+    with_children,
     write_json,
 )
+from .dashboard import LiveSite
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,6 +42,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--blacklist", type=int, default=10_000, help="blacklist entries")
     parser.add_argument("--call-timeout", type=float, default=30, help="seconds before a read is resent")
     parser.add_argument("--no-transport", action="store_true", help="skip the transport-only comparison")
+    parser.add_argument("--no-web", action="store_true",
+                        help="no web app and dashboard beside the pipeline daemon (live relay off)")
     parser.add_argument("--transport-only", action="store_true", help="run only the transport-only daemon")
     parser.add_argument("--database-url", help="use this (empty or bench) database, not a throwaway cluster")
     parser.add_argument("--pg-fsync", choices=["on", "off"], default="on")
@@ -54,19 +58,33 @@ def run_phase(db: BenchDatabase, args, blacklist: list[str], work: Path, transpo
     name = "transport-only" if transport_only else "pipeline"
     images = work / f"images-{name}"
     images.mkdir()
-    daemon = Daemon(db.url, images, work / f"daemon-{name}.log", args.async_mode,
-                    {"INGEST_TRANSPORT_ONLY": "1"} if transport_only else {}).start()
+    # The pipeline runs as in production: its live relay feeds the web app, where one dashboard listens.
+    site = None if transport_only or args.no_web else LiveSite(work, name)
+    extra = {"INGEST_TRANSPORT_ONLY": "1"} if transport_only else site.daemon_env() if site else {}
+    daemon = Daemon(db.url, images, work / f"daemon-{name}.log", args.async_mode, extra)
+    try:
+        if site:
+            site.start(daemon.env)
+        daemon.start()
+    except BaseException:
+        if site:
+            site.stop()
+        raise
     meter, postgres = CpuMeter([daemon.pid]), CpuMeter(lambda: postgres_pids(db.cluster))
+    web = CpuMeter(lambda: with_children(site.web.pid)) if site else None
 
     def during(start: float, end: float) -> None:
         time.sleep(max(0.0, start - time.time()))
         meter.start()
         postgres.start()
+        if web:
+            web.start()
         profiling = args.py_spy and not transport_only
         profiler = profile(daemon.pid, args.py_spy, end - time.time()) if profiling else None
         time.sleep(max(0.0, end - time.time()))
         result["daemon_cpu_pct"] = meter.stop()
         result["postgres_cpu_pct"] = postgres.stop() if db.cluster else None
+        result["webapp_cpu_pct"] = web.stop() if web else None
         if profiler:
             profiler.wait(60)
 
@@ -79,8 +97,13 @@ def run_phase(db: BenchDatabase, args, blacklist: list[str], work: Path, transpo
         memory = memory_kb(daemon.pid)
         result["daemon_peak_rss_mb"] = memory["VmHWM"] / 1024
         result["daemon_rss_end_mb"] = memory["VmRSS"] / 1024
+        answered = result.pop("answered")
+        if site:
+            result["dashboard"] = site.dashboard_report(answered)
     finally:
         daemon.stop()
+        if site:
+            site.stop()
     acked = result.pop("acked")
     if result["acked_in_window"]:
         # CPU is less sensitive than rates to what else runs: it says what a read costs the daemon.
@@ -109,7 +132,8 @@ def per_second(timeline: list[tuple[float, str, int]]) -> list[dict]:
 
 def print_table(runs: list[dict]) -> None:
     header = (f"{'run':<15}{'mode':<16}{'cams':>5}{'reads/s':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
-              f"{'resends':>8}{'CPU %':>7}{'PG %':>6}{'cams %':>7}{'RSS MB':>8}  errors / verified")
+              f"{'resends':>8}{'CPU %':>7}{'PG %':>6}{'cams %':>7}{'RSS MB':>8}"
+              f"{'dash p50':>9}{'dash p99':>9}{'unseen':>7}  errors / verified")
     print(header)
     print("-" * len(header))
     for r in runs:
@@ -117,10 +141,24 @@ def print_table(runs: list[dict]) -> None:
         fmt = lambda v: f"{v:8.1f}" if v is not None else f"{'-':>8}"  # noqa: E731
         verify = r.get("verify")
         check = "" if verify is None else (" verified OK" if verify["ok"] else f" VERIFY FAILED {verify}")
+        # The dashboard: answer -> new_record event on the signed-in page, and acked reads it never got.
+        dash = r.get("dashboard") or {"answer_to_event_ms": {"p50": None, "p99": None}, "never_reached": None}
+        unseen = "-" if dash["never_reached"] is None else str(dash["never_reached"])
         print(f"{r['run']:<15}{r['mode']:<16}{r['cameras']:>5}{r['reads_per_s']:9.1f}{fmt(lat['p50'])}"
               f"{fmt(lat['p95'])}{fmt(lat['p99'])}{r['resends']:8d}{r['daemon_cpu_pct']:7.0f}"
               f"{r['postgres_cpu_pct'] or 0:6.0f}{r['cameras_cpu_pct']:7.0f}"
-              f"{r['daemon_peak_rss_mb']:8.0f}  {r['errors'] or '-'}{check}")
+              f"{r['daemon_peak_rss_mb']:8.0f} {fmt(dash['answer_to_event_ms']['p50'])}"
+              f" {fmt(dash['answer_to_event_ms']['p99'])}{unseen:>7}  {r['errors'] or '-'}{check}")
+
+
+def dashboard_line(d: dict) -> str:
+    lat = d["answer_to_event_ms"]
+    shown = "-" if lat["p50"] is None else \
+        f"p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms"
+    return (f"answer -> dashboard event {shown}; of {d['acked_records']} acknowledged reads "
+            f"{d['live_events']} reached the dashboard live, {d['caught_up_on_reconnect']} by its catch-up, "
+            f"{d['never_reached']} never; {d['ignored_by_page_out_of_order']} events came out of order "
+            f"(live.js drops those from the feed)")
 
 
 def main(argv=None) -> int:
@@ -146,6 +184,8 @@ def main(argv=None) -> int:
             print(f"{r['run']}: from when reads were due, p50 {due['p50']:.1f} ms, p99 {due['p99']:.1f} ms")
         if "daemon_cpu_ms_per_read" in r:
             print(f"{r['run']}: the daemon spent {r['daemon_cpu_ms_per_read']:.2f} ms of CPU per read")
+        if "dashboard" in r:
+            print(f"{r['run']}: {dashboard_line(r['dashboard'])}; web app CPU {r['webapp_cpu_pct']:.0f} %")
     if "pipeline_share_of_transport" in report:
         print(f"pipeline carries {100 * report['pipeline_share_of_transport']:.0f} % of what the transport "
               f"alone carries on this machine")

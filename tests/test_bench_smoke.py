@@ -46,6 +46,12 @@ def test_ingest_load_reports_figures_and_every_acked_read_is_stored_once(bench_d
     assert pipeline["verify"]["ok"] and pipeline["verify"]["acked_reads"] > 0, pipeline["verify"]
     assert pipeline["verify"]["orphan_files"] == 0
     assert report["pipeline_share_of_transport"] > 0
+    dashboard = pipeline["dashboard"]  # the web app ran beside the pipeline, with one signed-in page
+    assert dashboard["acked_records"] == pipeline["verify"]["acked_reads"]
+    assert dashboard["live_events"] > 0 and dashboard["answer_to_event_ms"]["p99"] is not None
+    assert dashboard["live_events"] + dashboard["caught_up_on_reconnect"] + dashboard["never_reached"] \
+        == dashboard["acked_records"]
+    assert "dashboard" not in transport
 
 
 def test_faults_one_kill_loses_no_acknowledged_read(bench_db, tmp_path):
@@ -56,6 +62,35 @@ def test_faults_one_kill_loses_no_acknowledged_read(bench_db, tmp_path):
     assert len(kill["kills"]) == 1
     assert kill["verify"]["ok"] and kill["verify"]["acked_reads"] > 0, kill["verify"]
     assert kill["unacked_at_end"] == 0
+
+
+def test_faults_web_app_restart_loses_no_acknowledged_read_and_the_dashboard_comes_back(bench_db, tmp_path):
+    report = run_bench("faults", "--scenarios", "webapp", "--cameras", "4", "--duration", "15", "--web-down", "2",
+                       "--image-kb", "20", "--blacklist", "500", "--drain", "20", "--database-url", bench_db,
+                       json_path=tmp_path / "faults.json", timeout=150)
+    [web] = report["results"]
+    assert web["verify"]["ok"] and web["verify"]["acked_reads"] > 0, web["verify"]
+    assert set(web["reads_per_s_by_phase"]) == {"before", "during", "after"}
+    assert web["reads_per_s_by_phase"]["during"] > 0  # ingest went on without the web app
+    assert web["dashboard_reconnected_after_s"] is not None and len(web["dashboard"]["catchups"]) == 2
+    assert web["answered_while_down"]["acked_records"] > 0
+
+
+def test_faults_full_image_disk_answers_unavailable_and_recovers_without_a_restart(bench_db, tmp_path):
+    report = run_bench("faults", "--scenarios", "diskfull", "--cameras", "4", "--duration", "12",
+                       "--full-seconds", "3", "--disk-mb", "64", "--image-kb", "20", "--blacklist", "500",
+                       "--drain", "20", "--database-url", bench_db, json_path=tmp_path / "faults.json",
+                       timeout=150)
+    [disk] = report["results"]
+    if "skipped" in disk:
+        pytest.skip(disk["skipped"])
+    assert disk["verify"]["ok"] and disk["verify"]["acked_reads"] > 0, disk["verify"]
+    assert disk["verify"]["temp_files"] == disk["while_full"]["temp_files"] == disk["verify"]["orphan_files"] == 0
+    assert disk["answers_while_full"].get("unavailable", 0) > 0
+    assert disk["while_full"]["webapp_health"]["http_status"] == 503
+    assert disk["while_full"]["webapp_health"]["checks"]["image_disk"]["ok"] is False
+    assert disk["after_freeing"]["webapp_health"]["checks"]["image_disk"]["ok"] is True
+    assert disk["recovery_s"] is not None and disk["unacked_at_end"] == 0
 
 
 def test_query_bench_fills_and_times_every_query(bench_db, tmp_path):

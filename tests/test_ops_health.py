@@ -57,6 +57,16 @@ def test_health_is_503_when_the_image_disk_is_short_of_space(app, client, heartb
     assert answer.status_code == 503 and answer.get_json()["checks"]["image_disk"]["ok"] is False
 
 
+def test_health_is_503_when_the_image_folder_cannot_be_written(app, client, heartbeat, tmp_path):
+    write_heartbeat(heartbeat, {})
+    not_a_folder = tmp_path / "images-is-a-file"
+    not_a_folder.write_text("")
+    app.config["IMAGE_STORAGE_PATH"] = str(not_a_folder)
+    answer = client.get("/health")
+    assert answer.status_code == 503
+    assert answer.get_json()["checks"]["image_disk"]["writable"] is False
+
+
 def test_metrics_are_off_without_a_token(app, client):
     assert client.get("/metrics").status_code == 404
 

@@ -2,6 +2,7 @@
 
 import hmac
 import shutil
+import tempfile
 import time
 
 from flask import Blueprint, Flask, abort, current_app, g, jsonify, request
@@ -106,8 +107,22 @@ def _disk_check(path: str, min_free_mb: int) -> dict:
     try:
         free = shutil.disk_usage(path).free
     except OSError:
-        return {"ok": False, "free_mb": None}
-    return {"ok": free >= min_free_mb * 1024 * 1024, "free_mb": free // (1024 * 1024)}
+        return {"ok": False, "free_mb": None, "writable": False}
+    writable = _writable(path)
+    return {"ok": writable and free >= min_free_mb * 1024 * 1024, "free_mb": free // (1024 * 1024),
+            "writable": writable}
+
+
+def _writable(path: str) -> bool:
+    """Tell whether a byte can be written in the image folder (read-only mount, permissions, disk full)."""
+    try:
+        # An unnamed file (O_TMPFILE where the filesystem has it): nothing is left behind, even on a crash.
+        with tempfile.TemporaryFile(dir=path) as probe:
+            probe.write(b"\0")
+            probe.flush()
+    except OSError:
+        return False
+    return True
 
 
 def _daemon_check(path: str, max_age: float) -> dict:
