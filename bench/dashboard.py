@@ -66,7 +66,8 @@ class Dashboard:
         self.http = requests.Session()
         self.seen: dict[int, tuple[float, str]] = {}  # record id -> (first arrival, "live" | "catchup")
         self.last_id: int | None = None  # the page's lastRecordId
-        self.ignored_by_page = 0  # live events live.js drops: id <= lastRecordId (arrived out of order)
+        self.repeats = 0  # live events for a read the page had already (live.js skips them)
+        self.out_of_order = 0  # live events with an id below the highest seen (shown all the same)
         self.connects: list[float] = []
         self.disconnects: list[float] = []
         self.catchups: list[dict] = []
@@ -107,8 +108,10 @@ class Dashboard:
 
     def _new_record(self, record: dict) -> None:
         with self.lock:
-            if self.last_id is not None and record["id"] <= self.last_id:
-                self.ignored_by_page += 1
+            if record["id"] in self.seen:
+                self.repeats += 1
+            elif self.last_id is not None and record["id"] < self.last_id:
+                self.out_of_order += 1
             self._note(record["id"], "live")
 
     def _catch_up(self) -> None:
@@ -156,7 +159,7 @@ class Dashboard:
             "never_reached": sum(1 for i in answered if i not in self.seen),
             "answer_to_event_ms": {"p50": percentile(live, 50), "p95": percentile(live, 95),
                                    "p99": percentile(live, 99), "max": max(live, default=None)},
-            "ignored_by_page_out_of_order": self.ignored_by_page,
+            "repeated_events": self.repeats, "out_of_order_events": self.out_of_order,
             "connects": len(self.connects), "disconnects": len(self.disconnects), "catchups": self.catchups,
         }
 

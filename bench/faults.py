@@ -394,8 +394,8 @@ def print_results(results: list[dict]) -> None:
             lat = {k: None if v is None else round(v, 1) for k, v in d["answer_to_event_ms"].items()}
             print(f"    dashboard: of {d['acked_records']} acked reads {d['live_events']} live, "
                   f"{d['caught_up_on_reconnect']} by catch-up, {d['never_reached']} never; answer -> event "
-                  f"p50 {lat['p50']} ms, p99 {lat['p99']} ms; {d['ignored_by_page_out_of_order']} out of "
-                  f"order; catch-ups (after, got) {[(c['after'], c['records']) for c in d['catchups']]}")
+                  f"p50 {lat['p50']} ms, p99 {lat['p99']} ms; {d['out_of_order_events']} out of "
+                  f"id order; catch-ups (after, got) {[(c['after'], c['records']) for c in d['catchups']]}")
         if r["scenario"] == "webapp":
             rates = {k: round(v, 1) for k, v in r["reads_per_s_by_phase"].items()}
             print(f"    web app stopped at {r['down_at']:.1f} s (took {r['stopped_in_s']:.1f} s), back at "

@@ -157,8 +157,8 @@ def dashboard_line(d: dict) -> str:
         f"p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms"
     return (f"answer -> dashboard event {shown}; of {d['acked_records']} acknowledged reads "
             f"{d['live_events']} reached the dashboard live, {d['caught_up_on_reconnect']} by its catch-up, "
-            f"{d['never_reached']} never; {d['ignored_by_page_out_of_order']} events came out of order "
-            f"(live.js drops those from the feed)")
+            f"{d['never_reached']} never; {d['out_of_order_events']} events came out of id order "
+            f"(shown all the same), {d['repeated_events']} repeated")
 
 
 def main(argv=None) -> int:

@@ -83,7 +83,8 @@ class Daemon(ServiceProcess):
     def alive(self) -> bool:
         if self.process is None or self.process.poll() is not None:
             return False
-        return requests.get(f"{self.url}/health", timeout=5).status_code == 200
+        # 503 is an answer too: the daemon is up but says its image disk cannot take writes.
+        return requests.get(f"{self.url}/health", timeout=5).status_code in (200, 503)
 
 
 class WebApp(ServiceProcess):

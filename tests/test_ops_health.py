@@ -140,3 +140,16 @@ def test_scrub_removes_secrets_from_any_message():
                  "img=data:image/jpeg;base64,/9j/4AAQSkZJRg==")
     assert "s3cret" not in text and "abcdefghijklmnop" not in text and "hunter2" not in text
     assert "4AAQ" not in text
+
+
+def test_the_daemon_s_health_says_when_the_image_disk_cannot_take_writes(base_env, tmp_path):
+    # More free space asked for than any disk has: what a full image disk looks like to /health.
+    daemon = Daemon({**base_env, "HEALTH_MIN_FREE_MB": str(10**12)}, tmp_path / "daemon.log").start()
+    try:
+        answer = requests.get(f"{daemon.url}/health", timeout=5)
+    finally:
+        daemon.stop()
+    assert answer.status_code == 503
+    body = answer.json()
+    assert body["status"] == "fail" and body["image_disk"]["ok"] is False
+    assert body["image_disk"]["writable"] is True and body["image_disk"]["free_mb"] > 0

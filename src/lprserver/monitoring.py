@@ -84,7 +84,7 @@ def health():
     config = current_app.config
     checks = {
         "database": _database_check(),
-        "image_disk": _disk_check(config["IMAGE_STORAGE_PATH"], config["HEALTH_MIN_FREE_MB"]),
+        "image_disk": disk_check(config["IMAGE_STORAGE_PATH"], config["HEALTH_MIN_FREE_MB"]),
         "ingest_daemon": _daemon_check(config["HEARTBEAT_FILE"], config["HEARTBEAT_MAX_AGE"]),
     }
     ok = all(check["ok"] for check in checks.values())
@@ -103,7 +103,8 @@ def _database_check() -> dict:
     return {"ok": True, "seconds": round(time.perf_counter() - started, 4)}
 
 
-def _disk_check(path: str, min_free_mb: int) -> dict:
+def disk_check(path: str, min_free_mb: int) -> dict:
+    """Free space and writability of the image folder (also the ingest daemon's /health)."""
     try:
         free = shutil.disk_usage(path).free
     except OSError:

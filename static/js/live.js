@@ -7,6 +7,10 @@
   const handlers = {};
   const shownAlerts = new Map();
   let lastRecordId = null;
+  // Reads commit in batches from several writers, so ids may arrive out of order: a read is
+  // skipped only if this page has shown it already (the newest few thousand are remembered).
+  const seenIds = new Set();
+  const SEEN_LIMIT = 5000;
   let connectedOnce = false;
 
   const timeFormat = new Intl.DateTimeFormat("en-GB", {
@@ -25,6 +29,8 @@
 
   function noteRecord(record) {
     if (lastRecordId === null || record.id > lastRecordId) lastRecordId = record.id;
+    seenIds.add(record.id);
+    if (seenIds.size > SEEN_LIMIT) seenIds.delete(seenIds.values().next().value);
     window.__lprSeen = window.__lprSeen || {};
     if (!(record.id in window.__lprSeen)) window.__lprSeen[record.id] = Date.now();
   }
@@ -118,7 +124,11 @@
       const response = await fetch(`/live/missed${query}`, { credentials: "same-origin" });
       if (!response.ok) return;
       const missed = await response.json();
-      missed.records.forEach((record) => { noteRecord(record); dispatch("new_record", record); });
+      missed.records.forEach((record) => {
+        if (seenIds.has(record.id)) return;
+        noteRecord(record);
+        dispatch("new_record", record);
+      });
       // Hits still waiting when the page opens show quietly; ones missed while disconnected beep.
       missed.alerts.forEach((alert) => showAlert(alert, firstLoad));
     } catch (err) { /* the next reconnect tries again */ }
@@ -141,7 +151,7 @@
     socket.on("disconnect", () => setState("offline", "reconnecting… · กำลังเชื่อมต่อ"));
     socket.on("connect_error", () => setState("offline", "offline · ออฟไลน์"));
     socket.on("new_record", (record) => {
-      if (lastRecordId !== null && record.id <= lastRecordId) return;
+      if (seenIds.has(record.id)) return;
       noteRecord(record);
       dispatch("new_record", record);
     });

@@ -20,6 +20,7 @@ from ..heartbeat import start_heartbeat
 from ..images import FilesystemImageStore, run_each
 from ..live import relay_from_config
 from ..models import Camera
+from ..monitoring import disk_check
 from ..tokens import token_matches
 from ..webhooks import DeliveryWorker
 from .batch import GroupCommit
@@ -294,7 +295,11 @@ def create_ingest_wsgi(ingest: Ingest, sio: socketio.Server, max_message_bytes: 
         if path == "/metrics" and metrics is not None:
             return metrics.wsgi(environ, start_response)
         if path == "/health":
-            return _json(start_response, "200 OK", {"status": "ok", "connections": len(ingest.connections)})
+            # Cameras are answered `unavailable` while the image disk is full or read-only: say so here.
+            disk = disk_check(ingest.store.root, ingest.app.config["HEALTH_MIN_FREE_MB"])
+            body = {"status": "ok" if disk["ok"] else "fail", "connections": len(ingest.connections),
+                    "image_disk": disk}
+            return _json(start_response, "200 OK" if disk["ok"] else "503 Service Unavailable", body)
         return _json(start_response, "426 Upgrade Required", {
             "status": "error", "code": "invalid_payload", "field": None,
             "message": "this port speaks Socket.IO at /socket.io/ and JSON over WebSocket elsewhere",
