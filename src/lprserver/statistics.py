@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .models import BlacklistDetection, Camera, Record
+from .records import total_reads
 
 
 def start_of_day(now: datetime, timezone: str) -> datetime:
@@ -42,7 +43,7 @@ def record_statistics(session: Session, now: datetime, timezone: str, hours: int
         .group_by(hit_bucket)).all())
     hours_list = [(since + timedelta(hours=i)).strftime("%Y-%m-%dT%H:00") for i in range(hours)]
     return {
-        "total_records": session.scalar(count),
+        **total_reads(session).as_json("total_records"),
         "records_today": session.scalar(count.where(Record.received_at >= today)),
         "blacklist_hits": session.scalar(hits),
         "blacklist_hits_today": session.scalar(hits.where(BlacklistDetection.detected_at >= today)),
