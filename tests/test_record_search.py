@@ -14,6 +14,7 @@ from lprserver.models import Camera, Record, utcnow
 from lprserver.plates import normalize_plate
 from lprserver.record_queries import count_records as api_count_records
 from lprserver.records import RecordFilter, Total, count_records, page_records, total_reads
+from lprserver.stats import reads_per_camera, reads_per_hour
 from lprserver.web import records as web_records
 
 from .conftest import bearer
@@ -171,3 +172,22 @@ def test_statistics_say_whether_the_total_is_exact(app, client, api_token, db_ki
     monkeypatch.setattr(records_module, "ESTIMATE_ABOVE", 0)
     body = client.get("/api/statistics", headers=bearer(api_token)).get_json()
     assert body["total_records_kind"] == ("estimate" if db_kind == "postgresql" else "exact")
+
+
+# --- dashboard charts --------------------------------------------------------------------------
+
+def test_dashboard_counts_each_read_in_its_hour_and_camera(app):
+    db.session.add_all([Camera(id="CAM001", name="Gate"), Camera(id="CAM002")])
+    now = utcnow()
+    for camera, seconds_ago in (("CAM001", 0), ("CAM001", 1), ("CAM002", 7200), ("CAM002", 7201),
+                                ("CAM002", 7202), ("CAM001", 25 * 3600)):
+        at = now - timedelta(seconds=seconds_ago)
+        db.session.add(Record(camera_id=camera, plate_number="กข1", plate_normalized="กข1",
+                              captured_at=at, received_at=at))
+    db.session.commit()
+    counts = reads_per_hour(db.session, now, "Asia/Bangkok")["counts"]
+    assert len(counts) == 24 and sum(counts) == 5
+    # (a read a second or two before an hour begins belongs to the hour before)
+    assert sum(counts[-2:]) == 2 and sum(counts[-4:-2]) == 3 and counts[-1] >= 1
+    assert reads_per_camera(db.session, now - timedelta(hours=24)) == [
+        {"camera_id": "CAM002", "name": None, "count": 3}, {"camera_id": "CAM001", "name": "Gate", "count": 2}]

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import Float, Integer, cast, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from .models import BlacklistDetection, BlacklistEntry, Camera, Record
@@ -21,7 +21,9 @@ def local_midnight(now: datetime, timezone: str) -> datetime:
 def _hour_bucket(session: Session):
     # Hours since the epoch: the same expression on both databases' own date functions.
     if session.get_bind().dialect.name == "postgresql":
-        return cast(func.floor(func.extract("epoch", Record.received_at) / 3600), Integer)
+        # date_part gives a double; EXTRACT gives a numeric since PostgreSQL 14, and that
+        # arithmetic on each of a day's rows took about twice as long.
+        return cast(func.floor(func.date_part("epoch", Record.received_at, type_=Float) / 3600), Integer)
     return cast(func.strftime("%s", Record.received_at), Integer) // 3600
 
 
