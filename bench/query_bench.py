@@ -12,7 +12,14 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import create_engine, event
+from sqlalchemy.orm import Session
+
+from config import database_url
 from lprserver.plates import normalize_plate
+from lprserver.records import COUNT_CAP, RecordFilter, Total, count_records, page_records
+from lprserver.statistics import record_statistics
+from lprserver.stats import dashboard_stats
 
 from .common import THAI_PROVINCES, BenchDatabase, machine, percentile, random_plate, write_json
 
@@ -22,33 +29,44 @@ CHUNK = 100_000
 COLUMNS = ("camera_id, event_id, plate_number, plate_normalized, province, confidence, captured_at, "
            "received_at, location, vehicle_type, vehicle_color, direction, image_path, thumbnail_path, "
            "image_bytes, blacklisted")
-PAGE = "ORDER BY id DESC LIMIT 50"  # the records page today: newest first (api/records.py list_records)
-DAY = "received_at >= now() - interval '24 hours'"
+TIMEZONE = "Asia/Bangkok"
+PER_PAGE = 50  # the records page's page size (web/records.py PER_PAGE)
 
-# name -> (SQL, what it stands for); %(camera)s is drawn anew for every repetition.
-QUERIES = {
-    "newest_page": (f"SELECT * FROM lpr_records {PAGE}", "records page, no filter"),
-    "count_all": ("SELECT count(*) FROM lpr_records", "the page's total, no filter"),
-    "plate_prefix_page": (f"SELECT * FROM lpr_records WHERE plate_normalized LIKE 'กข%%' {PAGE}",
-                          "plate prefix search, first page"),
-    "plate_prefix_count": ("SELECT count(*) FROM lpr_records WHERE plate_normalized LIKE 'กข%%'",
-                           "plate prefix search, total"),
-    "contains_page": (f"SELECT * FROM lpr_records WHERE plate_normalized LIKE '%%ข12%%' {PAGE}",
-                      "Thai 'contains' search, first page"),
-    "contains_count": ("SELECT count(*) FROM lpr_records WHERE plate_normalized LIKE '%%ข12%%'",
-                       "Thai 'contains' search, total"),
-    "camera_24h_page": (f"SELECT * FROM lpr_records WHERE camera_id = %(camera)s AND {DAY} {PAGE}",
-                        "one camera, last 24 h, first page"),
-    "camera_24h_count": (f"SELECT count(*) FROM lpr_records WHERE camera_id = %(camera)s AND {DAY}",
-                         "one camera, last 24 h, total"),
-    "stats_per_hour_24h": (f"SELECT date_trunc('hour', received_at) AS hour, count(*) FROM lpr_records "
-                           f"WHERE {DAY} GROUP BY 1 ORDER BY 1", "statistics: reads per hour, 24 h"),
-    "stats_per_camera": ("SELECT camera_id, count(*), max(received_at) FROM lpr_records GROUP BY camera_id",
-                         "statistics: reads per camera, all time"),
-    "stats_totals": (f"SELECT count(*), count(*) FILTER (WHERE blacklisted), count(*) FILTER (WHERE {DAY}) "
-                     f"FROM lpr_records", "statistics: totals (all, blacklisted, 24 h)"),
+# The searches of the records page (web/records.py): each is timed as its first page and its total.
+SEARCHES = {
+    "newest": ({}, "records page, no filter"),
+    "plate_prefix": ({"plate": "กข", "plate_mode": "prefix"}, "plate prefix 'กข%'"),
+    "contains": ({"plate": "ข12", "plate_mode": "contains"}, "Thai 'contains' '%ข12%'"),
+    "camera_24h": ({"camera_id": "{camera}", "since": "{day_ago}"},
+                   "one camera (drawn anew each run), last 24 h"),
 }
-STATISTICS = ("stats_per_hour_24h", "stats_per_camera", "stats_totals")
+
+
+def _search(args: dict, now: datetime, camera: str) -> RecordFilter:
+    day_ago = (now - timedelta(hours=24)).isoformat()
+    values = {k: v.format(camera=camera, day_ago=day_ago) for k, v in args.items()}
+    return RecordFilter.from_args(values, TIMEZONE)
+
+
+def _page(args):
+    return lambda session, now, camera: page_records(session, _search(args, now, camera), PER_PAGE).records
+
+
+def _count(args):
+    return lambda session, now, camera: count_records(session, _search(args, now, camera))
+
+
+# name -> (what runs it, what it stands for). Each calls the app's own service, the one the page or
+# the API calls, so the statements timed are the ones the app sends (EXPLAIN ANALYZE of each is saved).
+QUERIES = {
+    **{f"{name}_page": (_page(args), f"{meaning}: first page") for name, (args, meaning) in SEARCHES.items()},
+    **{f"{name}_count": (_count(args), f"{meaning}: the page's total (exact to {COUNT_CAP:,}, then capped "
+                         "or, unfiltered, estimated)") for name, (args, meaning) in SEARCHES.items()},
+    "statistics_api": (lambda session, now, camera: record_statistics(session, now, TIMEZONE, 24),
+                       "GET /api/statistics (default 24 h): every statement it runs"),
+    "dashboard_charts": (lambda session, now, camera: dashboard_stats(session, now, TIMEZONE),
+                         "the dashboard's chart data (page and periodic `stats` event): every statement"),
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -143,31 +161,56 @@ def _chunks(count: int, seed: int):
 
 
 def time_queries(db: BenchDatabase, repeat: int, seed: int) -> tuple[dict, str]:
-    """Time every query; return the figures and the EXPLAIN ANALYZE text of each."""
+    """Time every query; return the figures and the EXPLAIN ANALYZE text of each statement it sends."""
     rng = random.Random(seed)
+    engine = create_engine(database_url(db.url))
+    statements: list[tuple[str, dict]] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, params, context, many: statements.append((sql, params)))
     figures, plans = {}, []
-    with db.connect() as conn, conn.cursor() as cur:
-        for name, (sql, meaning) in QUERIES.items():
-            timings = []
-            for n in range(repeat + 1):
-                params = {"camera": rng.choice(camera_ids())}
-                started = time.perf_counter()
-                cur.execute(sql, params)
-                rows = cur.fetchall()
-                if n:  # the first run only warms the cache
-                    timings.append((time.perf_counter() - started) * 1000)
-            conn.rollback()
-            cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
-            plan = cur.fetchone()[0][0]
-            conn.rollback()
-            figures[name] = {"meaning": meaning, "rows_returned": len(rows), **_spread(timings),
-                             "plan": _plan_summary(plan)}
-            plans.append(f"== {name}: {meaning}\n{sql}\n{json.dumps(plan, indent=1)}\n")
-    totals = [sum(x) for x in zip(*(figures[s]["_timings"] for s in STATISTICS), strict=True)]
-    figures["statistics_all"] = {"meaning": "the three statistics queries in a row", **_spread(totals)}
+    try:
+        with Session(engine) as session:
+            for name, (run, meaning) in QUERIES.items():
+                timings = []
+                for n in range(repeat + 1):
+                    camera, now = rng.choice(camera_ids()), datetime.now(UTC)
+                    statements.clear()
+                    started = time.perf_counter()
+                    result = run(session, now, camera)
+                    if n:  # the first run only warms the cache
+                        timings.append((time.perf_counter() - started) * 1000)
+                    session.rollback()
+                sent = list(statements)
+                explained = [_explain(engine, sql, params) for sql, params in sent]
+                figures[name] = {"meaning": meaning, "returned": _size(result), **_spread(timings),
+                                 "statements": [_plan_summary(plan) for plan in explained]}
+                plans += [f"== {name}: {meaning}\n{sql}\n{params}\n{json.dumps(plan, indent=1)}\n"
+                          for (sql, params), plan in zip(sent, explained, strict=True)]
+    finally:
+        engine.dispose()
     for entry in figures.values():
         entry.pop("_timings")
     return figures, "\n".join(plans)
+
+
+def _explain(engine, sql: str, params) -> dict:
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0][0]
+        connection.rollback()
+        return plan
+    finally:
+        connection.close()
+
+
+def _size(result) -> int | str:
+    if isinstance(result, list):
+        return len(result)
+    if isinstance(result, Total):
+        return f"{result.value} ({result.kind})"
+    return "-"
 
 
 def _spread(timings: list[float]) -> dict:
@@ -176,6 +219,7 @@ def _spread(timings: list[float]) -> dict:
 
 
 def _plan_summary(plan: dict) -> dict:
+    """Return a statement's execution time and its plan's node types."""
     nodes = []
 
     def walk(node):
@@ -199,11 +243,13 @@ def main(argv=None) -> int:
         report["queries"], plans = time_queries(db, args.repeat, args.seed)
     finally:
         db.close()
-    print(f"{'query':<22}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'rows':>6}  plan")
+    print(f"{'query':<20}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}  {'returned':<18}plan (first statement)")
     for name, q in report["queries"].items():
-        plan = " > ".join(q["plan"]["nodes"][:4]) if "plan" in q else ""
-        print(f"{name:<22}{q['p50_ms']:9.1f}{q['p95_ms']:9.1f}{q['max_ms']:9.1f}"
-              f"{q.get('rows_returned', ''):>6}  {plan}")
+        statements = q["statements"]
+        plan = " > ".join(statements[0]["nodes"][:4]) if statements else ""
+        plan += f" (+{len(statements) - 1} statements)" if len(statements) > 1 else ""
+        print(f"{name:<20}{q['p50_ms']:9.1f}{q['p95_ms']:9.1f}{q['max_ms']:9.1f}  "
+              f"{q['returned']!s:<18}{plan}")
     path = write_json("query_bench", report, args.json)
     path.with_suffix(".plans.txt").write_text(plans)
     print(f"results: {path} (EXPLAIN ANALYZE in {path.with_suffix('.plans.txt').name})")

@@ -82,7 +82,7 @@ def test_camera_time_confidence_and_blacklist_filters(app):
     add_record("AA2", camera="CAM002", confidence=50)
     add_record("AA3", camera="CAM001", confidence=80, blacklisted=True)
     db.session.commit()
-    count = lambda **args: count_records(db.session, RecordFilter.from_args(args, "Asia/Bangkok"))  # noqa: E731
+    count = lambda **args: count_records(db.session, RecordFilter.from_args(args, "Asia/Bangkok")).value  # noqa: E731
     assert count(camera_id="CAM001") == 2
     assert count(min_confidence="80") == 2
     assert count(blacklisted="1") == 1

@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from .models import Record
 from .plates import normalize_plate
+from .records import COUNT_CAP, Total, capped_count
 
 PLATE_MATCHES = ("exact", "prefix", "contains")
 
@@ -66,15 +67,22 @@ def ordered(query: Select, criteria: RecordFilter) -> Select:
     return query.order_by(Record.id.asc() if criteria.since_id is not None else Record.id.desc())
 
 
-def count_records(session: Session, criteria: RecordFilter) -> int:
-    """Return how many records match."""
-    return session.scalar(select(func.count()).select_from(filtered_records(criteria).subquery()))
+def count_records(session: Session, criteria: RecordFilter, cap: int | None = COUNT_CAP) -> Total:
+    """Return how many records match: exact up to `cap`, then "at least" (or the table's estimate)."""
+    ids = filtered_records(criteria).with_only_columns(Record.id)
+    return capped_count(session, ids, cap, unfiltered=criteria == RecordFilter())
 
 
-def find_records(session: Session, criteria: RecordFilter, page: int = 1, per_page: int = 50) -> list[Record]:
-    """Return one page of matching records."""
-    query = ordered(filtered_records(criteria), criteria).limit(per_page).offset((page - 1) * per_page)
-    return list(session.scalars(query))
+def find_records(session: Session, criteria: RecordFilter, page: int = 1, per_page: int = 50,
+                 before_id: int | None = None) -> list[Record]:
+    """Return one page of matching records: by OFFSET for `page`, or the ones older than `before_id`.
+
+    Keyset paging (`before_id`) costs the same at any depth; OFFSET reads every row it skips.
+    """
+    query = ordered(filtered_records(criteria), criteria).limit(per_page)
+    if before_id is not None:
+        return list(session.scalars(query.where(Record.id < before_id)))
+    return list(session.scalars(query.offset((page - 1) * per_page)))
 
 
 def iter_records(session: Session, criteria: RecordFilter, batch: int = 500) -> Iterator[Record]:

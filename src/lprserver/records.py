@@ -8,14 +8,15 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session
 
 from .models import Camera, Record
 from .plates import normalize_plate
 
 PLATE_MODES = ("exact", "prefix", "contains")
-COUNT_CAP = 100_000  # counting millions of rows on every page view would be the slow part
+COUNT_CAP = 10_000  # counting millions of rows on every page view would be the slow part
+ESTIMATE_ABOVE = 100_000  # a table this big is counted by PostgreSQL's estimate, not row by row
 EXPORT_CHUNK = 1000
 CSV_COLUMNS = ("id", "captured_at", "received_at", "camera_id", "plate_number", "plate_normalized",
                "province", "confidence", "location", "latitude", "longitude", "vehicle_type",
@@ -133,21 +134,28 @@ class RecordPage:
 def page_records(session: Session, f: RecordFilter, per_page: int = 50, before: int | None = None,
                  after: int | None = None) -> RecordPage:
     """Return one page, newest first, by keyset on id: fast at any depth of a large table."""
-    query = filtered(select(Record), f)
+    rows = list(session.scalars(page_statement(f, per_page + 1, before=before, after=after)))
     if after is not None:
-        rows = list(session.scalars(query.where(Record.id > after).order_by(Record.id.asc())
-                                    .limit(per_page + 1)))
         more_newer = len(rows) > per_page
         rows = list(reversed(rows[:per_page]))
         return RecordPage(rows, rows[0].id if rows and more_newer else None,
                           rows[-1].id if rows else None)
-    if before is not None:
-        query = query.where(Record.id < before)
-    rows = list(session.scalars(query.order_by(Record.id.desc()).limit(per_page + 1)))
     more_older = len(rows) > per_page
     rows = rows[:per_page]
     return RecordPage(rows, rows[0].id if rows and before is not None else None,
                       rows[-1].id if rows and more_older else None)
+
+
+def page_statement(f: RecordFilter, limit: int, before: int | None = None,
+                   after: int | None = None) -> Select:
+    """Return one page's SELECT: `limit` rows older than `before` newest first, or newer than `after`
+    oldest first."""
+    query = filtered(select(Record), f)
+    if after is not None:
+        return query.where(Record.id > after).order_by(Record.id.asc()).limit(limit)
+    if before is not None:
+        query = query.where(Record.id < before)
+    return query.order_by(Record.id.desc()).limit(limit)
 
 
 def offset_records(session: Session, f: RecordFilter, page: int = 1, per_page: int = 50) -> list[Record]:
@@ -156,12 +164,57 @@ def offset_records(session: Session, f: RecordFilter, page: int = 1, per_page: i
     return list(session.scalars(query.limit(per_page).offset((page - 1) * per_page)))
 
 
-def count_records(session: Session, f: RecordFilter, cap: int | None = COUNT_CAP) -> int:
+@dataclass(frozen=True)
+class Total:
+    """How many records match, and how sure the figure is.
+
+    `kind` is "exact"; "at_least" when counting stopped at the cap (there are more than `value`);
+    or "estimate" for the whole table on PostgreSQL, the planner's row estimate.
+    """
+
+    value: int
+    kind: str = "exact"
+
+    def as_json(self, name: str = "total") -> dict[str, Any]:
+        return {name: self.value, f"{name}_kind": self.kind}
+
+
+def count_records(session: Session, f: RecordFilter, cap: int | None = COUNT_CAP) -> Total:
     """Count the matching records, stopping at `cap` (None: count them all)."""
-    inner = filtered(select(Record.id), f)
-    if cap is not None:
-        inner = inner.limit(cap)
-    return session.scalar(select(func.count()).select_from(inner.subquery()))
+    return capped_count(session, filtered(select(Record.id), f), cap, unfiltered=f == RecordFilter())
+
+
+def capped_count(session: Session, ids: Select, cap: int | None, unfiltered: bool = False) -> Total:
+    """Count the rows of `ids` up to `cap`; past it, estimate the whole table or say "at least"."""
+    if cap is None:
+        return Total(session.scalar(select(func.count()).select_from(ids.subquery())))
+    found = session.scalar(capped_count_statement(ids, cap))
+    if found <= cap:
+        return Total(found)
+    if unfiltered:
+        return total_reads(session)
+    return Total(cap, "at_least")
+
+
+def capped_count_statement(ids: Select, cap: int) -> Select:
+    """Return a count of the rows of `ids` that stops after cap + 1 of them."""
+    return select(func.count()).select_from(ids.limit(cap + 1).subquery())
+
+
+def total_reads(session: Session) -> Total:
+    """Return how many records there are: on PostgreSQL the planner's estimate if it is large."""
+    if session.get_bind().dialect.name == "postgresql":
+        estimate = session.scalar(ESTIMATED_ROWS)
+        if estimate is not None and estimate > ESTIMATE_ABOVE:
+            return Total(round(estimate), "estimate")
+    return Total(session.scalar(select(func.count()).select_from(Record)))
+
+
+# What the planner itself assumes: rows per page at the last ANALYZE, times the pages there are now.
+ESTIMATED_ROWS = text(
+    "SELECT CASE WHEN reltuples >= 0 AND relpages > 0 THEN reltuples / relpages * "
+    "(pg_relation_size(oid) / current_setting('block_size')::int) END "
+    "FROM pg_class WHERE oid = 'lpr_records'::regclass")
 
 
 def records_after(session: Session, after_id: int, limit: int = 100) -> list[Record]:

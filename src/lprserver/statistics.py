@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .models import BlacklistDetection, Camera, Record
+from .records import total_reads
 
 
 def start_of_day(now: datetime, timezone: str) -> datetime:
@@ -16,11 +17,20 @@ def start_of_day(now: datetime, timezone: str) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def hour_bucket(session: Session, column):
-    """Return an SQL expression truncating a UTC timestamp to its hour, as text 'YYYY-MM-DDTHH:00'."""
+def hour_bucket(session: Session, column) -> tuple:
+    """Return SQL expressions (to group by, to select) for a UTC timestamp's hour as 'YYYY-MM-DDTHH:00'."""
     if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.date_trunc("hour", column), 'YYYY-MM-DD"T"HH24:00')
-    return func.strftime("%Y-%m-%dT%H:00", column)
+        # Group by the truncated timestamp and format only the groups: to_char on every row
+        # cost about two thirds of this query over a day of a busy site.
+        hour = func.date_trunc("hour", column)
+        return hour, func.to_char(hour, 'YYYY-MM-DD"T"HH24:00')
+    label = func.strftime("%Y-%m-%dT%H:00", column)
+    return label, label
+
+
+def _per_hour(session: Session, column, since: datetime) -> dict[str, int]:
+    group, label = hour_bucket(session, column)
+    return dict(session.execute(select(label, func.count()).where(column >= since).group_by(group)).all())
 
 
 def record_statistics(session: Session, now: datetime, timezone: str, hours: int = 24) -> dict[str, Any]:
@@ -33,16 +43,11 @@ def record_statistics(session: Session, now: datetime, timezone: str, hours: int
         .where(Record.received_at >= today).group_by(Record.camera_id).order_by(func.count().desc())
     ).all()
     since = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
-    bucket = hour_bucket(session, Record.received_at)
-    per_hour = dict(session.execute(
-        select(bucket, func.count()).where(Record.received_at >= since).group_by(bucket)).all())
-    hit_bucket = hour_bucket(session, BlacklistDetection.detected_at)
-    hits_per_hour = dict(session.execute(
-        select(hit_bucket, func.count()).where(BlacklistDetection.detected_at >= since)
-        .group_by(hit_bucket)).all())
+    per_hour = _per_hour(session, Record.received_at, since)
+    hits_per_hour = _per_hour(session, BlacklistDetection.detected_at, since)
     hours_list = [(since + timedelta(hours=i)).strftime("%Y-%m-%dT%H:00") for i in range(hours)]
     return {
-        "total_records": session.scalar(count),
+        **total_reads(session).as_json("total_records"),
         "records_today": session.scalar(count.where(Record.received_at >= today)),
         "blacklist_hits": session.scalar(hits),
         "blacklist_hits_today": session.scalar(hits.where(BlacklistDetection.detected_at >= today)),

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import Float, Integer, cast, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from .models import BlacklistDetection, BlacklistEntry, Camera, Record
@@ -21,7 +21,9 @@ def local_midnight(now: datetime, timezone: str) -> datetime:
 def _hour_bucket(session: Session):
     # Hours since the epoch: the same expression on both databases' own date functions.
     if session.get_bind().dialect.name == "postgresql":
-        return cast(func.floor(func.extract("epoch", Record.received_at) / 3600), Integer)
+        # date_part gives a double; EXTRACT gives a numeric since PostgreSQL 14, and that
+        # arithmetic on each of a day's rows took about twice as long.
+        return cast(func.floor(func.date_part("epoch", Record.received_at, type_=Float) / 3600), Integer)
     return cast(func.strftime("%s", Record.received_at), Integer) // 3600
 
 
@@ -44,10 +46,12 @@ def reads_per_hour(session: Session, now: datetime, timezone: str) -> dict[str, 
 
 
 def reads_per_camera(session: Session, since: datetime) -> list[dict[str, Any]]:
+    """Return the 20 busiest cameras since `since`, busiest first (counted first, then named)."""
+    counts = (select(Record.camera_id, func.count().label("reads")).where(Record.received_at >= since)
+              .group_by(Record.camera_id).order_by(func.count().desc()).limit(20).subquery())
     rows = session.execute(
-        select(Record.camera_id, Camera.name, func.count()).join(Camera, Camera.id == Record.camera_id)
-        .where(Record.received_at >= since).group_by(Record.camera_id, Camera.name)
-        .order_by(func.count().desc()).limit(20)
+        select(counts.c.camera_id, Camera.name, counts.c.reads).join(Camera, Camera.id == counts.c.camera_id)
+        .order_by(counts.c.reads.desc(), counts.c.camera_id)
     ).all()
     return [{"camera_id": cid, "name": name, "count": n} for cid, name, n in rows]
 
@@ -73,10 +77,10 @@ def counters(session: Session, now: datetime, timezone: str) -> dict[str, int]:
     """Return the headline numbers: reads today and in the last hour, hits, cameras, blacklist size."""
     midnight = local_midnight(now, timezone)
     count = lambda query: session.scalar(query) or 0  # noqa: E731
+    # count(*), not count(id): the received_at index alone answers it (an index-only scan).
     return {
-        "reads_today": count(select(func.count(Record.id)).where(Record.received_at >= midnight)),
-        "reads_last_hour": count(select(func.count(Record.id))
-                                 .where(Record.received_at >= now - timedelta(hours=1))),
+        "reads_today": count(select(func.count()).where(Record.received_at >= midnight)),
+        "reads_last_hour": count(select(func.count()).where(Record.received_at >= now - timedelta(hours=1))),
         "hits_today": count(select(func.count(BlacklistDetection.id))
                             .where(BlacklistDetection.detected_at >= midnight)),
         "hits_unacknowledged": count(select(func.count(BlacklistDetection.id))

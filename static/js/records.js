@@ -65,7 +65,8 @@
     if (empty) empty.remove();
     body.prepend(row(record));
     const total = document.getElementById("record-total");
-    if (total) total.textContent = ((parseInt(total.textContent.replace(/,/g, ""), 10) || 0) + 1).toLocaleString("en");
+    // Only an exact count can be counted on; "more than" and "about" figures stay as they are.
+    if (total && total.dataset.kind === "exact") total.textContent = ((parseInt(total.textContent.replace(/,/g, ""), 10) || 0) + 1).toLocaleString("en");
     while (body.children.length > 50) body.lastElementChild.remove();
   });
 })();

@@ -19,6 +19,9 @@ class PageArgs(ma.Schema):
     per_page = ma.fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
+TOTAL_KINDS = ("exact", "at_least", "estimate")
+
+
 class PageInfo(ma.Schema):
     page = ma.fields.Integer(required=True)
     per_page = ma.fields.Integer(required=True)
@@ -41,6 +44,14 @@ class RecordFilterArgs(ma.Schema):
 class RecordListArgs(RecordFilterArgs, PageArgs):
     since_id = ma.fields.Integer(validate=validate.Range(min=0, max=2**62), metadata={
         "description": "only records with a larger id, oldest first: poll with the last id you saw"})
+    before_id = ma.fields.Integer(validate=validate.Range(min=0, max=2**62), metadata={
+        "description": "only records with a smaller id, newest first: pass the `next_before_id` of the "
+                       "page before to get the next page (as fast at any depth, unlike `page`)"})
+
+    @ma.validates_schema
+    def _one_way_of_paging(self, data, **kwargs):
+        if "before_id" in data and (data.get("page", 1) != 1 or "since_id" in data):
+            raise ma.ValidationError("before_id cannot be combined with page or since_id", "before_id")
 
 
 class RecordSchema(ma.Schema):
@@ -68,6 +79,12 @@ class RecordSchema(ma.Schema):
 
 class RecordPage(PageInfo):
     records = ma.fields.List(ma.fields.Nested(RecordSchema), required=True)
+    total_kind = Str(required=True, validate=validate.OneOf(TOTAL_KINDS), metadata={
+        "description": "`exact`; `at_least` when counting stopped at 10,000 (there are more); "
+                       "`estimate` for an unfiltered list of a large table (PostgreSQL's row estimate)"})
+    next_before_id = ma.fields.Integer(allow_none=True, metadata={
+        "description": "pass as `before_id` for the next (older) page; null when this page is "
+                       "shorter than `per_page` (the last one) and when polling with `since_id`"})
 
 
 class IngestAnswer(ma.Schema):
@@ -216,6 +233,8 @@ class StatisticsArgs(ma.Schema):
 
 class Statistics(ma.Schema):
     total_records = ma.fields.Integer(required=True)
+    total_records_kind = Str(required=True, validate=validate.OneOf(("exact", "estimate")), metadata={
+        "description": "`estimate` on PostgreSQL past 100,000 records (its row estimate), else `exact`"})
     records_today = ma.fields.Integer(required=True)
     blacklist_hits = ma.fields.Integer(required=True)
     blacklist_hits_today = ma.fields.Integer(required=True)
