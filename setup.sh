@@ -226,7 +226,9 @@ ensure_database() {
   fi
   if [ "$(pg_admin -c "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'")" != "1" ]; then
     say "Creating the PostgreSQL database $DB_NAME"
-    pg_admin -c "CREATE DATABASE \"$DB_NAME\" OWNER \"$DB_USER\" ENCODING 'UTF8' TEMPLATE template0"
+    # C.UTF-8 character classes make pg_trgm index Thai letters (a "C" ctype drops them, and Thai
+    # "contains" searches then scan the table); C.UTF-8 exists on every Debian/Ubuntu glibc.
+    pg_admin -c "CREATE DATABASE \"$DB_NAME\" OWNER \"$DB_USER\" ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8' TEMPLATE template0"
   fi
   DATABASE_URL="postgresql://$DB_USER:$password@$PG_HOST:$PG_PORT/$DB_NAME"
 }
