@@ -40,7 +40,7 @@ from .raw_websocket import serve_connection
 log = logging.getLogger("lprserver.ingest")
 
 BUSY_TIMEOUT = 30  # seconds a read may wait for a free database slot before `unavailable`
-SWITCH_INTERVAL = 0.0005  # seconds; see serve()
+SWITCH_INTERVAL = 0.0001  # seconds; see serve()
 TOKEN_CACHE_SECONDS = 5.0  # how long a camera's token hash is trusted for the early check
 
 
