@@ -20,7 +20,16 @@ import requests
 import websocket
 
 from .cameras import LoadSpec, run_cameras
-from .common import BenchDatabase, Daemon, fill_blacklist, machine, memory_kb, verify_acked, write_json
+from .common import (
+    BenchDatabase,
+    Daemon,
+    fill_blacklist,
+    machine,
+    memory_kb,
+    verify_acked,
+    work_dir,
+    write_json,
+)
 from .dashboard import LiveSite
 
 SCENARIOS = ("kill", "pg", "slow", "flood", "webapp", "diskfull")
@@ -426,7 +435,7 @@ def main(argv=None) -> int:
     db = BenchDatabase(args.database_url, fsync=args.pg_fsync == "on")
     try:
         blacklist = fill_blacklist(db, args.blacklist)
-        with tempfile.TemporaryDirectory(prefix="lpr-faults-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="lpr-faults-", dir=work_dir()) as tmp:
             for name in chosen:
                 if name == "diskfull":  # its image folder is a filesystem of its own
                     report["results"].append(diskfull_scenario(db, args, blacklist, Path(tmp)))

@@ -14,7 +14,7 @@ from pathlib import Path
 from engineio import packet
 
 from .cameras import Camera, collect
-from .common import BenchDatabase, CpuMeter, Daemon, machine, memory_kb, write_json
+from .common import BenchDatabase, CpuMeter, Daemon, machine, memory_kb, work_dir, write_json
 
 PING_INTERVAL = 25  # python-engineio's default; a gap well over it is a missed ping
 
@@ -49,13 +49,16 @@ async def _hold(url: str, ids: list[str], ready, go, end_at, results) -> None:
     pings = [watch_pings(c) for c in cameras]
     gate = asyncio.Semaphore(50)
 
-    async def connect(camera):
+    async def connect(camera, pings):
         async with gate:
             if not await camera.connect(time.monotonic() + 60):
                 return False
+            # The server's ping timer starts at the handshake: measure the first gap from there,
+            # not from when this camera was created and queued behind the others.
+            pings[0] = time.time()
             return (await camera.register()).get("status") == "success"
 
-    registered = sum(await asyncio.gather(*(connect(c) for c in cameras)))
+    registered = sum(await asyncio.gather(*(connect(c, p) for c, p in zip(cameras, pings, strict=True))))
     ready.put(registered)
     await asyncio.get_running_loop().run_in_executor(None, go.wait)
     await asyncio.sleep(max(0.0, end_at.value - time.time()))
@@ -119,7 +122,7 @@ def main(argv=None) -> int:
     report = {"bench": "idle_cameras", "machine": machine(), "args": vars(args)}
     db = BenchDatabase(args.database_url, fsync=False)  # nothing is written but presence
     try:
-        with tempfile.TemporaryDirectory(prefix="lpr-idle-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="lpr-idle-", dir=work_dir()) as tmp:
             daemon = Daemon(db.url, Path(tmp), Path(tmp) / "daemon.log", args.async_mode).start()
             try:
                 report.update(hold_cameras(daemon, args))

@@ -23,6 +23,7 @@ from .common import (
     postgres_pids,
     verify_acked,
     with_children,
+    work_dir,
     write_json,
 )
 from .dashboard import LiveSite
@@ -167,7 +168,7 @@ def main(argv=None) -> int:
     db = BenchDatabase(args.database_url, fsync=args.pg_fsync == "on")
     try:
         blacklist = fill_blacklist(db, args.blacklist)
-        with tempfile.TemporaryDirectory(prefix="lpr-bench-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="lpr-bench-", dir=work_dir()) as tmp:
             if not args.transport_only:
                 report["runs"].append(run_phase(db, args, blacklist, Path(tmp), transport_only=False))
             if not args.no_transport:

@@ -24,7 +24,7 @@ from lprserver.extensions import db
 from lprserver.images import FilesystemImageStore
 from lprserver.ingest.pipeline import IngestSettings, check_read_image, ingest_reads, prepare_read
 
-from .common import BenchDatabase, fill_blacklist, jpeg_of_size, machine, random_plate, write_json
+from .common import BenchDatabase, fill_blacklist, jpeg_of_size, machine, random_plate, work_dir, write_json
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     database = BenchDatabase(fsync=args.pg_fsync == "on")
     try:
         fill_blacklist(database, args.blacklist)
-        with tempfile.TemporaryDirectory(prefix="lpr-bench-images-") as images:
+        with tempfile.TemporaryDirectory(prefix="lpr-bench-images-", dir=work_dir()) as images:
             result = _measure(args, database.url, Path(images))
     finally:
         database.close()
