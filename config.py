@@ -81,6 +81,8 @@ class Config:
         # Group commit: writers storing the reads waiting at that moment, up to a batch each.
         self.INGEST_WRITERS = _int(env, "INGEST_WRITERS", 2)
         self.INGEST_BATCH_MAX = _int(env, "INGEST_BATCH_MAX", 64)
+        # Batches' image files written by helper processes (one per writer), not threads of the daemon.
+        self.INGEST_FILE_WRITERS = env.get("INGEST_FILE_WRITERS", "1") != "0"
         # Bench only (bench/ingest_load.py): answer reads without storing, to measure the transport.
         self.INGEST_TRANSPORT_ONLY = env.get("INGEST_TRANSPORT_ONLY") == "1"
         self.IMAGE_MAX_BYTES = _int(env, "IMAGE_MAX_BYTES", 2 * 1024 * 1024)

@@ -25,6 +25,7 @@ from ..tokens import token_matches
 from ..webhooks import DeliveryWorker
 from .batch import GroupCommit
 from .errors import IngestError
+from .file_writer import FileWriterStore
 from .metrics import IngestMetrics
 from .pipeline import (
     IngestSettings,
@@ -49,10 +50,11 @@ class Ingest:
 
     def __init__(self, app: Flask, notify: Callable[[str, dict], None] | None = None,
                  offload: Callable[..., Any] | None = None,
-                 map_blocking: Callable[[Callable, list], list] = run_each):
+                 map_blocking: Callable[[Callable, list], list] = run_each,
+                 store: FilesystemImageStore | None = None):
         self.app = app
         self.settings = IngestSettings.from_config(app.config, **({"offload": offload} if offload else {}))
-        self.store = FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"], map_blocking)
+        self.store = store or FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"], map_blocking)
         # Bounded below the pool size, so no read ever times out waiting for a connection.
         # SQLite takes one writer at a time, and its lock wait blocks the whole event
         # loop, so there reads go one after the other.
@@ -368,8 +370,11 @@ def serve(app: Flask, async_mode: str) -> None:
     # each of those waits for the loop to give it up, so a batch's writes took ~8 ms per image.
     sys.setswitchinterval(SWITCH_INTERVAL)
     relay = relay_from_config(app.config)
+    store = None
+    if app.config["INGEST_FILE_WRITERS"]:
+        store = FileWriterStore(app.config["IMAGE_STORAGE_PATH"], app.config["INGEST_WRITERS"])
     ingest = Ingest(app, notify=relay.publish if relay else None, offload=thread_offload(async_mode),
-                    map_blocking=thread_map(async_mode))
+                    map_blocking=thread_map(async_mode), store=store)
     ingest.mark_all_offline()
     if app.config["WEBHOOK_WORKER"]:
         DeliveryWorker(app).start()  # webhooks are sent from here, off every camera's path
