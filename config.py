@@ -37,14 +37,17 @@ def _flag(env, name: str, default: bool) -> bool:
     return value in ("1", "true", "yes", "on")
 
 
-def _int(env, name: str, default: int) -> int:
+def _int(env, name: str, default: int, minimum: int | None = None) -> int:
     value = env.get(name)
     if value in (None, ""):
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {number}")
+    return number
 
 
 class Config:
@@ -79,10 +82,10 @@ class Config:
         self.INGEST_MAX_INFLIGHT = _int(env, "INGEST_MAX_INFLIGHT", 32)
         self.INGEST_MAX_INFLIGHT_PER_CONNECTION = _int(env, "INGEST_MAX_INFLIGHT_PER_CONNECTION", 8)
         # Group commit: writers storing the reads waiting at that moment, up to a batch each.
-        self.INGEST_WRITERS = _int(env, "INGEST_WRITERS", 2)
-        self.INGEST_BATCH_MAX = _int(env, "INGEST_BATCH_MAX", 64)
+        self.INGEST_WRITERS = _int(env, "INGEST_WRITERS", 2, minimum=1)
+        self.INGEST_BATCH_MAX = _int(env, "INGEST_BATCH_MAX", 64, minimum=1)
         # Batches' image files written by helper processes (one per writer), not threads of the daemon.
-        self.INGEST_FILE_WRITERS = env.get("INGEST_FILE_WRITERS", "1") != "0"
+        self.INGEST_FILE_WRITERS = _flag(env, "INGEST_FILE_WRITERS", True)
         # Bench only (bench/ingest_load.py): answer reads without storing, to measure the transport.
         self.INGEST_TRANSPORT_ONLY = env.get("INGEST_TRANSPORT_ONLY") == "1"
         self.IMAGE_MAX_BYTES = _int(env, "IMAGE_MAX_BYTES", 2 * 1024 * 1024)

@@ -42,6 +42,9 @@ def test_development_defaults():
         ({"INGEST_PORT": "eighty"}, "INGEST_PORT"),
         ({"ASYNC_MODE": "asyncio"}, "ASYNC_MODE"),
         ({"INGEST_AUTH": "maybe"}, "INGEST_AUTH"),
+        ({"INGEST_WRITERS": "0"}, "INGEST_WRITERS must be at least 1"),
+        ({"INGEST_BATCH_MAX": "-5"}, "INGEST_BATCH_MAX must be at least 1"),
+        ({"INGEST_FILE_WRITERS": "sometimes"}, "INGEST_FILE_WRITERS"),
     ],
 )
 def test_bad_settings_are_refused_with_their_name(env, message):

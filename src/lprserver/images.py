@@ -97,9 +97,7 @@ def _open(data: bytes) -> Image.Image:
 
 def _thumbnail(img: Image.Image) -> bytes:
     small = img.convert("RGB") if img.mode != "RGB" else img
-    if small.width > THUMBNAIL_SIZE[0] or small.height > THUMBNAIL_SIZE[1]:
-        small = small.copy() if small is img else small
-        small.thumbnail(THUMBNAIL_SIZE)
+    small.thumbnail(THUMBNAIL_SIZE)  # in place (the decoded image is not used after this); no-op when it fits
     out = io.BytesIO()
     small.save(out, "JPEG", quality=70)
     return out.getvalue()

@@ -69,10 +69,10 @@ class GroupCommit:
                     break
             started = time.monotonic()
             outcomes = self._store([job.read for job in jobs])
-            self.on_batch(len(jobs), time.monotonic() - started)
             for job, outcome in zip(jobs, outcomes, strict=True):
                 job.outcome = outcome
                 job.done.set()
+            self.on_batch(len(jobs), time.monotonic() - started)  # after the answers: never holds them up
 
     def _store(self, reads: list[PreparedRead]) -> list[Outcome]:
         if not self.gate.acquire(timeout=self.busy_timeout):

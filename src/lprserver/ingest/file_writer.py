@@ -91,7 +91,7 @@ def _receive(sock: socket.socket):
 
 
 def _exactly(sock: socket.socket, count: int) -> bytes:
-    buffer, view, got = bytearray(count), None, 0
+    buffer, got = bytearray(count), 0
     view = memoryview(buffer)
     while got < count:
         n = sock.recv_into(view[got:], count - got)

@@ -78,25 +78,16 @@ class Ingest:
         self.open_connections.add(conn)
 
     def register(self, payload: Any, token: str | None, conn: str) -> dict:
-        answer = self._run(conn, lambda session: register_camera(session, self.settings, payload, token))
+        answer = self._run(conn, lambda: self._with_session(
+            lambda session: register_camera(session, self.settings, payload, token)))
         if answer["status"] == "success":
             self._seen(conn, answer["camera_id"], already_marked=True)
         return answer
 
     def read(self, payload: Any, token: str | None, conn: str) -> dict:
-        if self.inflight[conn] >= self.max_per_connection:
-            return self._too_many()
-        self.inflight[conn] += 1
-        try:
-            result = self._read(payload, token)
-        except IngestError as exc:
-            log.info("event=rejected code=%s field=%s message=%r", exc.code, exc.field, exc.message)
-            return exc.answer()
-        except Exception:
-            log.exception("event=ingest_failed")
-            return IngestError("unavailable", "the server could not store this now; retry later").answer()
-        finally:
-            self._done(conn)
+        result = self._run(conn, lambda: self._read(payload, token))
+        if isinstance(result, dict):  # refused: the error answer
+            return result
         self._seen(conn, result.camera_id)
         if result.live is not None:
             self.notify("new_record", result.live)
@@ -122,17 +113,16 @@ class Ingest:
         fresh = cached and time.monotonic() - cached[1] < TOKEN_CACHE_SECONDS
         if fresh and token_matches(read.token, cached[0]):
             return
-        token_hash = self._run_gated(
+        token_hash = self._with_session(
             lambda session: session.scalar(select(Camera.token_hash).where(Camera.id == camera_id)))
-        if isinstance(token_hash, dict):  # the busy or unavailable answer
-            raise IngestError(token_hash["code"], token_hash["message"])
         refuse_wrong_token(read, token_hash)
         if len(self._token_hashes) > 100_000:
             self._token_hashes.clear()
         self._token_hashes[camera_id] = (token_hash, time.monotonic())
 
     def health(self, payload: Any, token: str | None, conn: str) -> dict:
-        answer = self._run(conn, lambda session: record_health(session, self.settings, payload, token))
+        answer = self._run(conn, lambda: self._with_session(
+            lambda session: record_health(session, self.settings, payload, token)))
         if answer["status"] == "success" and isinstance(payload, dict):
             self._seen(conn, payload["camera_id"])
             self.notify("camera_status", {"camera_id": payload["camera_id"], "health": payload.get("status")})
@@ -150,38 +140,33 @@ class Ingest:
             set_online(db.session, None, False)
             db.session.commit()
 
-    def _run(self, conn: str, step: Callable) -> Any:
+    def _run(self, conn: str, step: Callable[[], Any]) -> Any:
+        """Run one message's step within the connection's in-flight limit; a refusal becomes its answer."""
         if self.inflight[conn] >= self.max_per_connection:
-            return self._too_many()
+            return IngestError(
+                "unavailable", "too many messages in flight on this connection; wait for the answers"
+            ).answer()
         self.inflight[conn] += 1
         try:
-            return self._run_gated(step)
-        finally:
-            self._done(conn)
-
-    @staticmethod
-    def _too_many() -> dict:
-        return IngestError(
-            "unavailable", "too many messages in flight on this connection; wait for the answers"
-        ).answer()
-
-    def _done(self, conn: str) -> None:
-        self.inflight[conn] -= 1
-        if not self.inflight[conn]:
-            del self.inflight[conn]
-
-    def _run_gated(self, step: Callable) -> Any:
-        if not self.gate.acquire(timeout=BUSY_TIMEOUT):
-            return IngestError("unavailable", "the server is busy; retry later").answer()
-        try:
-            with self.app.app_context():
-                return step(db.session)
+            return step()
         except IngestError as exc:
             log.info("event=rejected code=%s field=%s message=%r", exc.code, exc.field, exc.message)
             return exc.answer()
         except Exception:
             log.exception("event=ingest_failed")
             return IngestError("unavailable", "the server could not store this now; retry later").answer()
+        finally:
+            self.inflight[conn] -= 1
+            if not self.inflight[conn]:
+                del self.inflight[conn]
+
+    def _with_session(self, step: Callable) -> Any:
+        """Run step(session) holding one of the database slots (the writers hold them too)."""
+        if not self.gate.acquire(timeout=BUSY_TIMEOUT):
+            raise IngestError("unavailable", "the server is busy; retry later")
+        try:
+            with self.app.app_context():
+                return step(db.session)
         finally:
             self.gate.release()
 
@@ -365,9 +350,9 @@ def thread_map(async_mode: str, threads: int = 16) -> Callable[[Callable, list],
 
 def serve(app: Flask, async_mode: str) -> None:
     """Run the ingest daemon until it is stopped."""
-    # The event loop keeps one thread busy; image checks and writes run in others and need the
-    # GIL back after every system call (write, fsync, rename). At the default 5 ms switch interval
-    # each of those waits for the loop to give it up, so a batch's writes took ~8 ms per image.
+    # The event loop keeps one thread busy; the image checks run in others and need the GIL back
+    # after each blocking call. A shorter switch interval than the default 5 ms makes the loop give
+    # it up sooner. Measured gain: within the run-to-run spread (BENCHMARKS.md); kept as it is cheap.
     sys.setswitchinterval(SWITCH_INTERVAL)
     relay = relay_from_config(app.config)
     store = None
