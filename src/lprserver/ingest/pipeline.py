@@ -6,7 +6,6 @@ the delivery guarantee (SPEC §2.5) is about when the commit happens.
 """
 
 import logging
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,14 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..blacklist import match_blacklist_many
 from ..cameras import CameraRefused, authorize_camera, touch_camera
-from ..images import (
-    CheckedImage,
-    FilesystemImageStore,
-    ImageRejected,
-    StoredImage,
-    check_image,
-    decode_image_data,
-)
+from ..images import FilesystemImageStore, ImageRejected, SentImage, StoredImage
 from ..models import BlacklistDetection, Camera, HealthReport, Record, utcnow
 from ..plates import is_valid_normalized, match_type, normalize_plate
 from ..tokens import token_matches
@@ -36,29 +28,20 @@ from .validation import HealthIn, ReadIn, RegisterIn, confidence_percent, parse,
 log = logging.getLogger("lprserver.ingest")
 
 
-def run_here(function: Callable, *args: Any) -> Any:
-    """Run a blocking step in the calling thread (the web app, the CLI, tests)."""
-    return function(*args)
-
-
 @dataclass(frozen=True)
 class IngestSettings:
     auth: str
     image_max_bytes: int
     image_max_pixels: int
     timezone: str
-    # How blocking steps (image decoding, fsync) run: the daemon hands them to
-    # real threads so that one camera's fsync does not stall every other camera.
-    offload: Callable[..., Any] = run_here
 
     @classmethod
-    def from_config(cls, config, offload: Callable[..., Any] = run_here) -> "IngestSettings":
+    def from_config(cls, config) -> "IngestSettings":
         return cls(
             auth=config["INGEST_AUTH"],
             image_max_bytes=config["IMAGE_MAX_BYTES"],
             image_max_pixels=config["IMAGE_MAX_PIXELS"],
             timezone=config["TIMEZONE"],
-            offload=offload,
         )
 
 
@@ -149,7 +132,6 @@ def ingest_read(session: Session, store: FilesystemImageStore, settings: IngestS
         with database_errors(session):
             token_hash = session.scalar(select(Camera.token_hash).where(Camera.id == read.data.camera_id))
         refuse_wrong_token(read, token_hash)
-    check_read_image(read, settings)
     outcome = ingest_reads(session, store, settings, [read])[0]
     if isinstance(outcome, IngestError):
         raise outcome
@@ -158,14 +140,13 @@ def ingest_read(session: Session, store: FilesystemImageStore, settings: IngestS
 
 @dataclass
 class PreparedRead:
-    """A read whose fields (and then image) were checked: ready to be stored."""
+    """A read whose fields were checked; its image is checked where it is written."""
 
     data: ReadIn
     plate: str
     confidence: float | None
     metadata: dict[str, Any] | None
     token: str | None
-    image: CheckedImage | None = None
 
     @property
     def key(self) -> tuple[str, str] | None:
@@ -188,16 +169,6 @@ def refuse_wrong_token(read: PreparedRead, token_hash: str | None) -> None:
     """Raise `unauthorized` unless the read's token matches the camera's stored hash."""
     if not token_matches(read.token, token_hash):
         raise IngestError("unauthorized", "camera token missing or wrong", "token")
-
-
-def check_read_image(read: PreparedRead, settings: IngestSettings) -> None:
-    """Decode and check the read's image, if it has one (in a real thread in the daemon)."""
-    if read.data.image_data:
-        try:
-            data = decode_image_data(read.data.image_data, settings.image_max_bytes)
-            read.image = settings.offload(check_image, data, settings.image_max_pixels)
-        except ImageRejected as exc:
-            raise IngestError("invalid_image", str(exc), "image_data") from None
 
 
 Outcome = ReadResult | IngestError
@@ -236,7 +207,7 @@ def ingest_reads(session: Session, store: FilesystemImageStore, settings: Ingest
             if read.key:
                 first_of[read.key] = i
             todo.append(i)
-    saved = _save_images(store, [reads[i] for i in todo], now)
+    saved = _save_images(store, settings, [reads[i] for i in todo], now)
     stored_files = [s for s in saved if isinstance(s, StoredImage)]
     rows = []
     for i, result in zip(todo, saved, strict=True):
@@ -316,13 +287,20 @@ def _earlier_reads(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[
     }
 
 
-def _save_images(store: FilesystemImageStore, reads: list[PreparedRead],
+def _save_images(store: FilesystemImageStore, settings: IngestSettings, reads: list[PreparedRead],
                  now: datetime) -> list[StoredImage | IngestError | None]:
-    """Write the reads' images durably, together; an image that fails refuses its read."""
-    results = store.save_many([(read.image, read.data.camera_id) for read in reads], now)
+    """Check the reads' images and write them durably, together; an image that fails refuses its read.
+
+    The store decodes and checks each image where it writes it (in the daemon, a file writer
+    process), so an image that is not base64, not a JPEG/PNG, truncated or too big is refused
+    here, after its read's fields, token and repeat were checked."""
+    jobs = [(SentImage(read.data.image_data, settings.image_max_bytes, settings.image_max_pixels)
+             if read.data.image_data else None, read.data.camera_id) for read in reads]
     answers: list[StoredImage | IngestError | None] = []
-    for result in results:
-        if isinstance(result, OSError):
+    for result in store.save_many(jobs, now):
+        if isinstance(result, ImageRejected):
+            answers.append(IngestError("invalid_image", str(result), "image_data"))
+        elif isinstance(result, OSError):
             log.warning("event=image_store_unavailable error=%r", str(result))
             answers.append(IngestError(
                 "unavailable", "the image store cannot take the write now; retry later"))

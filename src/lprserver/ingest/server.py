@@ -30,7 +30,6 @@ from .metrics import IngestMetrics
 from .pipeline import (
     IngestSettings,
     PreparedRead,
-    check_read_image,
     prepare_read,
     record_health,
     refuse_wrong_token,
@@ -49,11 +48,10 @@ class Ingest:
     """Runs the pipeline for the daemon's doors: app context, in-flight bound, camera presence."""
 
     def __init__(self, app: Flask, notify: Callable[[str, dict], None] | None = None,
-                 offload: Callable[..., Any] | None = None,
                  map_blocking: Callable[[Callable, list], list] = run_each,
                  store: FilesystemImageStore | None = None):
         self.app = app
-        self.settings = IngestSettings.from_config(app.config, **({"offload": offload} if offload else {}))
+        self.settings = IngestSettings.from_config(app.config)
         self.store = store or FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"], map_blocking)
         # Bounded below the pool size, so no read ever times out waiting for a connection.
         # SQLite takes one writer at a time, and its lock wait blocks the whole event
@@ -99,14 +97,13 @@ class Ingest:
         read = prepare_read(payload, token)
         if self.settings.auth == "token":
             self._check_token_early(read)
-        check_read_image(read, self.settings)
         outcome = self.writer.store_read(read)
         if isinstance(outcome, IngestError):
             raise outcome
         return outcome
 
     def _check_token_early(self, read: PreparedRead) -> None:
-        """Refuse a wrong token before the image is decoded. A token that matched in the last few
+        """Refuse a wrong token before the read waits for a writer. A token that matched in the last few
         seconds is not looked up again; the writer checks it against the database when storing."""
         camera_id = read.data.camera_id
         cached = self._token_hashes.get(camera_id)
@@ -309,22 +306,6 @@ def _json(start_response, status: str, body: dict) -> list[bytes]:
     return [data]
 
 
-def thread_offload(async_mode: str, threads: int = 16) -> Callable[..., Any]:
-    """Return how the daemon runs a blocking step in a real OS thread, for its async library."""
-    if async_mode == "eventlet":
-        from eventlet import tpool
-
-        return tpool.execute
-    from gevent.threadpool import ThreadPool
-
-    pool = ThreadPool(threads)
-
-    def offload(function: Callable[..., Any], *args: Any) -> Any:
-        return pool.apply(function, args)
-
-    return offload
-
-
 def thread_map(async_mode: str, threads: int = 16) -> Callable[[Callable, list], list]:
     """Return how the daemon spreads a batch's file work over OS threads: the loop never waits on
     the filesystem, and concurrent fsyncs are merged by the disk into few journal commits."""
@@ -350,7 +331,7 @@ def thread_map(async_mode: str, threads: int = 16) -> Callable[[Callable, list],
 
 def serve(app: Flask, async_mode: str) -> None:
     """Run the ingest daemon until it is stopped."""
-    # The event loop keeps one thread busy; the image checks run in others and need the GIL back
+    # The event loop keeps one thread busy; the writers run in others and need the GIL back
     # after each blocking call. A shorter switch interval than the default 5 ms makes the loop give
     # it up sooner. Measured gain: within the run-to-run spread (BENCHMARKS.md); kept as it is cheap.
     sys.setswitchinterval(SWITCH_INTERVAL)
@@ -358,8 +339,8 @@ def serve(app: Flask, async_mode: str) -> None:
     store = None
     if app.config["INGEST_FILE_WRITERS"]:
         store = FileWriterStore(app.config["IMAGE_STORAGE_PATH"], app.config["INGEST_WRITERS"])
-    ingest = Ingest(app, notify=relay.publish if relay else None, offload=thread_offload(async_mode),
-                    map_blocking=thread_map(async_mode), store=store)
+    ingest = Ingest(app, notify=relay.publish if relay else None, map_blocking=thread_map(async_mode),
+                    store=store)
     ingest.mark_all_offline()
     if app.config["WEBHOOK_WORKER"]:
         DeliveryWorker(app).start()  # webhooks are sent from here, off every camera's path
