@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from lprserver.images import StoredImage, check_image
+from lprserver.images import ImageRejected, SentImage, StoredImage, check_image
 from lprserver.ingest.file_writer import FileWriterStore
 
-from .imagegen import make_jpeg
+from .imagegen import data_uri, make_jpeg
 
 PIXELS = 40_000_000
 WHEN = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -35,6 +35,19 @@ def test_a_batch_is_written_byte_for_byte_with_thumbnails(store, tmp_path):
     assert nothing is None and isinstance(first, StoredImage) and isinstance(second, StoredImage)
     assert (tmp_path / first.path).read_bytes() == jpegs[0] and (tmp_path / second.path).read_bytes() == jpegs[1]
     assert _files(tmp_path) == sorted([first.path, first.thumbnail_path, second.path, second.thumbnail_path])
+
+
+def test_the_writer_decodes_and_checks_what_cameras_sent(store, tmp_path):
+    jpeg = make_jpeg(640, 480)
+    sent = [SentImage(data_uri(jpeg), 2_000_000, PIXELS),
+            SentImage(data_uri(jpeg[:-2000]), 2_000_000, PIXELS),      # truncated
+            SentImage("not base64!!", 2_000_000, PIXELS),
+            SentImage(data_uri(jpeg), 1_000, PIXELS)]                   # over IMAGE_MAX_BYTES
+    good, cut, garbage, big = store.save_many([(image, "CAM001") for image in sent], WHEN)
+    assert isinstance(good, StoredImage) and (tmp_path / good.path).read_bytes() == jpeg
+    assert all(isinstance(r, ImageRejected) for r in (cut, garbage, big))
+    assert "complete JPEG" in str(cut) and "base64" in str(garbage) and "limit of 1000 bytes" in str(big)
+    assert _files(tmp_path) == sorted([good.path, good.thumbnail_path])
 
 
 def test_an_image_that_cannot_be_written_fails_alone(store, tmp_path):

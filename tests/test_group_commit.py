@@ -122,6 +122,29 @@ def test_one_image_that_cannot_be_written_refuses_only_its_read(app):
     assert not [p for p in root.rglob("*.tmp")]
 
 
+def test_an_invalid_image_refuses_only_its_read_and_a_repeat_is_not_decoded_again(app):
+    settings = _settings("open")
+    jpeg = make_jpeg(64, 48)
+    stored = ingest_read(db.session, _store(), settings,
+                         {"camera_id": "CAM001", "plate_number": "OLD1", "event_id": "e-old"})
+    reads = [
+        _read(settings, event_id="ok1"),
+        _read(settings, event_id="cut", image_data=data_uri(jpeg[: len(jpeg) // 2])),   # truncated
+        _read(settings, event_id="b64", image_data="not base64!!"),
+        # A resend of a stored read is answered from the database; its image is not looked at.
+        _read(settings, event_id="e-old", plate_number="OLD1", image_data="not base64!!"),
+        _read(settings, event_id="ok2"),
+    ]
+    ok1, cut, bad64, repeat, ok2 = ingest_reads(db.session, _store(), settings, reads)
+    assert isinstance(ok1, ReadResult) and isinstance(ok2, ReadResult)
+    assert (cut.code, cut.field) == ("invalid_image", "image_data") and "complete JPEG" in cut.message
+    assert (bad64.code, bad64.field) == ("invalid_image", "image_data") and "base64" in bad64.message
+    assert (repeat.record_id, repeat.duplicate) == (stored.record_id, True)
+    db.session.remove()
+    assert sorted(db.session.scalars(select(Record.event_id))) == ["e-old", "ok1", "ok2"]
+    assert len(_image_files()) == 4  # ok1 and ok2, each with its thumbnail; nothing of the refused ones
+
+
 def test_webhook_events_of_a_batch_are_queued_with_it(app):
     db.session.add(Webhook(url="http://127.0.0.1:9/hook", secret="whsec_x", events=["record.created"],
                            active=True))
