@@ -472,3 +472,16 @@ def test_a_raw_websocket_flood_without_reading_answers_is_closed(daemon, app):
     with raw_socket(daemon) as ws:
         assert raw_call(ws, {"table": "lpr_detection", "action": "insert",
                              "data": {"checkpoint_id": "CALM", "license_plate": "AB1"}})["status"] == "success"
+
+
+def test_socketio_websockets_get_the_message_cap_and_the_receive_size():
+    # python-engineio's gevent driver passes neither to simple-websocket; the daemon adds both.
+    # Without the cap a huge frame is buffered whole; without the receive size a 53 KB read
+    # goes through the pure-Python frame parser in 4 KB pieces (1.5-2x the daemon's CPU).
+    from lprserver.ingest.raw_websocket import RECEIVE_BYTES
+    from lprserver.ingest.server import create_socketio_server
+
+    sio = create_socketio_server(None, "gevent", 1_234_567)
+    websocket_wsgi = sio.eio._async["websocket"](lambda ws: None, sio.eio)
+    assert websocket_wsgi.server_args["max_message_size"] == 1_234_567
+    assert websocket_wsgi.server_args["receive_bytes"] == RECEIVE_BYTES == 65536

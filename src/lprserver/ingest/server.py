@@ -35,7 +35,7 @@ from .pipeline import (
     refuse_wrong_token,
     register_camera,
 )
-from .raw_websocket import serve_connection
+from .raw_websocket import RECEIVE_BYTES, serve_connection
 
 log = logging.getLogger("lprserver.ingest")
 
@@ -245,6 +245,8 @@ def create_socketio_server(ingest: Ingest, async_mode: str, max_message_bytes: i
 def _cap_gevent_websocket_messages(sio: socketio.Server) -> None:
     # python-engineio's gevent driver hands simple-websocket no size limit, so a
     # huge message would be buffered whole before Engine.IO checks its length.
+    # Nor does it set the receive size: simple-websocket's default of 4 KB made a
+    # 53 KB read thirteen trips through wsproto's pure-Python frame parser.
     from engineio.async_drivers.gevent import WebSocketWSGI
 
     limit = sio.eio.max_http_buffer_size
@@ -253,6 +255,7 @@ def _cap_gevent_websocket_messages(sio: socketio.Server) -> None:
         def __init__(self, handler, server):
             super().__init__(handler, server)
             self.server_args["max_message_size"] = limit
+            self.server_args["receive_bytes"] = RECEIVE_BYTES
 
     sio.eio._async = {**sio.eio._async, "websocket": CappedWebSocketWSGI}
 
