@@ -106,6 +106,23 @@ def test_a_failed_commit_leaves_no_files_and_answers_unavailable(app, monkeypatc
     assert db.session.scalar(select(func.count()).select_from(Record)) == 0
 
 
+def test_when_the_database_fails_before_the_insert_no_image_is_left(app, monkeypatch):
+    # If the lookup of the batch's cameras and repeats fails, the batch is answered
+    # `unavailable` and nothing of it is on disk.
+    from sqlalchemy.exc import OperationalError
+
+    from lprserver.ingest import pipeline
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(pipeline, "_earlier_reads", refuse)
+    settings = _settings("open")
+    outcomes = ingest_reads(db.session, _store(), settings, [_read(settings, event_id=f"q{i}") for i in range(3)])
+    assert [o.code for o in outcomes] == ["unavailable"] * 3
+    assert _image_files() == []
+
+
 def test_one_image_that_cannot_be_written_refuses_only_its_read(app):
     settings = _settings("open")
     root = Path(current_app.config["IMAGE_STORAGE_PATH"])
