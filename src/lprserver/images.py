@@ -34,8 +34,8 @@ class CheckedImage:
     thumbnail: bytes
     sha256: str
 
-
     def check(self) -> "CheckedImage":
+        """Already checked (as `SentImage.check` gives it)."""
         return self
 
 
@@ -44,7 +44,7 @@ class SentImage:
     """An image as a camera sent it (bare base64 or a data URI), checked where it is written.
 
     The ingest daemon hands these to its file writer processes, so that decoding the
-    base64 and the JPEG (about 1.2 ms of CPU each here) never takes the daemon's GIL.
+    base64 and the JPEG (about 1.5 ms of CPU per 40 KB image here) never takes the daemon's GIL.
     """
 
     text: str
