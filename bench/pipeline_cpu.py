@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> dict:
         database.close()
     result = {"bench": "pipeline_cpu", "machine": machine(), "args": vars(args), **result}
     path = write_json("pipeline_cpu", result, args.json)
-    print(f"{'stage':<28}{'CPU ms/read':>12}")
+    print(f"{'stage':<42}{'CPU ms/read':>12}")
     for stage, ms in result["cpu_ms_per_read"].items():
-        print(f"{stage:<28}{ms:>12.3f}")
+        print(f"{stage:<42}{ms:>12.3f}")
     print(f"wall: {result['reads_per_s_wall']:.0f} reads/s on one thread; results: {path}")
     return result
 

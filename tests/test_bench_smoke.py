@@ -107,3 +107,12 @@ def test_idle_cameras_stay_connected(bench_db, tmp_path):
     report = run_bench("idle_cameras", "--cameras", "10", "--processes", "1", "--duration", "2",
                        "--database-url", bench_db, json_path=tmp_path / "idle.json")
     assert report["connected_at_end"] == 10 and report["daemon_rss_mb"]["peak"] > 0
+
+
+def test_pipeline_cpu_reports_each_stage(tmp_path):
+    report = run_bench("pipeline_cpu", "--reads", "128", "--blacklist", "100", json_path=tmp_path / "cpu.json")
+    stages = report["cpu_ms_per_read"]
+    assert set(stages) == {"prepare (validate fields)", "store (image check, files, database)", "total",
+                           "of which the image check (timed apart)"}
+    assert all(ms > 0 for ms in stages.values())
+    assert stages["of which the image check (timed apart)"] < stages["store (image check, files, database)"]
