@@ -65,6 +65,20 @@ def test_broken_or_foreign_images_are_rejected(data):
         check_image(data, PIXELS)
 
 
+@pytest.mark.parametrize("error", [IndexError("tile"), TypeError("bad field"), __import__("struct").error("short")])
+def test_any_error_of_pillow_s_parsers_is_a_refused_image(monkeypatch, error):
+    # Pillow's plugins raise more than they document on malformed bytes; in the daemon such an
+    # error inside a file writer must refuse the one image, not fail (and kill) the whole batch.
+    import lprserver.images
+
+    def broken_parser(data):
+        raise error
+
+    monkeypatch.setattr(lprserver.images, "_open", broken_parser)
+    with pytest.raises(ImageRejected, match=type(error).__name__):
+        check_image(make_jpeg(), PIXELS)
+
+
 def test_pixel_cap_is_checked_before_decoding():
     with pytest.raises(ImageRejected, match="over the limit"):
         check_image(huge_header_jpeg(50_000, 50_000), PIXELS)

@@ -485,3 +485,37 @@ def test_socketio_websockets_get_the_message_cap_and_the_receive_size():
     websocket_wsgi = sio.eio._async["websocket"](lambda ws: None, sio.eio)
     assert websocket_wsgi.server_args["max_message_size"] == 1_234_567
     assert websocket_wsgi.server_args["receive_bytes"] == RECEIVE_BYTES == 65536
+
+
+def test_with_file_writers_off_the_daemon_s_threads_check_and_write_the_images(base_env, app, image_root,
+                                                                                tmp_path):
+    from .processes import Daemon
+
+    proc = Daemon({**base_env, "INGEST_FILE_WRITERS": "0"}, tmp_path / "threads.log").start()
+    try:
+        jpeg = make_jpeg()
+        with camera(proc) as sio:
+            good = sio.call("lpr_data", {**SEED_READ, "event_id": "t1", "image_data": data_uri(jpeg)}, timeout=10)
+            cut = sio.call("lpr_data", {**SEED_READ, "event_id": "t2",
+                                        "image_data": data_uri(jpeg[: len(jpeg) // 2])}, timeout=10)
+        writers = _children_running(proc.process.pid, b"lprserver.ingest.file_writer")
+    finally:
+        proc.stop()
+    assert writers == []  # no helper processes: threads of the daemon did the work
+    assert good["status"] == "success" and (cut["status"], cut["code"]) == ("error", "invalid_image")
+    [record] = records()
+    assert (record.id, record.event_id) == (good["record_id"], "t1")
+    assert (image_root / record.image_path).read_bytes() == jpeg
+    assert stored_files(image_root) == sorted([image_root / record.image_path, image_root / record.thumbnail_path])
+
+
+def _children_running(parent: int, command_part: bytes) -> list[int]:
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if command_part in (entry / "cmdline").read_bytes() and \
+                    f"PPid:\t{parent}\n" in (entry / "status").read_text():
+                found.append(int(entry.name))
+        except OSError:  # the process ended meanwhile
+            pass
+    return found

@@ -104,7 +104,10 @@ def check_image(data: bytes, max_pixels: int) -> CheckedImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageRejected(f"image is over the limit of {max_pixels} pixels") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - Pillow's parsers raise many kinds on malformed bytes
+        # OSError, SyntaxError and ValueError are what Pillow documents; a parser may also raise
+        # IndexError, struct.error or TypeError. The bytes are the camera's, so any of them is a
+        # refused image, never a failed batch (in the daemon this runs in a file writer process).
         raise ImageRejected(f"image is not a complete JPEG or PNG ({exc.__class__.__name__})") from None
     return CheckedImage(data, extension, width, height, thumbnail, hashlib.sha256(data).hexdigest())
 

@@ -29,7 +29,7 @@ _LENGTH = struct.Struct("!I")
 WRITER_TIMEOUT = 60.0  # seconds a batch's files may take before the writer is replaced
 # Threads in each writer: enough for the disk to merge a batch's fsyncs and for the JPEG
 # decodes (Pillow lets go of the GIL) to use both cores. Checking and writing batches of 64
-# here cost 2.1-2.2 ms of CPU per image with 3-8 threads, 2.4-2.7 ms with 16 (GIL contention).
+# here cost 2.1-2.4 ms of CPU per image with 3-8 threads, 2.4-2.7 ms with 16 (GIL contention).
 WRITER_THREADS = 6
 
 

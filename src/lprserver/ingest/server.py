@@ -17,7 +17,7 @@ from sqlalchemy import select
 from ..cameras import set_online
 from ..extensions import db
 from ..heartbeat import start_heartbeat
-from ..images import FilesystemImageStore, run_each
+from ..images import FilesystemImageStore
 from ..live import relay_from_config
 from ..models import Camera
 from ..monitoring import disk_check
@@ -48,11 +48,10 @@ class Ingest:
     """Runs the pipeline for the daemon's doors: app context, in-flight bound, camera presence."""
 
     def __init__(self, app: Flask, notify: Callable[[str, dict], None] | None = None,
-                 map_blocking: Callable[[Callable, list], list] = run_each,
                  store: FilesystemImageStore | None = None):
         self.app = app
         self.settings = IngestSettings.from_config(app.config)
-        self.store = store or FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"], map_blocking)
+        self.store = store or FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"])
         # Bounded below the pool size, so no read ever times out waiting for a connection.
         # SQLite takes one writer at a time, and its lock wait blocks the whole event
         # loop, so there reads go one after the other.
@@ -339,11 +338,12 @@ def serve(app: Flask, async_mode: str) -> None:
     # it up sooner. Measured gain: within the run-to-run spread (BENCHMARKS.md); kept as it is cheap.
     sys.setswitchinterval(SWITCH_INTERVAL)
     relay = relay_from_config(app.config)
-    store = None
+    images = app.config["IMAGE_STORAGE_PATH"]
     if app.config["INGEST_FILE_WRITERS"]:
-        store = FileWriterStore(app.config["IMAGE_STORAGE_PATH"], app.config["INGEST_WRITERS"])
-    ingest = Ingest(app, notify=relay.publish if relay else None, map_blocking=thread_map(async_mode),
-                    store=store)
+        store = FileWriterStore(images, app.config["INGEST_WRITERS"])
+    else:
+        store = FilesystemImageStore(images, thread_map(async_mode))
+    ingest = Ingest(app, notify=relay.publish if relay else None, store=store)
     ingest.mark_all_offline()
     if app.config["WEBHOOK_WORKER"]:
         DeliveryWorker(app).start()  # webhooks are sent from here, off every camera's path
