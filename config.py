@@ -92,6 +92,8 @@ class Config:
         # HTTP ingest (POST /api/records) has the same message cap as the daemon.
         self.MAX_CONTENT_LENGTH = self.INGEST_MAX_MESSAGE_BYTES
         self.IMAGE_MAX_PIXELS = _int(env, "IMAGE_MAX_PIXELS", 40_000_000)
+        # How a batch's images are made durable: one syncfs per batch, or an fsync per file (images.py).
+        self.IMAGE_SYNC = env.get("IMAGE_SYNC", "batch")
         self.RETENTION_DAYS = _int(env, "RETENTION_DAYS", 0)
         self.TIMEZONE = env.get("TIMEZONE", "Asia/Bangkok")
         # Webhooks: the ingest daemon's delivery worker (off the ingest path).
@@ -142,6 +144,8 @@ class Config:
                              "RETENTION_BATCH_SIZE 1 or more")
         if self.IMAGE_ACCEL_REDIRECT and not self.IMAGE_ACCEL_REDIRECT.startswith("/"):
             raise ValueError("IMAGE_ACCEL_REDIRECT must be an nginx location such as /_images/, or empty")
+        if self.IMAGE_SYNC not in ("batch", "file"):
+            raise ValueError(f"IMAGE_SYNC must be batch or file, not {self.IMAGE_SYNC!r}")
 
 
 class DevelopmentConfig(Config):

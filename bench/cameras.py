@@ -12,7 +12,7 @@ from queue import Empty
 
 import socketio
 
-from .common import CpuMeter, jpeg_of_size, percentile, random_plate
+from .common import ClientJson, CpuMeter, jpeg_of_size, percentile, random_plate
 
 BUCKET = 0.1  # seconds per timeline bucket
 
@@ -46,7 +46,7 @@ class Camera:
         self.camera_id = camera_id
         self.url = url
         self.sio = socketio.AsyncClient(reconnection=True, reconnection_delay=0.2, reconnection_delay_max=2,
-                                        randomization_factor=0.5)
+                                        randomization_factor=0.5, json=ClientJson)
         self.lost = asyncio.Event()
         self.disconnects = 0
         self.closing = False

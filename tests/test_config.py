@@ -45,6 +45,7 @@ def test_development_defaults():
         ({"INGEST_WRITERS": "0"}, "INGEST_WRITERS must be at least 1"),
         ({"INGEST_BATCH_MAX": "-5"}, "INGEST_BATCH_MAX must be at least 1"),
         ({"INGEST_FILE_WRITERS": "sometimes"}, "INGEST_FILE_WRITERS"),
+        ({"IMAGE_SYNC": "never"}, "IMAGE_SYNC must be batch or file"),
     ],
 )
 def test_bad_settings_are_refused_with_their_name(env, message):

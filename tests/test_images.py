@@ -108,13 +108,43 @@ def test_store_path_refuses_escapes(tmp_path):
         FilesystemImageStore(tmp_path).path("../../etc/passwd")
 
 
-def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
-    store = FilesystemImageStore(tmp_path)
+@pytest.mark.parametrize("sync, failing", [("file", "lprserver.images.os.fsync"),
+                                           ("batch", "lprserver.images._syncfs")])
+def test_failed_sync_leaves_no_file(tmp_path, monkeypatch, sync, failing):
+    store = FilesystemImageStore(tmp_path, sync=sync)
+    assert store.sync == sync  # syncfs is there on Linux
 
     def disk_full(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("lprserver.images.os.fsync", disk_full)
-    with pytest.raises(OSError):
-        store.save(check_image(make_jpeg(), PIXELS), "CAM001", datetime.now(UTC))
+    monkeypatch.setattr(failing, disk_full)
+    results = store.save_many([(check_image(make_jpeg(), PIXELS), "CAM001"), (None, "CAM001"),
+                               (check_image(make_jpeg(seed=2), PIXELS), "CAM002")], datetime.now(UTC))
+    assert [type(r) for r in results] == [OSError, type(None), OSError]
+    assert "No space" in str(results[0])
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("sync", ["batch", "file"])
+def test_both_sync_modes_store_whole_files_and_no_temp_files(tmp_path, sync):
+    store = FilesystemImageStore(tmp_path, sync=sync)
+    jpegs = [make_jpeg(seed=n) for n in range(3)]
+    results = store.save_many([(check_image(j, PIXELS), f"CAM00{n}") for n, j in enumerate(jpegs)],
+                              datetime(2026, 1, 2, tzinfo=UTC))
+    assert [(tmp_path / r.path).read_bytes() for r in results] == jpegs
+    assert all((tmp_path / r.thumbnail_path).is_file() for r in results)
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file() and "thumb" not in p.name) == \
+        sorted(r.path.rsplit("/", 1)[1] for r in results)
+
+
+def test_a_store_whose_folder_cannot_be_made_refuses_each_image(tmp_path):
+    blocker = tmp_path / "images"
+    blocker.write_text("a file where the folder should be")
+    results = FilesystemImageStore(blocker, sync="batch").save_many(
+        [(check_image(make_jpeg(), PIXELS), "CAM001"), (None, "CAM001")], datetime.now(UTC))
+    assert isinstance(results[0], OSError) and results[1] is None
+
+
+def test_unknown_sync_mode_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="batch, file"):
+        FilesystemImageStore(tmp_path, sync="never")

@@ -9,7 +9,7 @@ the images, in one message over a socketpair and gets back, per image, where it 
 or the ImageRejected or OSError that refused it. A writer exits when its socket
 closes (the daemon is gone).
 
-    python -m lprserver.ingest.file_writer FD ROOT
+    python -m lprserver.ingest.file_writer FD ROOT SYNC
 """
 
 import logging
@@ -27,10 +27,11 @@ from ..images import CheckedImage, FilesystemImageStore, ImageRejected, SentImag
 log = logging.getLogger("lprserver.ingest")
 _LENGTH = struct.Struct("!I")
 WRITER_TIMEOUT = 60.0  # seconds a batch's files may take before the writer is replaced
-# Threads in each writer: enough for the disk to merge a batch's fsyncs and for the JPEG
-# decodes (Pillow lets go of the GIL) to use both cores. Checking and writing batches of 64
-# here cost 2.1-2.4 ms of CPU per image with 3-8 threads, 2.4-2.7 ms with 16 (GIL contention).
-WRITER_THREADS = 6
+# Threads in each writer, by IMAGE_SYNC. With an fsync per file, enough for the disk to merge a
+# batch's fsyncs: batches of 64 cost 2.1-2.4 ms of CPU per image with 3-8 threads, 2.4-2.7 ms with
+# 16 (GIL contention). With one syncfs per batch no thread waits on the disk; two let the JPEG
+# decodes (Pillow lets go of the GIL) overlap: 1.6-1.8 ms per image with 1-2 threads, 2.0 with 6.
+WRITER_THREADS = {"batch": 2, "file": 6}
 
 
 class FileWriterStore(FilesystemImageStore):
@@ -39,11 +40,11 @@ class FileWriterStore(FilesystemImageStore):
     A writer that dies (killed, or crashed by an image) fails only its batch, `unavailable`,
     and is replaced."""
 
-    def __init__(self, root: str, writers: int):
-        super().__init__(root)
+    def __init__(self, root: str, writers: int, sync: str = "batch"):
+        super().__init__(root, sync=sync)
         self.idle: queue.Queue[_Writer] = queue.Queue()
         for _ in range(writers):
-            self.idle.put(_Writer(str(self.root)))
+            self.idle.put(_Writer(str(self.root), self.sync))
 
     def save_many(self, jobs: list[tuple[CheckedImage | SentImage | None, str]],
                   received_at: datetime) -> list[StoredImage | OSError | ImageRejected | None]:
@@ -54,7 +55,7 @@ class FileWriterStore(FilesystemImageStore):
             # A writer that died may have left files of this batch: the orphan sweep removes them.
             log.warning("event=file_writer_failed error=%r", str(exc) or exc.__class__.__name__)
             writer.stop()
-            writer = _Writer(str(self.root))
+            writer = _Writer(str(self.root), self.sync)
             failed = OSError(f"the file writer failed: {exc.__class__.__name__}")
             return [failed if image is not None else None for image, _ in jobs]
         finally:
@@ -66,10 +67,10 @@ class FileWriterStore(FilesystemImageStore):
 
 
 class _Writer:
-    def __init__(self, root: str):
+    def __init__(self, root: str, sync: str):
         ours, theirs = socket.socketpair()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lprserver.ingest.file_writer", str(theirs.fileno()), root],
+            [sys.executable, "-m", "lprserver.ingest.file_writer", str(theirs.fileno()), root, sync],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         theirs.close()
         ours.settimeout(WRITER_TIMEOUT)
@@ -110,11 +111,11 @@ def _exactly(sock: socket.socket, count: int) -> bytes:
 
 
 def main(argv: list[str]) -> None:
-    fd, root = int(argv[0]), argv[1]
+    fd, root, sync = int(argv[0]), argv[1], argv[2]
     sock = socket.socket(fileno=fd)
     sock.setblocking(True)  # the daemon's async library made its socketpair non-blocking
-    threads = ThreadPoolExecutor(WRITER_THREADS)
-    store = FilesystemImageStore(root, lambda function, items: list(threads.map(function, items)))
+    threads = ThreadPoolExecutor(WRITER_THREADS[sync])
+    store = FilesystemImageStore(root, lambda function, items: list(threads.map(function, items)), sync)
     while True:
         try:
             jobs, received_at = _receive(sock)

@@ -51,7 +51,7 @@ class Ingest:
                  store: FilesystemImageStore | None = None):
         self.app = app
         self.settings = IngestSettings.from_config(app.config)
-        self.store = store or FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"])
+        self.store = store or FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"], sync=app.config["IMAGE_SYNC"])
         # Bounded below the pool size, so no read ever times out waiting for a connection.
         # SQLite takes one writer at a time, and its lock wait blocks the whole event
         # loop, so there reads go one after the other.
@@ -340,9 +340,9 @@ def serve(app: Flask, async_mode: str) -> None:
     relay = relay_from_config(app.config)
     images = app.config["IMAGE_STORAGE_PATH"]
     if app.config["INGEST_FILE_WRITERS"]:
-        store = FileWriterStore(images, app.config["INGEST_WRITERS"])
+        store = FileWriterStore(images, app.config["INGEST_WRITERS"], app.config["IMAGE_SYNC"])
     else:
-        store = FilesystemImageStore(images, thread_map(async_mode))
+        store = FilesystemImageStore(images, thread_map(async_mode), app.config["IMAGE_SYNC"])
     ingest = Ingest(app, notify=relay.publish if relay else None, store=store)
     ingest.mark_all_offline()
     if app.config["WEBHOOK_WORKER"]:
