@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+import aiohttp
 import requests
 import socketio
 
@@ -81,10 +82,17 @@ class Dashboard:
         self.thread = threading.Thread(target=self.loop.run_forever, name="dashboard", daemon=True)
         self.thread.start()
         self.sio = socketio.AsyncClient(reconnection=True, reconnection_delay=1, reconnection_delay_max=5,
-                                        randomization_factor=0.5, json=ClientJson)  # socket.io-client's defaults
+                                        randomization_factor=0.5, json=ClientJson,  # socket.io-client's defaults
+                                        http_session=self._http_session)
         self.sio.on("connect", self._connected)
         self.sio.on("disconnect", self._disconnected)
         self.sio.on("new_record", self._new_record)
+
+    def _http_session(self) -> aiohttp.ClientSession:
+        """What engine.io calls for each connection: a new aiohttp session holding the page's cookies. (A
+        Cookie header given to connect() is moved into the first session and lost when it closes, so
+        every reconnect was refused as signed out.)"""
+        return aiohttp.ClientSession(cookies={c.name: c.value for c in self.http.cookies})
 
     def _run(self, coroutine, timeout: float = 30):
         """Run a coroutine on the dashboard's loop and wait for its result."""
@@ -100,12 +108,13 @@ class Dashboard:
         return self
 
     def connect(self) -> "Dashboard":
-        cookie = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
-        self._run(self.sio.connect(self.url, headers={"Cookie": cookie}, transports=["websocket"],
-                                   wait_timeout=10))
+        self._run(self.sio.connect(self.url, transports=["websocket"], wait_timeout=10))
         return self
 
     def close(self) -> None:
+        """Disconnect and stop the page's loop; closing it again does nothing (scenarios may)."""
+        if not self.thread.is_alive():
+            return
         try:
             self._run(self.sio.disconnect())
         finally:
