@@ -82,8 +82,8 @@ class Dashboard:
         self.thread = threading.Thread(target=self.loop.run_forever, name="dashboard", daemon=True)
         self.thread.start()
         self.sio = socketio.AsyncClient(reconnection=True, reconnection_delay=1, reconnection_delay_max=5,
-                                        randomization_factor=0.5, json=ClientJson,  # socket.io-client's defaults
-                                        http_session=self._http_session)
+                                        randomization_factor=0.5,  # socket.io-client's defaults
+                                        json=ClientJson, http_session=self._http_session)
         self.sio.on("connect", self._connected)
         self.sio.on("disconnect", self._disconnected)
         self.sio.on("new_record", self._new_record)

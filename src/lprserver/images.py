@@ -278,7 +278,8 @@ def _write_durably(tmp: Path, target: Path, data: bytes) -> None:
 
 def _load_syncfs() -> Callable[[int], int] | None:
     try:
-        syncfs = ctypes.CDLL(None, use_errno=True).syncfs  # glibc and musl on Linux; ctypes lets go of the GIL
+        # glibc and musl on Linux have it; a ctypes call lets go of the GIL.
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
     except (OSError, AttributeError):
         return None
     syncfs.argtypes, syncfs.restype = [ctypes.c_int], ctypes.c_int

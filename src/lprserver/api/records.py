@@ -76,7 +76,8 @@ def record_json(record: Record) -> dict:
 def create_record():
     """Ingest one read over HTTP through the same pipeline as the daemon."""
     payload = request.get_json(silent=True)
-    store = FilesystemImageStore(current_app.config["IMAGE_STORAGE_PATH"], sync=current_app.config["IMAGE_SYNC"])
+    config = current_app.config
+    store = FilesystemImageStore(config["IMAGE_STORAGE_PATH"], sync=config["IMAGE_SYNC"])
     settings = IngestSettings.from_config(current_app.config)
     try:
         result = ingest_read(db.session, store, settings, payload, token=bearer_token(request))

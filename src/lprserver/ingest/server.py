@@ -51,7 +51,8 @@ class Ingest:
                  store: FilesystemImageStore | None = None):
         self.app = app
         self.settings = IngestSettings.from_config(app.config)
-        self.store = store or FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"], sync=app.config["IMAGE_SYNC"])
+        self.store = store or FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"],
+                                                   sync=app.config["IMAGE_SYNC"])
         # Bounded below the pool size, so no read ever times out waiting for a connection.
         # SQLite takes one writer at a time, and its lock wait blocks the whole event
         # loop, so there reads go one after the other.
