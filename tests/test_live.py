@@ -1,5 +1,6 @@
 """Live updates without Redis: the daemon's relay, the web app's Socket.IO channel, catch-up."""
 
+import http.server
 import json
 import socket
 import sys
@@ -39,6 +40,44 @@ def test_publish_never_blocks_and_drops_the_oldest_when_full():
         relay.publish("new_record", {"id": n})
     assert time.perf_counter() - start < 0.05
     assert [item["data"]["id"] for item in relay.queue] == [7, 8, 9] and relay.dropped == 7
+
+
+def test_the_relay_keeps_one_connection_to_the_web_app_for_many_batches(webapp, base_env):
+    relay = LiveRelay(f"{webapp.url}/internal/live", base_env["SECRET_KEY"])
+    for n in range(5):
+        assert relay._post([{"event": "stats", "data": {"n": n}}])
+    assert relay.sent == 5 and relay.connections == 1
+
+
+class _ClosesSilently(http.server.BaseHTTPRequestHandler):
+    """Answers 204 and then closes the connection without saying so, as an idle keep-alive ends."""
+
+    protocol_version = "HTTP/1.1"
+    bodies: list[bytes] = []
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        self.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(204)
+        self.end_headers()
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_relay_sends_again_on_a_new_connection_when_the_kept_one_was_closed():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ClosesSilently)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        relay = LiveRelay(f"http://127.0.0.1:{server.server_port}/internal/live", "secret")
+        for n in range(3):
+            time.sleep(0.05)  # the server has closed the last connection by now
+            assert relay._post([{"event": "stats", "data": {"n": n}}])
+        assert relay.sent == 3 and relay.connections == 3 and relay.dropped == 0
+        assert [json.loads(b)["events"][0]["data"]["n"] for b in _ClosesSilently.bodies] == [0, 1, 2]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_web_app_refuses_unsigned_or_forged_batches(webapp):

@@ -75,7 +75,9 @@ class LiveRelay:
         self.wakeup = threading.Event()
         self.dropped = 0
         self.sent = 0
+        self.connections = 0  # opened so far: one is kept alive between batches
         self._thread: threading.Thread | None = None
+        self._conn: http.client.HTTPConnection | None = None
 
     def publish(self, event: str, data: dict) -> None:
         """Queue one event for the web app (the oldest is dropped when the queue is full)."""
@@ -107,22 +109,38 @@ class LiveRelay:
         timestamp = str(time.time())
         headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
                    SIGNATURE_HEADER: sign(self.key, timestamp, body)}
-        try:
-            conn = self._connection()
+        # One kept-alive connection: a new one per batch cost the daemon and the web app more than the
+        # post itself at a site's average load (small batches, many of them).
+        for _ in range(2):
+            reused = self._conn is not None
             try:
-                conn.request("POST", self.url.path or "/internal/live", body, headers)
-                status = conn.getresponse().status
-            finally:
-                conn.close()
-        except (OSError, http.client.HTTPException) as exc:
-            log.info("web app not reachable for live updates (%s); %d events dropped",
-                     exc.__class__.__name__, len(batch))
-            return False
+                if self._conn is None:
+                    self._conn = self._connection()
+                    self.connections += 1
+                self._conn.request("POST", self.url.path or "/internal/live", body, headers)
+                response = self._conn.getresponse()
+                response.read()
+                status = response.status
+                if response.will_close:
+                    self._close()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                self._close()
+                if reused:  # the web app closed it while idle (gunicorn's keep-alive): again on a new one
+                    continue
+                log.info("web app not reachable for live updates (%s); %d events dropped",
+                         exc.__class__.__name__, len(batch))
+                return False
         if status != 204:
             log.warning("web app refused live updates with HTTP %s", status)
             return False
         self.sent += len(batch)
         return True
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def _connection(self) -> http.client.HTTPConnection:
         if self.url.scheme == "http+unix":
