@@ -21,8 +21,9 @@ ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png"}
 _DATA_URI = re.compile(r"data:image/[a-zA-Z0-9.+-]+;base64,", re.ASCII)
 _CAMERA_DIR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
 # How a batch's files are made durable before its rows are committed (IMAGE_SYNC):
+# Each image is written to a temp name and renamed into place; then
 # "batch": one syncfs(2) of the image folder's file system after the whole batch is written;
-# "file": an fsync of each image (written to a temp name, then renamed) and of each folder.
+# "file": an fsync of each image before its rename, and of each folder after.
 SYNC_MODES = ("batch", "file")
 
 
@@ -146,7 +147,7 @@ class FilesystemImageStore:
     fsyncs into few journal commits).
 
     `sync` is one of SYNC_MODES. "batch" makes a batch durable with one syncfs(2)
-    instead of two fsyncs per image and one per folder: half the kernel CPU per image
+    instead of an fsync per image and one per folder: half the kernel CPU per image
     here, and no thread waits on an fsync (BENCHMARKS.md). It also flushes whatever
     else is unwritten on that file system, so a folder shared with heavy unrelated
     writes is better served by "file". Where syncfs is missing (not Linux) it is "file".
@@ -216,10 +217,10 @@ class FilesystemImageStore:
         directory = self.root / folder
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            if self.sync == "batch":  # made durable with the whole batch by save_many
-                os.close(_write_new(self.root / rel, image.data))
-            else:
-                _write_durably(directory / f".{name}.{image.extension}.tmp", self.root / rel, image.data)
+            # Renamed into place whole (SPEC §2.5); with sync="batch" made durable with the whole batch
+            # by save_many's syncfs before anything is committed, with "file" fsync'd first.
+            _write_into_place(directory / f".{name}.{image.extension}.tmp", self.root / rel, image.data,
+                              fsync=self.sync == "file")
             try:
                 # With sync="file" the thumbnail is not fsync'd: it can be made again from the image,
                 # and a crash before the row is committed leaves it for the orphan sweep (retention.py).
@@ -262,12 +263,13 @@ def _write_new(path: Path, data: bytes) -> int:
     return fd
 
 
-def _write_durably(tmp: Path, target: Path, data: bytes) -> None:
-    """Write a temp file, fsync it, rename it into place: the target is whole or absent."""
+def _write_into_place(tmp: Path, target: Path, data: bytes, fsync: bool) -> None:
+    """Write a temp file, fsync it if asked, rename it into place: the target is whole or absent."""
     fd = _write_new(tmp, data)
     try:
         try:
-            os.fsync(fd)
+            if fsync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, target)

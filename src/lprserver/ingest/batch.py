@@ -4,11 +4,11 @@ Each camera's read is checked on its own (fields, token) and then handed to a
 writer. A writer takes every read waiting at that moment (up to a limit) and
 stores them with `ingest_reads`: one query for their cameras, one for repeats,
 the batch's images checked and written together (by a file writer process in
-the daemon), one query for blacklist hits, one insert, one directory sync per
-folder and one commit. A read is answered only after its batch commits, so the delivery
-guarantee (SPEC §2.5) is the same as storing one read per transaction, at a
-fraction of the cost per read. Under light load a batch is a single read and
-nothing waits for company.
+the daemon), one query for blacklist hits, one insert and one commit, the
+images synced to disk before it (images.py, IMAGE_SYNC). A read is answered
+only after its batch commits, so the delivery guarantee (SPEC §2.5) is the same
+as storing one read per transaction, at a fraction of the cost per read. Under
+light load a batch is a single read and nothing waits for company.
 """
 
 import logging

@@ -1,8 +1,9 @@
 """File writers: helper processes that check and write a batch's images, so the daemon never does.
 
 Checking an image (base64, then a JPEG decode at 1/4 scale and a thumbnail) costs
-about 1.2 ms of CPU, and writing it is a dozen system calls (create, write, fsync,
-rename, thumbnail, folder fsync). In threads of the daemon every one of those held
+about 1.2 ms of CPU, and writing it is several system calls (create, write, thumbnail;
+then one syncfs per batch, or with IMAGE_SYNC=file an fsync and rename per image and an
+fsync per folder). In threads of the daemon every one of those held
 or queued for the GIL behind the busy event loop. A file writer is a process with
 a GIL of its own: the writer greenlet sends it the whole batch, as the cameras sent
 the images, in one message over a socketpair and gets back, per image, where it is,
