@@ -3,11 +3,13 @@
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from config import TestingConfig, database_url
 from lprserver import create_app
@@ -76,16 +78,29 @@ def base_env(database, image_root) -> dict:
     }
 
 
-def clean_database(url: str) -> None:
-    """Empty every table, keeping the schema."""
+def clean_database(url: str, attempts: int = 5) -> None:
+    """Empty every table, keeping the schema.
+
+    The session's web apps and daemons keep running between tests (live stats, heartbeats, webhook
+    worker); a query of theirs that locks two tables in the other order can make PostgreSQL pick the
+    TRUNCATE as a deadlock's victim. It is then simply run again."""
     engine = create_engine(database_url(url))
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in TABLES:
-                conn.execute(text(f"DELETE FROM {table}"))
-    engine.dispose()
+    try:
+        for attempt in range(1, attempts + 1):
+            try:
+                with engine.begin() as conn:
+                    if engine.dialect.name == "postgresql":
+                        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+                    else:
+                        for table in TABLES:
+                            conn.execute(text(f"DELETE FROM {table}"))
+                return
+            except OperationalError as exc:
+                if getattr(exc.orig, "pgcode", None) != "40P01" or attempt == attempts:  # deadlock_detected
+                    raise
+                time.sleep(0.1 * attempt)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
