@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from queue import Empty
 
 import socketio
+import uvloop
 
 from .common import ClientJson, CpuMeter, jpeg_of_size, percentile, random_plate
 
@@ -215,7 +216,9 @@ async def _process_main(spec: LoadSpec, ids: list[str], ready, go, start_at, res
 def camera_process(spec_dict: dict, ids: list[str], ready, go, start_at, results) -> None:
     """Entry of one camera process."""
     spec = LoadSpec(**spec_dict)
-    asyncio.run(_process_main(spec, ids, ready, go, start_at, results))
+    # uvloop: the same asyncio clients on a faster event loop, so the harness takes less of the machine
+    # it measures (back to back: 0.53 -> 0.46 ms of a camera process's CPU per read).
+    uvloop.run(_process_main(spec, ids, ready, go, start_at, results))
 
 
 def run_cameras(spec: LoadSpec, during=None) -> dict:
