@@ -147,10 +147,12 @@ class FilesystemImageStore:
     fsyncs into few journal commits).
 
     `sync` is one of SYNC_MODES. "batch" makes a batch durable with one syncfs(2)
-    instead of an fsync per image and one per folder: half the kernel CPU per image
-    here, and no thread waits on an fsync (BENCHMARKS.md). It also flushes whatever
-    else is unwritten on that file system, so a folder shared with heavy unrelated
-    writes is better served by "file". Where syncfs is missing (not Linux) it is "file".
+    instead of an fsync per image and one per folder: less than half the kernel CPU
+    per image here, and no thread waits on an fsync (BENCHMARKS.md). It covers the
+    file system the root is on only, and also flushes whatever else is unwritten
+    there, so a root with other disks mounted below it, or shared with heavy
+    unrelated writes, is better served by "file". Where syncfs is missing (not
+    Linux) it is "file".
     """
 
     def __init__(self, root: str | os.PathLike, map_blocking: Callable[[Callable, list], list] = run_each,
@@ -162,7 +164,8 @@ class FilesystemImageStore:
         self.sync = sync if _SYNCFS is not None else "file"
 
     def save(self, image: CheckedImage | SentImage, camera_id: str, received_at: datetime) -> StoredImage:
-        """Check one image, then write it durably (temp file, fsync, rename) and its thumbnail beside it."""
+        """Check one image, then write it durably (temp file, rename, synced as `sync` says) and its
+        thumbnail beside it."""
         result = self.save_many([(image, camera_id)], received_at)[0]
         if isinstance(result, (OSError, ImageRejected)):
             raise result

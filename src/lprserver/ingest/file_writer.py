@@ -32,7 +32,8 @@ WRITER_TIMEOUT = 60.0  # seconds a batch's files may take before the writer is r
 # Threads in each writer, by IMAGE_SYNC. With an fsync per file, enough for the disk to merge a
 # batch's fsyncs: batches of 64 cost 2.1-2.4 ms of CPU per image with 3-8 threads, 2.4-2.7 ms with
 # 16 (GIL contention). With one syncfs per batch no thread waits on the disk; two let the JPEG
-# decodes (Pillow lets go of the GIL) overlap: 1.6-1.8 ms per image with 1-2 threads, 2.0 with 6.
+# decodes (Pillow lets go of the GIL) overlap: 1.6-1.8 ms per image with 1-2 threads, 2.0 with 6
+# (batches of 32, the second of two passes).
 WRITER_THREADS = {"batch": 2, "file": 6}
 
 
