@@ -16,9 +16,11 @@ PIXELS = 40_000_000
 WHEN = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def store(tmp_path):
-    writers = FileWriterStore(str(tmp_path), writers=1)
+@pytest.fixture(params=["batch", "file"])
+def store(tmp_path, request):
+    """One real writer process, in each IMAGE_SYNC mode."""
+    writers = FileWriterStore(str(tmp_path), writers=1, sync=request.param)
+    assert writers.sync == request.param
     yield writers
     writers.stop()
 
