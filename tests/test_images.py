@@ -26,7 +26,12 @@ def test_base64_wrapped_at_76_columns_is_accepted():
     assert decode_image_data(wrapped, MAX) == jpeg
 
 
-@pytest.mark.parametrize("text", ["not base64 at all!", "data:text/plain,hello", "", "====", "QUJD*"])
+@pytest.mark.parametrize("text", [
+    "not base64 at all!", "data:text/plain,hello", "", "====", "QUJD*",
+    # What strict decoding refuses: padding misplaced, missing, extra or followed by data; a space;
+    # characters outside ASCII (a Thai letter, a lone surrogate from a JSON escape).
+    "QU=JD", "QUJDRA", "QUJD=", "QUJDRA==QQ==", "QU JD", "QUJDก", "QUJD\ud800",
+])
 def test_text_that_is_not_base64_is_rejected(text):
     with pytest.raises(ImageRejected):
         decode_image_data(text, MAX)

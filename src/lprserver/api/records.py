@@ -78,7 +78,7 @@ def create_record():
     payload = request.get_json(silent=True)
     config = current_app.config
     store = FilesystemImageStore(config["IMAGE_STORAGE_PATH"], sync=config["IMAGE_SYNC"])
-    settings = IngestSettings.from_config(current_app.config)
+    settings = IngestSettings.from_config(config)
     try:
         result = ingest_read(db.session, store, settings, payload, token=bearer_token(request))
     except IngestError as exc:
