@@ -84,8 +84,8 @@ class Config:
         # Group commit: writers storing the reads waiting at that moment, up to a batch each.
         self.INGEST_WRITERS = _int(env, "INGEST_WRITERS", 2, minimum=1)
         self.INGEST_BATCH_MAX = _int(env, "INGEST_BATCH_MAX", 64, minimum=1)
-        # Batches' images checked and written by helper processes (one per writer), not threads of the daemon.
-        self.INGEST_FILE_WRITERS = _flag(env, "INGEST_FILE_WRITERS", True)
+        # Batches stored (images, rows, commit) by helper processes, one per writer, not by the daemon.
+        self.INGEST_STORE_WORKERS = _flag(env, "INGEST_STORE_WORKERS", True)
         # Bench only (bench/ingest_load.py): answer reads without storing, to measure the transport.
         self.INGEST_TRANSPORT_ONLY = env.get("INGEST_TRANSPORT_ONLY") == "1"
         self.IMAGE_MAX_BYTES = _int(env, "IMAGE_MAX_BYTES", 2 * 1024 * 1024)

@@ -14,9 +14,6 @@ if ASYNC_MODE == "eventlet":
     from psycogreen.eventlet import patch_psycopg
 
     patch_psycopg()
-    from lprserver.ingest import eventlet_mask
-
-    eventlet_mask.install()
 elif ASYNC_MODE == "gevent":
     from gevent import monkey
 
@@ -29,7 +26,10 @@ else:
 
 from config import config_from_env  # noqa: E402  (after monkey-patching, by design)
 from lprserver import create_app  # noqa: E402
+from lprserver.ingest import unmask  # noqa: E402
 from lprserver.ingest.server import serve  # noqa: E402
+
+unmask.install(ASYNC_MODE)
 
 if __name__ == "__main__":
     serve(create_app(config_from_env()), ASYNC_MODE)

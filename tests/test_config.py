@@ -44,7 +44,7 @@ def test_development_defaults():
         ({"INGEST_AUTH": "maybe"}, "INGEST_AUTH"),
         ({"INGEST_WRITERS": "0"}, "INGEST_WRITERS must be at least 1"),
         ({"INGEST_BATCH_MAX": "-5"}, "INGEST_BATCH_MAX must be at least 1"),
-        ({"INGEST_FILE_WRITERS": "sometimes"}, "INGEST_FILE_WRITERS"),
+        ({"INGEST_STORE_WORKERS": "sometimes"}, "INGEST_STORE_WORKERS"),
         ({"IMAGE_SYNC": "never"}, "IMAGE_SYNC must be batch or file"),
     ],
 )

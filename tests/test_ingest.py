@@ -487,21 +487,20 @@ def test_socketio_websockets_get_the_message_cap_and_the_receive_size():
     assert websocket_wsgi.server_args["receive_bytes"] == RECEIVE_BYTES == 65536
 
 
-def test_with_file_writers_off_the_daemon_s_threads_check_and_write_the_images(base_env, app, image_root,
-                                                                                tmp_path):
+def test_with_store_workers_off_the_daemon_itself_stores_the_reads(base_env, app, image_root, tmp_path):
     from .processes import Daemon
 
-    proc = Daemon({**base_env, "INGEST_FILE_WRITERS": "0"}, tmp_path / "threads.log").start()
+    proc = Daemon({**base_env, "INGEST_STORE_WORKERS": "0"}, tmp_path / "threads.log").start()
     try:
         jpeg = make_jpeg()
         with camera(proc) as sio:
             good = sio.call("lpr_data", {**SEED_READ, "event_id": "t1", "image_data": data_uri(jpeg)}, timeout=10)
             cut = sio.call("lpr_data", {**SEED_READ, "event_id": "t2",
                                         "image_data": data_uri(jpeg[: len(jpeg) // 2])}, timeout=10)
-        writers = _children_running(proc.process.pid, b"lprserver.ingest.file_writer")
+        writers = _children_running(proc.process.pid, b"lprserver.ingest.store_worker")
     finally:
         proc.stop()
-    assert writers == []  # no helper processes: threads of the daemon did the work
+    assert writers == []  # no helper processes: the daemon's greenlets and threads did the work
     assert good["status"] == "success" and (cut["status"], cut["code"]) == ("error", "invalid_image")
     [record] = records()
     assert (record.id, record.event_id) == (good["record_id"], "t1")

@@ -2,9 +2,9 @@
 
 Each camera's read is checked on its own (fields, token) and then handed to a
 writer. A writer takes every read waiting at that moment (up to a limit) and
-stores them with `ingest_reads`: one query for their cameras, one for repeats,
-the batch's images checked and written together (by a file writer process in
-the daemon), one query for blacklist hits, one insert and one commit, the
+stores them with `ingest_reads` (in the daemon, in a store worker process):
+one query for their cameras, one for repeats, the batch's images checked and
+written together, one query for blacklist hits, one insert and one commit, the
 images synced to disk before it (images.py, IMAGE_SYNC). A read is answered
 only after its batch commits, so the delivery guarantee (SPEC §2.5) is the same
 as storing one read per transaction, at a fraction of the cost per read. Under
@@ -18,12 +18,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flask import Flask
-
-from ..extensions import db
-from ..images import FilesystemImageStore
 from .errors import IngestError
-from .pipeline import IngestSettings, Outcome, PreparedRead, ingest_reads
+from .pipeline import Outcome, PreparedRead
+from .store_worker import unavailable
 
 log = logging.getLogger("lprserver.ingest")
 
@@ -38,9 +35,9 @@ class _Job:
 class GroupCommit:
     """Writers that store queued reads in batches; `store` blocks its caller until its batch commits."""
 
-    def __init__(self, app: Flask, store: FilesystemImageStore, settings: IngestSettings,
+    def __init__(self, store_batch: Callable[[list[PreparedRead]], list[Outcome]],
                  gate: threading.BoundedSemaphore, writers: int, max_batch: int, busy_timeout: float):
-        self.app, self.store, self.settings, self.gate = app, store, settings, gate
+        self.store_batch, self.gate = store_batch, gate
         self.writers, self.max_batch, self.busy_timeout = writers, max_batch, busy_timeout
         self._queue: queue.Queue[_Job] = queue.Queue()
         # Called after each batch with (reads, seconds spent storing them): /metrics listens.
@@ -79,11 +76,9 @@ class GroupCommit:
         if not self.gate.acquire(timeout=self.busy_timeout):
             return [IngestError("unavailable", "the server is busy; retry later")] * len(reads)
         try:
-            with self.app.app_context():
-                return ingest_reads(db.session, self.store, self.settings, reads)
-        except Exception:
+            return self.store_batch(reads)
+        except Exception:  # a writer that stopped here would leave every later read waiting
             log.exception("event=ingest_failed reads=%d", len(reads))
-            failed = IngestError("unavailable", "the server could not store this now; retry later")
-            return [failed] * len(reads)
+            return unavailable(len(reads))
         finally:
             self.gate.release()

@@ -20,6 +20,10 @@ class IngestError(Exception):
         self.message = message
         self.field = field
 
+    def __reduce__(self):
+        # Store workers send these to the daemon (pickled): rebuild one from all three fields.
+        return type(self), (self.code, self.message, self.field)
+
     def answer(self) -> dict:
         """Return the error answer every door sends."""
         return {"status": "error", "code": self.code, "message": self.message, "field": self.field}

@@ -25,17 +25,19 @@ from ..tokens import token_matches
 from ..webhooks import DeliveryWorker
 from .batch import GroupCommit
 from .errors import IngestError
-from .file_writer import FileWriterStore
 from .metrics import IngestMetrics
 from .pipeline import (
     IngestSettings,
+    Outcome,
     PreparedRead,
+    ingest_reads,
     prepare_read,
     record_health,
     refuse_wrong_token,
     register_camera,
 )
 from .raw_websocket import RECEIVE_BYTES, serve_connection
+from .store_worker import StoreWorkers, WorkerSetup
 
 log = logging.getLogger("lprserver.ingest")
 
@@ -48,7 +50,9 @@ class Ingest:
     """Runs the pipeline for the daemon's doors: app context, in-flight bound, camera presence."""
 
     def __init__(self, app: Flask, notify: Callable[[str, dict], None] | None = None,
-                 store: FilesystemImageStore | None = None):
+                 store: FilesystemImageStore | None = None, workers: StoreWorkers | None = None):
+        """`workers` store the batches in processes of their own; without them the daemon's
+        greenlets do, with `store` for the images."""
         self.app = app
         self.settings = IngestSettings.from_config(app.config)
         self.store = store or FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"],
@@ -56,8 +60,8 @@ class Ingest:
         # Bounded below the pool size, so no read ever times out waiting for a connection.
         # SQLite takes one writer at a time, and its lock wait blocks the whole event
         # loop, so there reads go one after the other.
-        sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
-        self.gate = threading.BoundedSemaphore(1 if sqlite else app.config["INGEST_MAX_INFLIGHT"])
+        inflight = 1 if _sqlite(app.config) else app.config["INGEST_MAX_INFLIGHT"]
+        self.gate = threading.BoundedSemaphore(inflight)
         self.notify = notify or (lambda event, data: None)
         self.connections: dict[str, str] = {}
         self.open_connections: set[str] = set()
@@ -66,11 +70,15 @@ class Ingest:
         self.max_per_connection = app.config["INGEST_MAX_INFLIGHT_PER_CONNECTION"]
         self.inflight: Counter[str] = Counter()
         self.writer = GroupCommit(
-            app, self.store, self.settings, self.gate, busy_timeout=BUSY_TIMEOUT,
-            writers=1 if sqlite else app.config["INGEST_WRITERS"],
+            workers.store if workers else self._store_here, self.gate, busy_timeout=BUSY_TIMEOUT,
+            writers=writer_count(app.config),
             max_batch=app.config["INGEST_BATCH_MAX"],
         ).start()
         self._token_hashes: dict[str, tuple[str | None, float]] = {}
+
+    def _store_here(self, reads: list[PreparedRead]) -> list[Outcome]:
+        with self.app.app_context():
+            return ingest_reads(db.session, self.store, self.settings, reads)
 
     def opened(self, conn: str) -> None:
         self.open_connections.add(conn)
@@ -190,6 +198,15 @@ class Ingest:
             log.warning("event=presence_failed camera_id=%s online=%s error=%r", camera_id, online, str(exc))
             return
         self.notify("camera_status", {"camera_id": camera_id, "online": online})
+
+
+def _sqlite(config) -> bool:
+    return config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+
+
+def writer_count(config) -> int:
+    """How many batches are stored at once: SQLite takes one writer at a time."""
+    return 1 if _sqlite(config) else config["INGEST_WRITERS"]
 
 
 def _single_payload(args: tuple) -> Any:
@@ -339,12 +356,13 @@ def serve(app: Flask, async_mode: str) -> None:
     # it up sooner. Measured gain: within the run-to-run spread (BENCHMARKS.md); kept as it is cheap.
     sys.setswitchinterval(SWITCH_INTERVAL)
     relay = relay_from_config(app.config)
-    images = app.config["IMAGE_STORAGE_PATH"]
-    if app.config["INGEST_FILE_WRITERS"]:
-        store = FileWriterStore(images, app.config["INGEST_WRITERS"], app.config["IMAGE_SYNC"])
+    images, sync = app.config["IMAGE_STORAGE_PATH"], app.config["IMAGE_SYNC"]
+    if app.config["INGEST_STORE_WORKERS"]:
+        workers = StoreWorkers(WorkerSetup.from_config(app.config), writer_count(app.config))
+        store = FilesystemImageStore(images, sync=sync)  # for /health: the workers write the images
     else:
-        store = FilesystemImageStore(images, thread_map(async_mode), app.config["IMAGE_SYNC"])
-    ingest = Ingest(app, notify=relay.publish if relay else None, store=store)
+        workers, store = None, FilesystemImageStore(images, thread_map(async_mode), sync)
+    ingest = Ingest(app, notify=relay.publish if relay else None, store=store, workers=workers)
     ingest.mark_all_offline()
     if app.config["WEBHOOK_WORKER"]:
         DeliveryWorker(app).start()  # webhooks are sent from here, off every camera's path
