@@ -73,7 +73,7 @@ def test_broken_or_foreign_images_are_rejected(data):
 @pytest.mark.parametrize("error", [IndexError("tile"), TypeError("bad field"), __import__("struct").error("short")])
 def test_any_error_of_pillow_s_parsers_is_a_refused_image(monkeypatch, error):
     # Pillow's plugins raise more than they document on malformed bytes; in the daemon such an
-    # error inside a file writer must refuse the one image, not fail (and kill) the whole batch.
+    # error inside a store worker must refuse the one image, not fail (and kill) the whole batch.
     import lprserver.images
 
     def broken_parser(data):

@@ -50,7 +50,7 @@ class CheckedImage:
 class SentImage:
     """An image as a camera sent it (bare base64 or a data URI), checked where it is written.
 
-    The ingest daemon hands these to its file writer processes, so that decoding the
+    The ingest daemon hands these to its store worker processes, so that decoding the
     base64 and the JPEG (about 1.5 ms of CPU per 40 KB image here) never takes the daemon's GIL.
     """
 
@@ -84,7 +84,7 @@ def decode_image_data(text: str, max_bytes: int) -> bytes:
         text = text.replace("\r", "").replace("\n", "")
     try:
         # pybase64 (SIMD) decodes and validates a 53 KB image in 4 us here, binascii's strict mode in
-        # 120 us; a file writer's CPU per read fell from 1.93 to 1.64 ms (BENCHMARKS.md). Both refuse
+        # 120 us; the file writers' CPU per read fell from 1.93 to 1.64 ms (BENCHMARKS.md). Both refuse
         # any character outside the alphabet and misplaced or missing padding.
         data = pybase64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -116,7 +116,7 @@ def check_image(data: bytes, max_pixels: int) -> CheckedImage:
     except Exception as exc:  # noqa: BLE001 - Pillow's parsers raise many kinds on malformed bytes
         # OSError, SyntaxError and ValueError are what Pillow documents; a parser may also raise
         # IndexError, struct.error or TypeError. The bytes are the camera's, so any of them is a
-        # refused image, never a failed batch (in the daemon this runs in a file writer process).
+        # refused image, never a failed batch (in the daemon this runs in a store worker process).
         raise ImageRejected(f"image is not a complete JPEG or PNG ({exc.__class__.__name__})") from None
     return CheckedImage(data, extension, width, height, thumbnail, hashlib.sha256(data).hexdigest())
 

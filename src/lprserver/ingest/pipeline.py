@@ -291,7 +291,7 @@ def _save_images(store: FilesystemImageStore, settings: IngestSettings, reads: l
                  now: datetime) -> list[StoredImage | IngestError | None]:
     """Check the reads' images and write them durably, together; an image that fails refuses its read.
 
-    The store decodes and checks each image where it writes it (in the daemon, a file writer
+    The store decodes and checks each image where it writes it (in the daemon, a store worker
     process), so an image that is not base64, not a JPEG/PNG, truncated or too big is refused
     here, after its read's fields, token and repeat were checked."""
     jobs = [(SentImage(read.data.image_data, settings.image_max_bytes, settings.image_max_pixels)
