@@ -1,7 +1,9 @@
 """Health, metrics and logs: what load balancers, Prometheus and the journal see."""
 
 import json
+import os
 import re
+import signal
 import time
 
 import pytest
@@ -13,7 +15,7 @@ from lprserver.heartbeat import write_heartbeat
 
 from .imagegen import data_uri, make_jpeg
 from .processes import Daemon
-from .test_ingest import camera
+from .test_ingest import _children_running, camera
 
 METRICS_TOKEN = "metrics-token-for-tests-0123456789"
 
@@ -108,6 +110,31 @@ def test_daemon_counts_reads_rejects_and_beats(monitored_daemon, app, client, tm
     assert time.time() - beat["time"] < 5
     app.config["HEARTBEAT_FILE"] = str(tmp_path / "hb")
     assert client.get("/health").status_code == 200
+
+
+def test_a_killed_store_worker_costs_one_batch_is_replaced_and_counted(monitored_daemon, app):
+    _cam, token = create_camera(db.session, "CAM003", None, None)
+    db.session.commit()
+    workers = _children_running(monitored_daemon.process.pid, b"lprserver.ingest.store_worker")
+    assert workers  # one per writer (SQLite: one)
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    answers = []
+    with camera(monitored_daemon, auth={"token": token}) as cam:
+        for number in range(len(workers) + 1):  # each dead worker fails the one batch it is given
+            answers.append(cam.call("lpr_data", {"camera_id": "CAM003", "plate_number": "AB1234",
+                                                 "event_id": f"k{number}"}, timeout=20))
+            if answers[-1]["status"] == "success":
+                break
+        metrics = requests.get(f"{monitored_daemon.url}/metrics", timeout=5,
+                               headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
+    refused = [a for a in answers if a["status"] != "success"]
+    assert answers[-1]["status"] == "success" and 1 <= len(refused) <= len(workers)
+    assert all(a["code"] == "unavailable" for a in refused)  # the camera sends them again
+    assert f"lpr_ingest_store_worker_restarts_total {float(len(refused))}" in metrics
+    assert "event=store_worker_failed" in monitored_daemon.log()
+    assert monitored_daemon.alive() and len(
+        _children_running(monitored_daemon.process.pid, b"lprserver.ingest.store_worker")) == len(workers)
 
 
 def test_logs_are_key_value_lines_without_images_tokens_or_passwords(monitored_daemon, app):

@@ -55,6 +55,10 @@ class IngestMetrics:
             batch_seconds.observe(seconds)
 
         ingest.writer.on_batch = batch_done
+        if ingest.workers is not None:
+            ingest.workers.on_restart = Counter(
+                "lpr_ingest_store_worker_restarts", "Store workers that died or stalled and were replaced",
+                registry=registry).inc
         registry.register(DatabaseCollector(ingest.app))
         for event in ("register", "read", "health"):
             setattr(ingest, event, self._wrap(event, getattr(ingest, event)))

@@ -53,7 +53,7 @@ class Ingest:
                  store: FilesystemImageStore | None = None, workers: StoreWorkers | None = None):
         """`workers` store the batches in processes of their own; without them the daemon's
         greenlets do, with `store` for the images."""
-        self.app = app
+        self.app, self.workers = app, workers
         self.settings = IngestSettings.from_config(app.config)
         self.store = store or FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"],
                                                    sync=app.config["IMAGE_SYNC"])

@@ -23,6 +23,7 @@ import socket
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -94,6 +95,7 @@ class StoreWorkers:
 
     def __init__(self, setup: WorkerSetup, count: int):
         self.setup = setup
+        self.on_restart: Callable[[], None] = lambda: None  # /metrics counts the replacements
         self.idle: queue.Queue[_Worker] = queue.Queue()
         for _ in range(count):
             self.idle.put(_Worker(setup))
@@ -107,6 +109,7 @@ class StoreWorkers:
             log.warning("event=store_worker_failed error=%r", str(exc) or exc.__class__.__name__)
             worker.stop()
             worker = _Worker(self.setup)
+            self.on_restart()
             return unavailable(len(reads))
         finally:
             self.idle.put(worker)
