@@ -133,3 +133,14 @@ def test_outcomes_survive_the_trip_between_processes():
     assert (error.code, error.message, error.field) == ("invalid_image", "not valid base64", "image_data")
     result = ReadResult(7, False, True, "CAM001", {"id": 7, "received_at": utcnow().isoformat()})
     assert pickle.loads(pickle.dumps(result)) == result
+
+
+def test_workers_are_ready_before_the_daemon_listens_and_one_that_cannot_start_stops_it(app):
+    workers = StoreWorkers(WorkerSetup.from_config(app.config), count=2)
+    try:
+        assert [w.ready for w in workers.idle.queue] == [True, True]  # the first read never waits for a start
+    finally:
+        workers.stop()
+    broken = replace(WorkerSetup.from_config(app.config), image_sync="sometimes")  # the worker dies setting up
+    with pytest.raises(RuntimeError, match="could not start"):
+        StoreWorkers(broken, count=1)

@@ -40,7 +40,8 @@ from .pipeline import IngestSettings, Outcome, PreparedRead, ingest_reads
 log = logging.getLogger("lprserver.ingest")
 _LENGTH = struct.Struct("!I")
 SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
-WORKER_TIMEOUT = 60.0  # seconds a batch may take before its worker is replaced
+WORKER_TIMEOUT = 60.0  # seconds a batch (or a worker's start) may take before the worker is replaced
+READY = "ready"  # a worker's first message: set up, waiting for batches
 # Threads for a batch's images in each worker, by IMAGE_SYNC. With an fsync per file, enough for the
 # disk to merge a batch's fsyncs: batches of 64 cost 2.1-2.4 ms of CPU per image with 3-8 threads,
 # 2.4-2.7 ms with 16 (GIL contention). With one syncfs per batch no thread waits on the disk; two
@@ -97,8 +98,15 @@ class StoreWorkers:
         self.setup = setup
         self.on_restart: Callable[[], None] = lambda: None  # /metrics counts the replacements
         self.idle: queue.Queue[_Worker] = queue.Queue()
-        for _ in range(count):
-            self.idle.put(_Worker(setup))
+        started = [_Worker(setup) for _ in range(count)]
+        for worker in started:  # before the daemon listens: no camera's first read waits for a start
+            try:
+                worker.wait_ready()
+            except (OSError, EOFError, pickle.PickleError) as exc:
+                for each in started:
+                    each.stop()
+                raise RuntimeError(f"a store worker could not start ({exc!r}); its error is above") from None
+            self.idle.put(worker)
 
     def store(self, reads: list[PreparedRead]) -> list[Outcome]:
         worker = self.idle.get()
@@ -128,10 +136,18 @@ class _Worker:
         theirs.close()
         _widen(ours)
         ours.settimeout(WORKER_TIMEOUT)
-        self.sock = ours
+        self.sock, self.ready = ours, False
         _send(ours, setup)
 
+    def wait_ready(self) -> None:
+        """Wait until the worker has imported everything and can take a batch (1-2 s after its start)."""
+        if not self.ready:
+            if _receive(self.sock) != READY:
+                raise EOFError("the store worker did not say it was ready")
+            self.ready = True
+
     def call(self, reads: list[PreparedRead]) -> list[Outcome]:
+        self.wait_ready()
         _send(self.sock, reads)
         return _receive(self.sock)
 
@@ -187,6 +203,10 @@ def main(argv: list[str]) -> None:
     threads = ThreadPoolExecutor(IMAGE_THREADS[setup.image_sync])
     store = FilesystemImageStore(setup.image_root, lambda function, items: list(threads.map(function, items)),
                                  setup.image_sync)
+    try:
+        _send(sock, READY)
+    except OSError:
+        return
     while True:
         try:
             reads = _receive(sock)
