@@ -2,7 +2,7 @@
 only parses, checks, batches and answers.
 
 A batch costs CPU in two places besides the daemon's transport: its images (base64, a JPEG decode
-at 1/4 scale, a thumbnail, the file calls and one syncfs: about 1.2 ms per read) and its
+at 1/4 scale, a thumbnail, the file calls and one syncfs: about 1.5 ms per read) and its
 statements (the cameras, the repeats, the blacklist, one insert, the webhook events and the
 commit through SQLAlchemy and psycopg2: about a third of the daemon's CPU when it ran them). On
 the daemon's thread every one of those held up the event loop, which was then the serial part of
@@ -140,7 +140,8 @@ class _Worker:
         _send(ours, setup)
 
     def wait_ready(self) -> None:
-        """Wait until the worker has imported everything and can take a batch (1-2 s after its start)."""
+        """Wait until the worker has imported everything and can take a batch (about 2 s after its start
+        here: the first read after a start in CI waited 1.98 s for it)."""
         if not self.ready:
             if _receive(self.sock) != READY:
                 raise EOFError("the store worker did not say it was ready")
