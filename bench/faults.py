@@ -11,7 +11,6 @@ import os
 import random
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,8 +25,8 @@ from .common import (
     fill_blacklist,
     machine,
     memory_kb,
+    scratch_folder,
     verify_acked,
-    work_dir,
     write_json,
 )
 from .dashboard import LiveSite
@@ -437,7 +436,7 @@ def main(argv=None) -> int:
     db = BenchDatabase(args.database_url, fsync=args.pg_fsync == "on")
     try:
         blacklist = fill_blacklist(db, args.blacklist)
-        with tempfile.TemporaryDirectory(prefix="lpr-faults-", dir=work_dir()) as tmp:
+        with scratch_folder("lpr-faults-") as tmp:
             for name in chosen:
                 if name == "diskfull":  # its image folder is a filesystem of its own
                     report["results"].append(diskfull_scenario(db, args, blacklist, Path(tmp)))

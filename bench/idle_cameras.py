@@ -6,7 +6,6 @@
 import argparse
 import asyncio
 import multiprocessing
-import tempfile
 import time
 from itertools import pairwise
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 from engineio import packet
 
 from .cameras import Camera, collect
-from .common import BenchDatabase, CpuMeter, Daemon, machine, memory_kb, work_dir, write_json
+from .common import BenchDatabase, CpuMeter, Daemon, machine, memory_kb, scratch_folder, write_json
 
 PING_INTERVAL = 25  # python-engineio's default; a gap well over it is a missed ping
 
@@ -122,7 +121,7 @@ def main(argv=None) -> int:
     report = {"bench": "idle_cameras", "machine": machine(), "args": vars(args)}
     db = BenchDatabase(args.database_url, fsync=False)  # nothing is written but presence
     try:
-        with tempfile.TemporaryDirectory(prefix="lpr-idle-", dir=work_dir()) as tmp:
+        with scratch_folder("lpr-idle-") as tmp:
             daemon = Daemon(db.url, Path(tmp), Path(tmp) / "daemon.log", args.async_mode).start()
             try:
                 report.update(hold_cameras(daemon, args))

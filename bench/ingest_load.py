@@ -7,7 +7,6 @@
 import argparse
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,9 +20,9 @@ from .common import (
     machine,
     memory_kb,
     postgres_pids,
+    scratch_folder,
     verify_acked,
     with_children,
-    work_dir,
     write_json,
 )
 from .dashboard import LiveSite
@@ -168,7 +167,7 @@ def main(argv=None) -> int:
     db = BenchDatabase(args.database_url, fsync=args.pg_fsync == "on")
     try:
         blacklist = fill_blacklist(db, args.blacklist)
-        with tempfile.TemporaryDirectory(prefix="lpr-bench-", dir=work_dir()) as tmp:
+        with scratch_folder("lpr-bench-") as tmp:
             if not args.transport_only:
                 report["runs"].append(run_phase(db, args, blacklist, Path(tmp), transport_only=False))
             if not args.no_transport:

@@ -13,7 +13,6 @@ of each stage. Timings are not asserted anywhere.
 import argparse
 import base64
 import random
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +23,15 @@ from lprserver.extensions import db
 from lprserver.images import FilesystemImageStore, SentImage
 from lprserver.ingest.pipeline import IngestSettings, ingest_reads, prepare_read
 
-from .common import BenchDatabase, fill_blacklist, jpeg_of_size, machine, random_plate, work_dir, write_json
+from .common import (
+    BenchDatabase,
+    fill_blacklist,
+    jpeg_of_size,
+    machine,
+    random_plate,
+    scratch_folder,
+    write_json,
+)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -41,7 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
     database = BenchDatabase(fsync=args.pg_fsync == "on")
     try:
         fill_blacklist(database, args.blacklist)
-        with tempfile.TemporaryDirectory(prefix="lpr-bench-images-", dir=work_dir()) as images:
+        with scratch_folder("lpr-bench-images-") as images:
             result = _measure(args, database.url, Path(images))
     finally:
         database.close()
