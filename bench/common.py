@@ -309,28 +309,31 @@ def remove_tree(path: str | os.PathLike) -> None:
     """Remove a run's folder and note when and how many files, so the next run can say so."""
     files = sum(len(names) for _, _, names in os.walk(path))
     shutil.rmtree(path, ignore_errors=True)
-    mark = Path(work_dir(), CLEANUP_MARK)
+    now = time.time()
+    marks = [m for m in _cleanups() if now - m["at"] < FRESH_INODE_SECONDS] + [{"at": now, "files": files}]
+    Path(work_dir(), CLEANUP_MARK).write_text(json.dumps(marks))
+
+
+def _cleanups() -> list[dict]:
     try:
-        earlier = json.loads(mark.read_text())
-        if time.time() - earlier["at"] < FRESH_INODE_SECONDS:
-            files += earlier["files"]
+        marks = json.loads(Path(work_dir(), CLEANUP_MARK).read_text())
+        return [{"at": float(m["at"]), "files": int(m["files"])} for m in marks]
     except (OSError, ValueError, KeyError, TypeError):
-        pass
-    mark.write_text(json.dumps({"at": time.time(), "files": files}))
+        return []
 
 
 def recent_deletion() -> dict | None:
-    """The earlier runs' clean-up if it removed many files less than FRESH_INODE_SECONDS ago; warns."""
-    try:
-        mark = json.loads(Path(work_dir(), CLEANUP_MARK).read_text())
-        age, files = time.time() - float(mark["at"]), int(mark["files"])
-    except (OSError, ValueError, KeyError, TypeError):
+    """The earlier runs' clean-ups of the last FRESH_INODE_SECONDS if they removed many files; warns."""
+    now = time.time()
+    recent = [m for m in _cleanups() if now - m["at"] < FRESH_INODE_SECONDS]
+    files = sum(m["files"] for m in recent)
+    if files < 1000:
         return None
-    if age >= FRESH_INODE_SECONDS or files < 1000:
-        return None
-    print(f"warning: an earlier run removed {files} files {age:.0f} s ago in {work_dir()}. On ext4 without "
-          f"a journal, creating files stays slow for up to {FRESH_INODE_SECONDS} s after that, so the first "
-          f"seconds of this run may be slow (BENCHMARKS.md).", file=sys.stderr)
+    age = now - max(m["at"] for m in recent)
+    print(f"warning: earlier runs removed {files} files in {work_dir()} in the last {FRESH_INODE_SECONDS} s, "
+          f"the latest {age:.0f} s ago. On ext4 without a journal, creating files stays slow for up to "
+          f"{FRESH_INODE_SECONDS} s after that, and this run may start slow (BENCHMARKS.md).",
+          file=sys.stderr)
     return {"seconds_ago": round(age), "files": files}
 
 
