@@ -144,3 +144,15 @@ def test_workers_are_ready_before_the_daemon_listens_and_one_that_cannot_start_s
     broken = replace(WorkerSetup.from_config(app.config), image_sync="sometimes")  # the worker dies setting up
     with pytest.raises(RuntimeError, match="could not start"):
         StoreWorkers(broken, count=1)
+
+
+def test_warm_up_runs_a_batch_s_lookups_and_leaves_nothing_behind(app, image_root):
+    from lprserver import images
+    from lprserver.ingest import pipeline
+    from lprserver.models import Camera
+
+    images.warm_up()
+    pipeline.warm_up(db.session, utcnow())
+    assert not db.session().in_transaction()
+    assert _records() == [] and list(db.session.scalars(select(Camera))) == []
+    assert _files(image_root) == []

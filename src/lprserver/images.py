@@ -121,6 +121,13 @@ def check_image(data: bytes, max_pixels: int) -> CheckedImage:
     return CheckedImage(data, extension, width, height, thumbnail, hashlib.sha256(data).hexdigest())
 
 
+def warm_up() -> None:
+    """Check one small JPEG, so that a new process's first camera image does not load Pillow's plugins."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(out, "JPEG")
+    check_image(out.getvalue(), 64 * 48)
+
+
 def _open(data: bytes) -> Image.Image:
     # Our pixel limit (below Pillow's own) is checked right after the header is
     # read. Pillow may still warn about a bomb first; no warnings filter is changed

@@ -245,6 +245,17 @@ def ingest_reads(session: Session, store: FilesystemImageStore, settings: Ingest
     return outcomes  # type: ignore[return-value]
 
 
+def warm_up(session: Session, now: datetime) -> None:
+    """Run a batch's lookups once with keys that match nothing, then roll back.
+
+    A new store worker's first batch then finds its connection open, its statements compiled
+    and the tables already looked up by its PostgreSQL backend."""
+    session.scalars(select(Camera).where(Camera.id.in_([""]))).all()
+    _earlier_reads(session, [("", "")])
+    match_blacklist_many(session, {""}, now)
+    session.rollback()
+
+
 def _earlier_or_raise(session: Session, read: PreparedRead) -> Outcome:
     with database_errors(session):
         earlier = _earlier_reads(session, [read.key] if read.key else [])

@@ -30,10 +30,14 @@ from typing import Any
 
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, configure_mappers
 
+from .. import images
 from ..images import FilesystemImageStore
 from ..logs import configure_logging
+from ..models import utcnow
+from . import pipeline
 from .errors import IngestError
 from .pipeline import IngestSettings, Outcome, PreparedRead, ingest_reads
 
@@ -191,6 +195,19 @@ def _exactly(sock: socket.socket, count: int) -> bytes:
     return buffer  # pickle.loads takes it as it is
 
 
+def warm_up(engine: Engine) -> None:
+    """Do before the first batch what it would otherwise pay for: the ORM's mappers, Pillow's plugins,
+    the database connection and the batch's statements. A database that is down is only logged here:
+    the first batch answers `unavailable` as it would have."""
+    configure_mappers()
+    images.warm_up()
+    try:
+        with Session(engine) as session:
+            pipeline.warm_up(session, utcnow())
+    except SQLAlchemyError as exc:
+        log.warning("event=store_worker_warm_up_failed error=%r", str(exc).splitlines()[0][:200])
+
+
 def main(argv: list[str]) -> None:
     sock = socket.socket(fileno=int(argv[0]))
     _widen(sock)
@@ -208,6 +225,7 @@ def main(argv: list[str]) -> None:
         _send(sock, READY)
     except OSError:
         return
+    warm_up(engine)  # after READY: the daemon's start never waits on the database
     while True:
         try:
             reads = _receive(sock)
