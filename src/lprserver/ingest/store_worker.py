@@ -205,7 +205,7 @@ def warm_up(engine: Engine) -> None:
         with Session(engine) as session:
             pipeline.warm_up(session, utcnow())
     except SQLAlchemyError as exc:
-        log.warning("event=store_worker_warm_up_failed error=%r", str(exc).splitlines()[0][:200])
+        log.warning("event=store_worker_warm_up_failed error=%r", str(exc).partition("\n")[0][:200])
 
 
 def main(argv: list[str]) -> None:
