@@ -277,9 +277,9 @@ def percentile(values: list[float], pct: float) -> float | None:
 def work_dir() -> str:
     """Where runs keep their images and throwaway PostgreSQL: $LPR_BENCH_DIR, else /var/tmp.
 
-    Not /tmp: on the development machine creating a file under /tmp took 0.9 ms against
-    0.05 ms under /var/tmp or /work (same ext4 disk, mounted with `discard`), which made
-    every image write look 18 times dearer than it is on a server's image folder.
+    Not /tmp, where the tests create and delete thousands of files: on ext4 without a journal
+    (the development machine) files created soon after many were deleted cost far more (see
+    CLEANUP_MARK below). Stop 10 took that for a difference between /tmp and /var/tmp.
     """
     path = os.environ.get("LPR_BENCH_DIR", "/var/tmp")
     os.makedirs(path, exist_ok=True)
