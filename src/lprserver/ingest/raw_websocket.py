@@ -7,6 +7,7 @@ from typing import Any
 import simple_websocket
 
 from .errors import IngestError
+from .fastjson import parse
 
 log = logging.getLogger("lprserver.ingest.raw")
 
@@ -56,7 +57,7 @@ def _envelope(message: Any) -> dict[str, Any]:
     if not isinstance(message, str):
         raise IngestError("invalid_payload", "send JSON text messages, not binary")
     try:
-        envelope = json.loads(message)
+        envelope = parse(message)
     except ValueError:
         raise IngestError("invalid_payload", "the message is not valid JSON") from None
     if not isinstance(envelope, dict):

@@ -25,6 +25,7 @@ from ..tokens import token_matches
 from ..webhooks import DeliveryWorker
 from .batch import GroupCommit
 from .errors import IngestError
+from .fastjson import SocketIOJson
 from .metrics import IngestMetrics
 from .pipeline import (
     IngestSettings,
@@ -222,6 +223,7 @@ def create_socketio_server(ingest: Ingest, async_mode: str, max_message_bytes: i
         cors_allowed_origins="*",
         logger=log.isEnabledFor(logging.DEBUG),
         engineio_logger=log.isEnabledFor(logging.DEBUG),
+        json=SocketIOJson,  # orjson where it parses as the standard library does (fastjson.py)
     )
     if async_mode == "gevent":
         _cap_gevent_websocket_messages(sio)
