@@ -204,21 +204,3 @@ def test_a_read_joins_the_writer_with_the_fewest_reads_and_is_prepared_for_it():
     release.set()
     first.join(10)
     assert batches == [(0, [(0, "r1")]), (1, [(1, "r2")])] and len(answers) == 2
-
-
-def test_under_light_load_reads_go_to_each_writer_in_turn():
-    import threading
-
-    from lprserver.ingest.batch import GroupCommit
-
-    used = []
-
-    def store_batch(writer, reads):
-        used.append(writer)
-        return [ReadResult(1, False, False, "CAM001")] * len(reads)
-
-    group = GroupCommit(store_batch, threading.BoundedSemaphore(2), writers=2, max_batch=64,
-                        busy_timeout=5).start()
-    for number in range(4):  # one at a time: every writer is idle when each read comes
-        group.store_read(f"r{number}")
-    assert used == [0, 1, 0, 1]  # so a store worker that died is found by the next read or the one after

@@ -11,13 +11,12 @@ as storing one read per transaction, at a fraction of the cost per read. Under
 light load a batch is a single read and nothing waits for company.
 
 Each writer has a queue of its own, and a read joins the writer with the fewest
-reads queued or in hand (ties taken in turn). That lets a store worker start on a read's image as
+reads queued or in hand. That lets a store worker start on a read's image as
 soon as the read arrives (`prepare`, store_worker.py), so by the time its batch
 is stored the image is checked; the batch then holds the worker for its files
 and statements only.
 """
 
-import itertools
 import logging
 import queue
 import threading
@@ -53,7 +52,6 @@ class GroupCommit:
         self.writers, self.max_batch, self.busy_timeout = writers, max_batch, busy_timeout
         self._queues: list[queue.Queue[_Job]] = [queue.Queue() for _ in range(writers)]
         self._in_hand = [0] * writers  # reads of the batch each writer is storing
-        self._turns = itertools.count()
         # Called after each batch with (reads, seconds spent storing them): /metrics listens.
         self.on_batch: Callable[[int, float], None] = lambda reads, seconds: None
 
@@ -67,11 +65,7 @@ class GroupCommit:
         return sum(q.qsize() for q in self._queues)
 
     def store_read(self, read: PreparedRead) -> Outcome:
-        # The writer with the fewest reads queued or in hand; ties go round, so every writer (and its
-        # store worker) takes reads under light load too, and a worker that died is found and replaced.
-        first = next(self._turns) % self.writers
-        writer = min(((first + n) % self.writers for n in range(self.writers)),
-                     key=lambda n: self._queues[n].qsize() + self._in_hand[n])
+        writer = min(range(self.writers), key=lambda n: self._queues[n].qsize() + self._in_hand[n])
         job = _Job(self.prepare(writer, read))
         self._queues[writer].put(job)
         job.done.wait()
