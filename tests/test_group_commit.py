@@ -170,37 +170,3 @@ def test_webhook_events_of_a_batch_are_queued_with_it(app):
     ingest_reads(db.session, _store(), settings, [_read(settings, event_id=f"w{i}") for i in range(5)])
     db.session.remove()
     assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 5
-
-
-def test_a_read_joins_the_writer_with_the_fewest_reads_and_is_prepared_for_it():
-    import threading
-
-    from lprserver.ingest.batch import GroupCommit
-
-    first_batch_stored, release = threading.Event(), threading.Event()
-    prepared, batches = [], []
-
-    def store_batch(writer, reads):
-        batches.append((writer, reads))
-        if reads == [(0, "r1")]:
-            first_batch_stored.set()
-            release.wait(10)  # writer 0 stays busy with r1
-        return [ReadResult(1, False, False, "CAM001")] * len(reads)
-
-    def prepare(writer, read):
-        prepared.append((writer, read))
-        return (writer, read)
-
-    group = GroupCommit(store_batch, threading.BoundedSemaphore(2), writers=2, max_batch=64,
-                        busy_timeout=5, prepare=prepare).start()
-    answers = []
-    first = threading.Thread(target=lambda: answers.append(group.store_read("r1")))
-    first.start()
-    assert first_batch_stored.wait(10)
-    second = threading.Thread(target=lambda: answers.append(group.store_read("r2")))
-    second.start()
-    second.join(10)
-    assert prepared == [(0, "r1"), (1, "r2")]  # r2 did not wait behind r1's batch
-    release.set()
-    first.join(10)
-    assert batches == [(0, [(0, "r1")]), (1, [(1, "r2")])] and len(answers) == 2

@@ -84,9 +84,10 @@ def test_a_repeat_is_answered_with_the_first_record_and_a_blacklisted_plate_aler
 
 
 def test_a_worker_that_dies_fails_its_batch_and_is_replaced(workers, image_root):
-    worker = workers.slots[0]
+    worker = workers.idle.get_nowait()
     os.kill(worker.process.pid, signal.SIGKILL)
     worker.process.wait()
+    workers.idle.put(worker)
     [failed] = workers.store([_read("d1", data_uri(make_jpeg()))])
     assert isinstance(failed, IngestError) and failed.code == "unavailable"  # the camera sends it again
     [again] = workers.store([_read("d1", data_uri(make_jpeg()))])
@@ -104,7 +105,7 @@ def test_a_database_that_cannot_take_the_write_is_unavailable_and_leaves_no_file
         outcomes = down.store([_read("u1", data_uri(make_jpeg())), _read("u2")])
         assert [(o.code, o.message) for o in outcomes] == [
             ("unavailable", "the database cannot take the write now; retry later")] * 2
-        assert down.slots[0].process.poll() is None  # the worker goes on
+        assert down.idle.queue[0].process.poll() is None  # the worker goes on
     finally:
         down.stop()
     assert _files(image_root) == [] and _records() == []
@@ -112,7 +113,7 @@ def test_a_database_that_cannot_take_the_write_is_unavailable_and_leaves_no_file
 
 def test_a_worker_exits_when_the_daemon_goes(app):
     workers = StoreWorkers(WorkerSetup.from_config(app.config), count=1)
-    worker = workers.slots[0]
+    worker = workers.idle.get_nowait()
     worker.sock.close()  # what the kernel does when the daemon is killed
     assert worker.process.wait(timeout=10) == 0
 
@@ -120,7 +121,7 @@ def test_a_worker_exits_when_the_daemon_goes(app):
 def test_the_database_address_is_not_on_the_worker_s_command_line(app):
     workers = StoreWorkers(WorkerSetup.from_config(app.config), count=1)
     try:
-        command = Path(f"/proc/{workers.slots[0].process.pid}/cmdline").read_bytes()
+        command = Path(f"/proc/{workers.idle.queue[0].process.pid}/cmdline").read_bytes()
         assert b"store_worker" in command
         assert app.config["SQLALCHEMY_DATABASE_URI"].encode() not in command and b"sqlite" not in command
     finally:
@@ -137,7 +138,7 @@ def test_outcomes_survive_the_trip_between_processes():
 def test_workers_are_ready_before_the_daemon_listens_and_one_that_cannot_start_stops_it(app):
     workers = StoreWorkers(WorkerSetup.from_config(app.config), count=2)
     try:
-        assert [w.ready for w in workers.slots] == [True, True]  # the first read never waits for a start
+        assert [w.ready for w in workers.idle.queue] == [True, True]  # the first read never waits for a start
     finally:
         workers.stop()
     broken = replace(WorkerSetup.from_config(app.config), image_sync="sometimes")  # the worker dies setting up
@@ -155,67 +156,3 @@ def test_warm_up_runs_a_batch_s_lookups_and_leaves_nothing_behind(app, image_roo
     assert not db.session().in_transaction()
     assert _records() == [] and list(db.session.scalars(select(Camera))) == []
     assert _files(image_root) == []
-
-
-def test_an_image_handed_over_as_its_read_arrives_is_checked_there_and_stored(workers, image_root):
-    jpeg = make_jpeg(640, 480)
-    good, cut, bare = (workers.prepare(0, _read("a1", data_uri(jpeg))),
-                       workers.prepare(0, _read("a2", data_uri(jpeg[:-2000]))), workers.prepare(0, _read("a3")))
-    assert bare.data.image_data is None and bare.check_id is None  # nothing to hand over
-    sent = good.for_worker(workers.slots[0])
-    assert sent.data.image_data is None and sent.check_id == good.check_id  # the batch leaves the image behind
-    stored, refused, plain = workers.store([good, cut, bare])
-    assert isinstance(stored, ReadResult) and isinstance(plain, ReadResult)
-    assert (refused.code, refused.field) == ("invalid_image", "image_data") and "complete JPEG" in refused.message
-    rows = _records()
-    assert [r.event_id for r in rows] == ["a1", "a3"] and (image_root / rows[0].image_path).read_bytes() == jpeg
-    assert _files(image_root) == sorted([rows[0].image_path, rows[0].thumbnail_path])
-
-
-def test_a_resend_whose_image_was_handed_over_is_answered_from_the_database(workers, image_root):
-    [first] = workers.store([workers.prepare(0, _read("s1", data_uri(make_jpeg())))])
-    [again] = workers.store([workers.prepare(0, _read("s1", "not base64!!"))])  # its image is never used
-    assert (again.record_id, again.duplicate) == (first.record_id, True)
-    [row] = _records()
-    assert _files(image_root) == sorted([row.image_path, row.thumbnail_path])
-
-
-def test_a_read_handed_to_a_worker_that_died_reaches_its_replacement_whole(workers, image_root):
-    jpeg = make_jpeg()
-    early = workers.prepare(0, _read("k1", data_uri(jpeg)))
-    dead = workers.slots[0]
-    os.kill(dead.process.pid, signal.SIGKILL)
-    dead.process.wait()
-    [failed] = workers.store([early])
-    assert failed.code == "unavailable" and workers.slots[0] is not dead
-    assert early.for_worker(workers.slots[0]).data.image_data == data_uri(jpeg)  # the image goes with the batch
-    [stored] = workers.store([early])
-    [row] = _records()
-    assert row.id == stored.record_id and (image_root / row.image_path).read_bytes() == jpeg
-    handed_to_the_dead = workers.prepare(0, _read("k2", data_uri(jpeg)))
-    assert handed_to_the_dead.worker is workers.slots[0]  # and a new read is handed to the replacement
-
-
-def test_a_read_whose_check_the_worker_never_got_is_unavailable_alone(workers, image_root):
-    lost = replace(_read("l1"), check_id=10**9)  # as if the daemon had sent its image and the worker dropped it
-    missing, fine = workers.store([lost, workers.prepare(0, _read("l2", data_uri(make_jpeg())))])
-    assert (missing.code, missing.message) == ("unavailable", "the image store cannot take the write now; retry later")
-    assert isinstance(fine, ReadResult)
-    assert [r.event_id for r in _records()] == ["l2"]
-
-
-def test_checks_whose_batch_never_came_are_dropped(monkeypatch):
-    from concurrent.futures import ThreadPoolExecutor
-
-    from lprserver.ingest import store_worker
-    from lprserver.ingest.pipeline import IngestSettings
-
-    settings = IngestSettings("open", 1_000_000, 10_000_000, "Asia/Bangkok")
-    early = store_worker.EarlyChecks(ThreadPoolExecutor(1), settings)
-    monkeypatch.setattr(store_worker, "CHECK_KEPT", 0.0)
-    early.start(store_worker._Check(1, data_uri(make_jpeg())))
-    early.start(store_worker._Check(2, data_uri(make_jpeg())))  # drops check 1, whose batch is late
-    dropped, kept = early.attach([replace(_read("x1"), check_id=1), replace(_read("x2"), check_id=2)])
-    with pytest.raises(OSError, match="dropped"):
-        dropped.image.check()
-    assert kept.image.check().extension == "jpg"

@@ -8,7 +8,6 @@ import os
 import re
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -62,20 +61,6 @@ class SentImage:
     def check(self) -> CheckedImage:
         """Decode and check the image; raise ImageRejected if it is not one we keep."""
         return check_image(decode_image_data(self.text, self.max_bytes), self.max_pixels)
-
-
-@dataclass(frozen=True)
-class PendingImage:
-    """An image whose check was started earlier on another thread; `check` waits for its outcome.
-
-    A store worker starts checking a read's image as soon as the daemon hands it over, while
-    the batch before it is being stored (store_worker.py)."""
-
-    outcome: Future
-
-    def check(self) -> CheckedImage:
-        """The checked image; raises the ImageRejected (or OSError) the check raised."""
-        return self.outcome.result()
 
 
 @dataclass(frozen=True)
@@ -196,7 +181,7 @@ class FilesystemImageStore:
             raise result
         return result
 
-    def save_many(self, jobs: list[tuple[CheckedImage | SentImage | PendingImage | None, str]],
+    def save_many(self, jobs: list[tuple[CheckedImage | SentImage | None, str]],
                   received_at: datetime) -> list[StoredImage | OSError | ImageRejected | None]:
         """Check and write several images durably; per job its StoredImage, the ImageRejected or
         OSError that refused it, or None when it had no image. Nothing is returned as stored
@@ -228,7 +213,7 @@ class FilesystemImageStore:
         self.root.mkdir(parents=True, exist_ok=True)
         return os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
 
-    def _save_one(self, sent: CheckedImage | SentImage | PendingImage | None, camera_id: str,
+    def _save_one(self, sent: CheckedImage | SentImage | None, camera_id: str,
                   received_at: datetime) -> StoredImage | OSError | ImageRejected | None:
         if sent is None:
             return None
@@ -236,7 +221,7 @@ class FilesystemImageStore:
             raise ValueError(f"unsafe camera id for a path: {camera_id!r}")
         try:
             image = sent.check()
-        except (ImageRejected, OSError) as exc:  # OSError: a PendingImage whose check was lost
+        except ImageRejected as exc:
             return exc
         folder = Path(received_at.strftime("%Y/%m/%d")) / camera_id
         name = uuid.uuid4().hex

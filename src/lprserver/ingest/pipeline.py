@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..blacklist import match_blacklist_many
 from ..cameras import CameraRefused, authorize_camera, touch_camera
-from ..images import FilesystemImageStore, ImageRejected, PendingImage, SentImage, StoredImage
+from ..images import FilesystemImageStore, ImageRejected, SentImage, StoredImage
 from ..models import BlacklistDetection, Camera, HealthReport, Record, utcnow
 from ..plates import is_valid_normalized, match_type, normalize_plate
 from ..tokens import token_matches
@@ -140,19 +140,13 @@ def ingest_read(session: Session, store: FilesystemImageStore, settings: IngestS
 
 @dataclass
 class PreparedRead:
-    """A read whose fields were checked; its image is checked where it is written.
-
-    A store worker may have started the image's check as the read arrived: the daemon then sends
-    the read without its image text (`data.image_data` None) and with `check_id`, and the worker
-    sets `image` to that check (a PendingImage) before storing the batch."""
+    """A read whose fields were checked; its image is checked where it is written."""
 
     data: ReadIn
     plate: str
     confidence: float | None
     metadata: dict[str, Any] | None
     token: str | None
-    check_id: int | None = None
-    image: PendingImage | None = None
 
     @property
     def key(self) -> tuple[str, str] | None:
@@ -312,7 +306,8 @@ def _save_images(store: FilesystemImageStore, settings: IngestSettings, reads: l
     The store decodes and checks each image where it writes it (in the daemon, a store worker
     process), so an image that is not base64, not a JPEG/PNG, truncated or too big is refused
     here, after its read's fields, token and repeat were checked."""
-    jobs = [(read.image or _sent_image(read, settings), read.data.camera_id) for read in reads]
+    jobs = [(SentImage(read.data.image_data, settings.image_max_bytes, settings.image_max_pixels)
+             if read.data.image_data else None, read.data.camera_id) for read in reads]
     answers: list[StoredImage | IngestError | None] = []
     for result in store.save_many(jobs, now):
         if isinstance(result, ImageRejected):
@@ -324,12 +319,6 @@ def _save_images(store: FilesystemImageStore, settings: IngestSettings, reads: l
         else:
             answers.append(result)
     return answers
-
-
-def _sent_image(read: PreparedRead, settings: IngestSettings) -> SentImage | None:
-    if not read.data.image_data:
-        return None
-    return SentImage(read.data.image_data, settings.image_max_bytes, settings.image_max_pixels)
 
 
 def _paths(stored: list[StoredImage]) -> list[str]:

@@ -70,15 +70,11 @@ class Ingest:
         # unanswered messages is told to wait instead of queueing without end.
         self.max_per_connection = app.config["INGEST_MAX_INFLIGHT_PER_CONNECTION"]
         self.inflight: Counter[str] = Counter()
-        if workers:  # each writer has a worker, which starts on a read's image as the read arrives
-            self.writer = GroupCommit(lambda writer, reads: workers.store(reads, writer), self.gate,
-                                      busy_timeout=BUSY_TIMEOUT, writers=writer_count(app.config),
-                                      max_batch=app.config["INGEST_BATCH_MAX"], prepare=workers.prepare)
-        else:
-            self.writer = GroupCommit(lambda writer, reads: self._store_here(reads), self.gate,
-                                      busy_timeout=BUSY_TIMEOUT, writers=writer_count(app.config),
-                                      max_batch=app.config["INGEST_BATCH_MAX"])
-        self.writer.start()
+        self.writer = GroupCommit(
+            workers.store if workers else self._store_here, self.gate, busy_timeout=BUSY_TIMEOUT,
+            writers=writer_count(app.config),
+            max_batch=app.config["INGEST_BATCH_MAX"],
+        ).start()
         self._token_hashes: dict[str, tuple[str | None, float]] = {}
 
     def _store_here(self, reads: list[PreparedRead]) -> list[Outcome]:
