@@ -51,3 +51,18 @@ def test_what_the_standard_library_refuses_is_refused_with_its_error(text):
     with pytest.raises(json.JSONDecodeError) as ours:
         parse(text)
     assert str(ours.value) == str(expected.value)
+
+
+@pytest.mark.parametrize("depth", [500, 1000, 1024, 1025, 5000])
+def test_deep_nesting_is_parsed_or_refused_as_bad_json_never_a_recursion_error(depth):
+    text = "[" * depth + "]" * depth
+    if depth <= 1024:  # orjson follows it (the standard library gives up near Python's recursion limit)
+        value = parse(text)
+        for _ in range(depth - 1):
+            [value] = value
+        assert value == []
+    else:
+        with pytest.raises(ValueError, match="nested too deeply"):
+            parse(text)
+        with pytest.raises(ValueError, match="nested too deeply"):
+            SocketIOJson.loads(text)

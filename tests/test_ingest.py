@@ -361,6 +361,7 @@ def test_an_event_with_no_payload_is_invalid(daemon, app):
 
 BAD_ENVELOPES = [
     ("not json", "{not json", None),
+    ("nested too deep", "[" * 5000 + "]" * 5000, None),  # deeper than either JSON parser follows
     ("a list", [1, 2, 3], None),
     ("a string", '"hello"', None),
     ("unknown table", {"table": "users", "action": "insert", "data": {}}, "table"),
@@ -518,3 +519,20 @@ def _children_running(parent: int, command_part: bytes) -> list[int]:
         except OSError:  # the process ended meanwhile
             pass
     return found
+
+
+def test_socketio_json_nested_too_deep_is_dropped_and_the_daemon_answers_on(daemon, app):
+    # Sent as raw Engine.IO frames: no Socket.IO client encodes JSON this deep.
+    ws = websocket.create_connection(daemon.ws_url.rstrip("/") + "/socket.io/?EIO=4&transport=websocket",
+                                     timeout=15)
+    try:
+        assert ws.recv().startswith("0")
+        ws.send("40")
+        assert ws.recv().startswith("40")
+        ws.send('421["lpr_data",' + "[" * 5000 + "]" * 5000 + "]")
+        ws.send('422["camera_register",{"camera_id":"DEEP1"}]')
+        answer = ws.recv()
+    finally:
+        ws.close(timeout=2)
+    assert answer.startswith("432") and json.loads(answer[3:])[0]["status"] == "success"
+    assert daemon.alive() and records() == []

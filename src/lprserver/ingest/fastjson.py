@@ -7,6 +7,7 @@ several times faster. Where orjson would give something else, the slow parser's 
     so what it accepts is accepted and its error is the one raised;
   - integers wider than 64 bits, which orjson reads as floats, are read again as the slow parser
     reads them (exact, or refused by Engine.IO's 100-digit limit).
+Nesting too deep for either parser is a ValueError (see `parse`).
 """
 
 import json
@@ -21,22 +22,39 @@ WIDEST_EXACT = 2**63  # orjson reads integer literals beyond 64 bits as floats
 
 
 def parse(text: str | bytes, slow: Callable[[Any], Any] = json.loads) -> Any:
-    """Return what `slow(text)` returns, computed by orjson where that gives the same."""
+    """Return what `slow(text)` returns, computed by orjson where that gives the same.
+
+    One difference, on purpose: arrays or objects nested deeper than the standard library can
+    follow raise a ValueError (what every door answers as bad JSON), not a RecursionError; orjson
+    itself follows up to 1,024 levels, where the standard library gives up somewhat earlier."""
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
+        return _slowly(slow, text)
+    return _slowly(slow, text) if _has_wide_number(value) else value
+
+
+def _slowly(slow: Callable[[Any], Any], text: str | bytes) -> Any:
+    try:
         return slow(text)
-    return slow(text) if _has_wide_number(value) else value
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _has_wide_number(value: Any) -> bool:
-    """True if a float in value may be an integer literal that orjson widened (or is one anyway)."""
-    if isinstance(value, float):
-        return math.isfinite(value) and value.is_integer() and abs(value) >= WIDEST_EXACT
-    if isinstance(value, dict):
-        return any(_has_wide_number(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_wide_number(v) for v in value)
+    """True if a float in value may be an integer literal that orjson widened (or is one anyway).
+
+    A loop, not recursion: a camera may nest arrays as deep as orjson takes (1,024 levels)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float):
+            if math.isfinite(item) and item.is_integer() and abs(item) >= WIDEST_EXACT:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 
