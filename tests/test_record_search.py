@@ -12,7 +12,6 @@ from lprserver.api import records as api_records
 from lprserver.extensions import db
 from lprserver.models import Camera, Record, utcnow
 from lprserver.plates import normalize_plate
-from lprserver.record_queries import count_records as api_count_records
 from lprserver.records import RecordFilter, Total, count_records, page_records, total_reads
 from lprserver.stats import reads_per_camera, reads_per_hour
 from lprserver.web import records as web_records
@@ -158,7 +157,7 @@ def test_records_page_labels_an_estimated_total(app, users, db_kind, monkeypatch
 
 def test_api_total_kind_says_at_least_when_capped(app, client, api_token, monkeypatch):
     add_reads(THAI)
-    monkeypatch.setattr(api_records, "count_records", partial(api_count_records, cap=2))
+    monkeypatch.setattr(api_records, "count_records", partial(count_records, cap=2))
     body = client.get("/api/records?plate=ก", headers=bearer(api_token)).get_json()
     assert (body["total"], body["total_kind"]) == (2, "at_least")
     assert len(body["records"]) == 4

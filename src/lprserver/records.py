@@ -1,4 +1,10 @@
-"""Record queries shared by the pages and the REST API: filters, keyset paging, CSV export."""
+"""Record queries shared by the pages and the REST API: one filter, keyset paging, CSV export.
+
+The records page and `GET /api/records` take their filters under different names (the page's form
+fields, the API's documented query arguments) and both turn them into one `RecordFilter`, so the two
+always find the same records (SPEC §6). Its time range is on `received_at`, the server's clock: edge
+cameras' clocks may be wrong or unset, and that column is indexed (alone and after `camera_id`).
+"""
 
 import csv
 import io
@@ -18,6 +24,7 @@ PLATE_MODES = ("exact", "prefix", "contains")
 COUNT_CAP = 10_000  # counting millions of rows on every page view would be the slow part
 ESTIMATE_ABOVE = 100_000  # a table this big is counted by PostgreSQL's estimate, not row by row
 EXPORT_CHUNK = 1000
+CHECKED = ("1", "true", "on", "yes")  # a checkbox's values
 CSV_COLUMNS = ("id", "captured_at", "received_at", "camera_id", "plate_number", "plate_normalized",
                "province", "confidence", "location", "latitude", "longitude", "vehicle_type",
                "vehicle_color", "direction", "blacklisted", "image_sha256", "event_id")
@@ -33,13 +40,18 @@ class FilterError(ValueError):
 
 @dataclass(frozen=True)
 class RecordFilter:
+    """What to find. `plate` is normalised (`normalize_plate`); `since` and `until` bound the time the
+    server received the read (until exclusive); `blacklisted` keeps only hits (True) or only the others
+    (False); `since_id` keeps only records with a larger id (the API's polling)."""
+
     plate: str = ""
     plate_mode: str = "contains"
     camera_id: str = ""
     since: datetime | None = None
     until: datetime | None = None
     min_confidence: float | None = None
-    blacklisted_only: bool = False
+    blacklisted: bool | None = None
+    since_id: int | None = None
 
     @classmethod
     def from_args(cls, args: Mapping[str, str], timezone: str) -> "RecordFilter":
@@ -54,7 +66,7 @@ class RecordFilter:
             since=_time(args, "since", timezone),
             until=_time(args, "until", timezone),
             min_confidence=_number(args, "min_confidence"),
-            blacklisted_only=(args.get("blacklisted") or "").lower() in ("1", "true", "on", "yes"),
+            blacklisted=True if (args.get("blacklisted") or "").lower() in CHECKED else None,  # hits only
         )
 
     def query_args(self, timezone: str) -> dict[str, str]:
@@ -63,7 +75,7 @@ class RecordFilter:
         out = {"plate": self.plate, "plate_mode": self.plate_mode, "camera_id": self.camera_id,
                "since": _local_input(self.since, tz), "until": _local_input(self.until, tz),
                "min_confidence": "" if self.min_confidence is None else f"{self.min_confidence:g}",
-               "blacklisted": "1" if self.blacklisted_only else ""}
+               "blacklisted": "1" if self.blacklisted else ""}
         return {k: v for k, v in out.items() if v and not (k == "plate_mode" and not self.plate)}
 
     def as_audit(self) -> dict[str, Any]:
@@ -119,8 +131,10 @@ def filtered(query: Select, f: RecordFilter) -> Select:
         query = query.where(Record.received_at < f.until)
     if f.min_confidence is not None:
         query = query.where(Record.confidence >= f.min_confidence)
-    if f.blacklisted_only:
-        query = query.where(Record.blacklisted.is_(True))
+    if f.blacklisted is not None:
+        query = query.where(Record.blacklisted.is_(f.blacklisted))
+    if f.since_id is not None:
+        query = query.where(Record.id > f.since_id)
     return query
 
 
@@ -158,10 +172,31 @@ def page_statement(f: RecordFilter, limit: int, before: int | None = None,
     return query.order_by(Record.id.desc()).limit(limit)
 
 
-def offset_records(session: Session, f: RecordFilter, page: int = 1, per_page: int = 50) -> list[Record]:
-    """Return page `page` (from 1), newest first, for callers that number their pages."""
-    query = filtered(select(Record), f).order_by(Record.id.desc())
-    return list(session.scalars(query.limit(per_page).offset((page - 1) * per_page)))
+def find_records(session: Session, f: RecordFilter, page: int = 1, per_page: int = 50,
+                 before_id: int | None = None) -> list[Record]:
+    """Return one page for the API: by OFFSET for `page` (from 1), or the ones older than `before_id`.
+
+    Newest first; oldest first when polling with `since_id`, so a poller never skips a record.
+    Keyset paging (`before_id`) costs the same at any depth; OFFSET reads every row it skips.
+    """
+    query = filtered(select(Record), f)
+    query = query.order_by(Record.id.asc() if f.since_id is not None else Record.id.desc()).limit(per_page)
+    if before_id is not None:
+        return list(session.scalars(query.where(Record.id < before_id)))
+    return list(session.scalars(query.offset((page - 1) * per_page)))
+
+
+def iter_records(session: Session, f: RecordFilter, chunk: int = EXPORT_CHUNK) -> Iterator[Record]:
+    """Yield every matching record, newest first, a keyset page at a time (for exports); the session's
+    identity map is emptied after each page, so it does not grow with the export."""
+    before = None
+    while True:
+        page = page_records(session, f, chunk, before=before)
+        yield from page.records
+        session.expunge_all()
+        if page.older is None:
+            return
+        before = page.older
 
 
 @dataclass(frozen=True)
@@ -235,22 +270,27 @@ def _cell(value: Any, tz: ZoneInfo) -> Any:
     return value
 
 
-def export_csv(session: Session, f: RecordFilter, timezone: str) -> Iterator[str]:
-    """Yield the matching records as CSV text, newest first, a chunk at a time."""
+def export_csv(session: Session, f: RecordFilter, timezone: str, columns: tuple[str, ...] = CSV_COLUMNS,
+               bom: bool = True) -> Iterator[str]:
+    """Yield the matching records as CSV text, newest first, a chunk at a time; times in `timezone`.
+
+    The page's export starts with a BOM, which tells spreadsheet programs the Thai text is UTF-8;
+    the API's has none (and its own column order, kept for the integrators that read it)."""
     tz = ZoneInfo(timezone)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    yield "\ufeff" + out.getvalue()  # the BOM tells spreadsheet programs the Thai text is UTF-8
-    before = None
-    while True:
-        page = page_records(session, f, EXPORT_CHUNK, before=before)
-        out.seek(0)
-        out.truncate()
-        for record in page.records:
-            writer.writerow([_cell(getattr(record, column), tz) for column in CSV_COLUMNS])
-        yield out.getvalue()
-        session.expunge_all()  # keep the identity map from growing with the export
-        if page.older is None:
-            return
-        before = page.older
+    writer.writerow(columns)
+    yield ("\ufeff" if bom else "") + _taken(out)
+    for count, record in enumerate(iter_records(session, f), start=1):
+        writer.writerow([_cell(getattr(record, column), tz) for column in columns])
+        if count % EXPORT_CHUNK == 0:
+            yield _taken(out)
+    yield _taken(out)
+
+
+def _taken(out: io.StringIO) -> str:
+    """Return what was written to `out` and empty it."""
+    text = out.getvalue()
+    out.seek(0)
+    out.truncate()
+    return text

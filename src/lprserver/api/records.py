@@ -15,7 +15,8 @@ from ..ingest.errors import IngestError
 from ..ingest.pipeline import IngestSettings, ingest_read
 from ..ingest.validation import to_utc
 from ..models import Record, utcnow
-from ..record_queries import RecordFilter, count_records, find_records
+from ..plates import normalize_plate
+from ..records import RecordFilter, count_records, find_records
 from . import bp
 from .export import records_csv
 from .schemas import (
@@ -90,14 +91,14 @@ def create_record():
 
 
 def record_filter(args: dict) -> RecordFilter:
-    """Turn the validated query arguments into the records filter."""
+    """Turn the validated query arguments into the records page's filter (SPEC §6: the same filters)."""
     tz = current_app.config["TIMEZONE"]
     return RecordFilter(
-        plate=args.get("plate"),
-        plate_match=args.get("plate_match", "contains"),
-        camera_id=args.get("camera_id"),
-        time_from=_aware(args.get("time_from"), tz),
-        time_to=_aware(args.get("time_to"), tz),
+        plate=normalize_plate(args.get("plate") or ""),
+        plate_mode=args.get("plate_match", "contains"),
+        camera_id=args.get("camera_id") or "",
+        since=_aware(args.get("time_from"), tz),
+        until=_aware(args.get("time_to"), tz),
         min_confidence=args.get("min_confidence"),
         blacklisted=args.get("blacklisted"),
         since_id=args.get("since_id"),

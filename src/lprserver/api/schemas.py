@@ -4,7 +4,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from ..models import BLACKLIST_CATEGORIES, WEBHOOK_EVENTS
-from ..record_queries import PLATE_MATCHES
+from ..records import PLATE_MODES
 from .errors import ErrorSchema
 
 Str = ma.fields.String
@@ -32,11 +32,13 @@ class PageInfo(ma.Schema):
 
 class RecordFilterArgs(ma.Schema):
     plate = Str(validate=validate.Length(max=64), metadata={"description": "normalised before matching"})
-    plate_match = Str(load_default="contains", validate=validate.OneOf(PLATE_MATCHES))
+    plate_match = Str(load_default="contains", validate=validate.OneOf(PLATE_MODES))
     camera_id = Str(validate=validate.Length(max=64))
     time_from = ma.fields.DateTime(data_key="from", metadata={
-        "description": "capture time, inclusive; without an offset it is read in the server's TIMEZONE"})
-    time_to = ma.fields.DateTime(data_key="to", metadata={"description": "capture time, exclusive"})
+        "description": "when the server received the read (as the records page filters), inclusive; "
+                       "without an offset it is read in the server's TIMEZONE"})
+    time_to = ma.fields.DateTime(data_key="to", metadata={
+        "description": "when the server received the read, exclusive"})
     min_confidence = ma.fields.Float(validate=validate.Range(min=0, max=100))
     blacklisted = ma.fields.Boolean()
 
