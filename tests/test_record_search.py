@@ -72,6 +72,48 @@ def test_thai_contains_search_uses_the_trigram_index_on_postgresql(app, db_kind)
     assert "ix_lpr_records_plate_trgm" in plan
 
 
+# --- a time range that ended long ago ----------------------------------------------------------
+
+def test_a_range_that_ended_long_ago_is_read_range_first_and_pages_the_same(app, client, api_token,
+                                                                             monkeypatch):
+    """When walking the ids down would pass many more rows than the range holds, the first page reads the
+    range and sorts it: the same records, in the same order, on the page, the API and the export."""
+    add_reads([f"OLD{n}" for n in range(30)])
+    received = list(db.session.scalars(db.select(Record.received_at).order_by(Record.id)))
+
+    def between(start, end=None):
+        args = {"since": received[start].isoformat()} if start is not None else {}
+        return RecordFilter.from_args(dict(args, until=received[end].isoformat()), "Asia/Bangkok")
+
+    f = between(10, 15)  # OLD10..OLD14, 15 rows after it
+    expected = [f"OLD{n}" for n in range(14, 9, -1)]
+    assert not records_module.range_first(db.session, f)  # 15 newer rows: walking them is cheap
+    walked = page_records(db.session, f, per_page=3)
+    monkeypatch.setattr(records_module, "WALK_ALWAYS_BELOW", 2)
+    monkeypatch.setattr(records_module, "WALK_FASTER", 2)
+    monkeypatch.setattr(records_module, "RANGE_FIRST_MAX", 5)
+    assert records_module.range_first(db.session, f)  # 15 newer > 2 × 5 inside
+    assert not records_module.range_first(db.session, between(9, 15))  # 6 inside: over RANGE_FIRST_MAX
+    assert not records_module.range_first(db.session, between(20, 24))  # 6 newer, not over 2 × 4 inside
+    assert not records_module.range_first(db.session, between(None, 29))  # 1 newer: walk
+    assert records_module.range_first(db.session, between(12, 15))
+    first = page_records(db.session, f, per_page=3)
+    assert [r.plate_number for r in first.records] == [r.plate_number for r in walked.records] == expected[:3]
+    assert first.older == walked.older
+    rest = page_records(db.session, f, per_page=3, before=first.older)
+    assert [r.plate_number for r in rest.records] == expected[3:] and rest.older is None
+    query = {"from": received[10].isoformat(), "to": received[15].isoformat(), "per_page": 3}
+    body = client.get("/api/records", query_string=query, headers=bearer(api_token)).get_json()
+    assert [r["plate_number"] for r in body["records"]] == expected[:3]
+    body = client.get("/api/records", query_string=dict(query, page=2), headers=bearer(api_token)).get_json()
+    assert [r["plate_number"] for r in body["records"]] == expected[3:]
+    csv_text = client.get("/api/records/export.csv", query_string=query, headers=bearer(api_token)).get_data(
+        as_text=True)
+    assert [line.split(",")[4] for line in csv_text.splitlines()[1:]] == expected
+    statement = str(records_module.page_statement(f, 4, range_first=True).compile(db.engine))
+    assert "lpr_records.id + " in statement  # the order no index gives
+
+
 # --- keyset paging -----------------------------------------------------------------------------
 
 def test_api_before_id_walks_every_record_once_newest_first(app, client, api_token):
