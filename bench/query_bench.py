@@ -39,12 +39,15 @@ SEARCHES = {
     "contains": ({"plate": "ข12", "plate_mode": "contains"}, "Thai 'contains' '%ข12%'"),
     "camera_24h": ({"camera_id": "{camera}", "since": "{day_ago}"},
                    "one camera (drawn anew each run), last 24 h"),
+    "past_day": ({"since": "{days_61}", "until": "{days_60}"}, "one day 60 days back, no plate or camera"),
 }
 
 
 def _search(args: dict, now: datetime, camera: str) -> RecordFilter:
-    day_ago = (now - timedelta(hours=24)).isoformat()
-    values = {k: v.format(camera=camera, day_ago=day_ago) for k, v in args.items()}
+    moments = {"day_ago": now - timedelta(hours=24), "days_61": now - timedelta(days=61),
+               "days_60": now - timedelta(days=60)}
+    values = {k: v.format(camera=camera, **{name: m.isoformat() for name, m in moments.items()})
+              for k, v in args.items()}
     return RecordFilter.from_args(values, TIMEZONE)
 
 

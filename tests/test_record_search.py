@@ -91,9 +91,8 @@ def test_a_range_that_ended_long_ago_is_read_range_first_and_pages_the_same(app,
     walked = page_records(db.session, f, per_page=3)
     monkeypatch.setattr(records_module, "WALK_ALWAYS_BELOW", 2)
     monkeypatch.setattr(records_module, "WALK_FASTER", 2)
-    monkeypatch.setattr(records_module, "RANGE_FIRST_MAX", 5)
     assert records_module.range_first(db.session, f)  # 15 newer > 2 × 5 inside
-    assert not records_module.range_first(db.session, between(9, 15))  # 6 inside: over RANGE_FIRST_MAX
+    assert not records_module.range_first(db.session, between(5, 15))  # 15 newer, not over 2 × 10 inside
     assert not records_module.range_first(db.session, between(20, 24))  # 6 newer, not over 2 × 4 inside
     assert not records_module.range_first(db.session, between(None, 29))  # 1 newer: walk
     assert records_module.range_first(db.session, between(12, 15))

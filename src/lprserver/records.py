@@ -25,10 +25,9 @@ COUNT_CAP = 10_000  # counting millions of rows on every page view would be the 
 ESTIMATE_ABOVE = 100_000  # a table this big is counted by PostgreSQL's estimate, not row by row
 EXPORT_CHUNK = 1000
 # When a page reads its time range first (see range_first): walking the ids passes a row about 3 times
-# faster than the range is read and sorted; a range with more rows than RANGE_FIRST_MAX is walked (reading
-# it would take 0.2 s or more too); with fewer newer rows than WALK_ALWAYS_BELOW, walking is about 1 ms.
+# faster than the range is read and sorted; with fewer newer rows than WALK_ALWAYS_BELOW, walking takes
+# about a millisecond.
 WALK_FASTER = 3
-RANGE_FIRST_MAX = 200_000
 WALK_ALWAYS_BELOW = 3_000
 CHECKED = ("1", "true", "on", "yes")  # a checkbox's values
 CSV_COLUMNS = ("id", "captured_at", "received_at", "camera_id", "plate_number", "plate_normalized",
@@ -190,25 +189,26 @@ def range_first(session: Session, f: RecordFilter) -> bool:
     cold cache. Reading that day's 55,556 rows through the `received_at` index and sorting them took
     43–85 ms instead, but about three times as long per row as the walk (BENCHMARKS.md, stop 15). So
     the range is read first when the walk would pass WALK_FASTER times more rows than the range holds.
-    The rows are counted from the index alone, each count stopping as soon as the answer is known;
-    a range ending within the last WALK_ALWAYS_BELOW rows costs one count of at most that many."""
+    Ids are handed out as reads arrive, so the rows are estimated from ids: the first id received at
+    or after each end of the range, and the newest id, three probes of an index. The choice only
+    decides how the page is read, never which rows it has."""
     if f.until is None:
         return False
-    after_range = select(Record.received_at).where(Record.received_at >= f.until)
-    if _at_most(session, after_range, WALK_ALWAYS_BELOW) <= WALK_ALWAYS_BELOW:
+    newest = session.scalar(select(func.max(Record.id)))
+    end = _first_id_at(session, f.until)
+    if newest is None or end is None:  # nothing came after the range: the walk starts in it
         return False
-    in_range = select(Record.received_at).where(Record.received_at < f.until)
-    if f.since is not None:
-        in_range = in_range.where(Record.received_at >= f.since)
-    inside = _at_most(session, in_range, RANGE_FIRST_MAX)
-    if inside > RANGE_FIRST_MAX:
-        return False
-    return _at_most(session, after_range, WALK_FASTER * inside) > WALK_FASTER * inside
+    oldest = select(func.min(Record.id))
+    start = _first_id_at(session, f.since) if f.since is not None else session.scalar(oldest)
+    inside = max(0, end - start) if start is not None else 0
+    after = newest - end + 1
+    return after > WALK_ALWAYS_BELOW and after > WALK_FASTER * inside
 
 
-def _at_most(session: Session, rows: Select, cap: int) -> int:
-    """Count `rows`, stopping past `cap` (the answer is then cap + 1)."""
-    return session.scalar(capped_count_statement(rows, cap))
+def _first_id_at(session: Session, moment: datetime) -> int | None:
+    """The id of the first record received at or after `moment` (by the `received_at` index)."""
+    query = select(Record.id).where(Record.received_at >= moment).order_by(Record.received_at).limit(1)
+    return session.scalar(query)
 
 
 def _newest_first(range_first: bool):
