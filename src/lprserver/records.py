@@ -185,7 +185,7 @@ def range_first(session: Session, f: RecordFilter) -> bool:
 
     Pages come newest first, and the database gets them by walking the primary key down from the
     newest row until the page is full. For a time range that ends in the past, that walk first passes
-    every row received after it: 0.9–1.6 s at 5 M rows for one day 60–89 days back, and 27–43 s on a
+    every row received after it: 0.9–1.9 s at 5 M rows for one day 60–89 days back, and 27–43 s on a
     cold cache. Reading that day's 55,556 rows through the `received_at` index and sorting them took
     43–85 ms instead, but about three times as long per row as the walk (BENCHMARKS.md, stop 15). So
     the range is read first when the walk would pass WALK_FASTER times more rows than the range holds.
