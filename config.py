@@ -1,10 +1,59 @@
 """Configuration classes: each reads the environment when it is instantiated, nothing else."""
 
+import math
 import os
+import secrets
+from collections import Counter
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
 DEFAULT_SECRET_KEY = "dev-not-secret-change-me"
+GENERATED_KEY_FILE = BASE_DIR / "instance" / "secret_key"
+MIN_KEY_BITS = 80  # the least a 32-hex-digit random key ever showed in 20,000 draws was 92 bits
+
+
+def secret_key_weakness(key: str | None) -> str | None:
+    """Say why a SECRET_KEY is too weak for production (README "Configure"), or None if it is not.
+
+    Its characters' Shannon entropy over the key's length estimates how random it is: a key of one
+    repeated letter has none; 64 random hex digits, as setup.sh writes them, about 250 bits."""
+    if not key or key == DEFAULT_SECRET_KEY:
+        return "is not set"
+    if len(key) < 32:
+        return "is shorter than 32 characters"
+    counts = Counter(key)
+    bits = -sum(n * math.log2(n / len(key)) for n in counts.values())
+    if bits < MIN_KEY_BITS or len(counts) < 10:
+        return "has too little randomness (too few different characters)"
+    if any(key == (key[:size] * (len(key) // size + 1))[:len(key)] for size in range(1, len(key) // 2 + 1)):
+        return "repeats a shorter pattern"
+    steps = sum(abs(ord(b) - ord(a)) == 1 for a, b in zip(key, key[1:], strict=False))
+    if steps > len(key) // 2:
+        return "runs through the alphabet"
+    return None
+
+
+def generated_secret_key(path: Path = GENERATED_KEY_FILE) -> str:
+    """Return the key kept in `path`, made on first use (development without SECRET_KEY, SPEC §7).
+
+    The daemon and the web app start together and must sign with the same key: the first one to
+    link its file into place wins, and both read that one."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32) + "\n")
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_text().strip()
 
 
 def database_url(raw: str | None) -> str:
@@ -67,7 +116,7 @@ class Config:
 
     def __init__(self, environ=None):
         env = os.environ if environ is None else environ
-        self.SECRET_KEY = env.get("SECRET_KEY") or DEFAULT_SECRET_KEY
+        self.SECRET_KEY = env.get("SECRET_KEY") or self.default_secret_key()
         self.SQLALCHEMY_DATABASE_URI = database_url(env.get("DATABASE_URL"))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.IMAGE_STORAGE_PATH = env.get("IMAGE_STORAGE_PATH") or str(
@@ -81,6 +130,13 @@ class Config:
         self.INGEST_MAX_MESSAGE_BYTES = _int(env, "INGEST_MAX_MESSAGE_BYTES", 4 * 1024 * 1024)
         self.INGEST_MAX_INFLIGHT = _int(env, "INGEST_MAX_INFLIGHT", 32)
         self.INGEST_MAX_INFLIGHT_PER_CONNECTION = _int(env, "INGEST_MAX_INFLIGHT_PER_CONNECTION", 8)
+        # Connection limits of the daemon's port (SPEC §2.4, ingest/connections.py).
+        self.INGEST_IDLE_SECONDS = _float(env, "INGEST_IDLE_SECONDS", 120.0)
+        self.INGEST_HANDSHAKE_SECONDS = _float(env, "INGEST_HANDSHAKE_SECONDS", 10.0)
+        self.INGEST_MAX_CONNECTIONS_PER_ADDRESS = _int(env, "INGEST_MAX_CONNECTIONS_PER_ADDRESS", 256,
+                                                       minimum=1)
+        # Open mode: cameras one address may create (first reads of unknown ids), per minute.
+        self.INGEST_NEW_CAMERAS_PER_MINUTE = _int(env, "INGEST_NEW_CAMERAS_PER_MINUTE", 60, minimum=1)
         # Group commit: writers storing the reads waiting at that moment, up to a batch each.
         self.INGEST_WRITERS = _int(env, "INGEST_WRITERS", 2, minimum=1)
         self.INGEST_BATCH_MAX = _int(env, "INGEST_BATCH_MAX", 64, minimum=1)
@@ -127,6 +183,10 @@ class Config:
         self.SQLALCHEMY_ENGINE_OPTIONS.update(self._pool_options())
         self.check()
 
+    def default_secret_key(self) -> str:
+        """The key without SECRET_KEY: one generated into instance/ on first start, then kept."""
+        return generated_secret_key()
+
     def _pool_options(self) -> dict:
         if self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
             return {}
@@ -144,6 +204,8 @@ class Config:
                              "RETENTION_BATCH_SIZE 1 or more")
         if self.IMAGE_ACCEL_REDIRECT and not self.IMAGE_ACCEL_REDIRECT.startswith("/"):
             raise ValueError("IMAGE_ACCEL_REDIRECT must be an nginx location such as /_images/, or empty")
+        if self.INGEST_IDLE_SECONDS <= 0 or self.INGEST_HANDSHAKE_SECONDS <= 0:
+            raise ValueError("INGEST_IDLE_SECONDS and INGEST_HANDSHAKE_SECONDS must be more than 0")
         if self.IMAGE_SYNC not in ("batch", "file"):
             raise ValueError(f"IMAGE_SYNC must be batch or file, not {self.IMAGE_SYNC!r}")
 
@@ -158,18 +220,25 @@ class TestingConfig(Config):
     DEFAULT_LIVE_RELAY_URL = ""
     WTF_CSRF_ENABLED = True
 
+    def default_secret_key(self) -> str:
+        return secrets.token_hex(32)  # tests that start both processes pass one SECRET_KEY to both
+
 
 class ProductionConfig(Config):
     DEFAULT_INGEST_AUTH = "token"
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
 
+    def default_secret_key(self) -> str:
+        return ""  # refused by check(): production keys come from the settings file
+
     def check(self) -> None:
         super().check()
-        if self.SECRET_KEY == DEFAULT_SECRET_KEY or len(self.SECRET_KEY) < 32:
+        weakness = secret_key_weakness(self.SECRET_KEY)
+        if weakness:
             raise RuntimeError(
-                "Production refuses to start without a SECRET_KEY of 32 characters or more: "
-                "set one in the environment file (setup.sh install generates it)."
+                f"Production refuses to start: SECRET_KEY {weakness}. Set a random one of 32 characters "
+                "or more in the settings file (setup.sh install generates it; `openssl rand -hex 32`)."
             )
 
 

@@ -4,6 +4,7 @@ import io
 import json
 import os
 import random
+import secrets
 import shutil
 import sys
 import tempfile
@@ -217,7 +218,7 @@ class Daemon(processes.Daemon):
     def __init__(self, database_url: str, image_root: Path, log_path: Path, async_mode: str = "gevent",
                  extra_env: dict | None = None):
         env = {
-            "FLASK_CONFIG": "production", "SECRET_KEY": "bench-" + "x" * 40,
+            "FLASK_CONFIG": "production", "SECRET_KEY": secrets.token_hex(32),
             "DATABASE_URL": database_url, "IMAGE_STORAGE_PATH": str(image_root),
             "INGEST_AUTH": "open", "LOG_LEVEL": "WARNING", "ASYNC_MODE": async_mode, **(extra_env or {}),
         }

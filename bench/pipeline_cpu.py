@@ -13,6 +13,7 @@ of each stage. Timings are not asserted anywhere.
 import argparse
 import base64
 import random
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _measure(args, url: str, images: Path) -> dict:
     app = create_app(config_from_env(environ={
-        "FLASK_CONFIG": "production", "SECRET_KEY": "bench-" + "x" * 40, "DATABASE_URL": url,
+        "FLASK_CONFIG": "production", "SECRET_KEY": secrets.token_hex(32), "DATABASE_URL": url,
         "IMAGE_STORAGE_PATH": str(images), "INGEST_AUTH": "open", "LOG_LEVEL": "WARNING"}))
     settings = IngestSettings.from_config(app.config)
     threads = ThreadPoolExecutor(16)  # as the daemon spreads a batch's file work over threads

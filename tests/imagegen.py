@@ -52,3 +52,21 @@ def noisy_jpeg(target_bytes: int, seed: int = 2) -> bytes:
         if out.tell() >= target_bytes:
             return out.getvalue()
         side = int(side * 1.08)
+
+
+def many_scans_jpeg(width: int, height: int, scans: int) -> bytes:
+    """Return a progressive JPEG whose last scan is repeated until it has `scans` scans: little data,
+    but every scan makes the decoder visit every block of the frame."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (120, 130, 140)).save(out, "JPEG", progressive=True, quality=80)
+    data = out.getvalue()
+    last_scan = data.rindex(b"\xff\xda")
+    eoi = data.rindex(b"\xff\xd9")
+    return data[:eoi] + data[last_scan:eoi] * (scans - data.count(b"\xff\xda")) + data[eoi:]
+
+
+def flat_png(width: int, height: int, mode: str = "RGBA") -> bytes:
+    """Return a PNG of one colour: large in pixels, small in bytes."""
+    out = io.BytesIO()
+    Image.new(mode, (width, height), (1, 2, 3, 255)[: len(mode)]).save(out, "PNG", optimize=True)
+    return out.getvalue()

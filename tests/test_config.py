@@ -21,7 +21,7 @@ def test_production_refuses_a_default_or_weak_secret_key(secret):
 
 
 def test_production_defaults_to_camera_tokens():
-    config = ProductionConfig({"SECRET_KEY": "x" * 40})
+    config = ProductionConfig({"SECRET_KEY": "8f0c2a9d4e6b17f3a5c9e2d8b4f6a1c7e3d9b5f2a8c4e6d1b7f3a9c5e2d8b4f6"})
     assert config.INGEST_AUTH == "token"
     assert config.SESSION_COOKIE_SECURE is True
 

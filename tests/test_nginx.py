@@ -21,6 +21,7 @@ from .imagegen import data_uri, make_jpeg
 from .pgcluster import free_port
 from .processes import ROOT, Daemon, wait_for_port
 from .test_ingest import close_client
+from .webserver import csrf_token
 
 NGINX = "/usr/sbin/nginx"
 pytestmark = pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed (./setup.sh test)")
@@ -158,12 +159,16 @@ def test_static_files_come_from_nginx_with_long_cache_headers(stack):
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_a_browser_socketio_client_connects_over_websocket_through_nginx(stack, app, api_token):
+def test_a_browser_socketio_client_connects_over_websocket_through_nginx(stack, app, users):
     client = socketio.Client(reconnection=False)
+    http = requests.Session()
+    token = csrf_token(http.get(f"{stack['url']}/login", timeout=10).text)
+    http.post(f"{stack['url']}/login", timeout=10, allow_redirects=False,
+              data={"username": "viewer", "password": users["viewer"], "csrf_token": token})
     try:
-        # Signed in (Bearer token), in case the web app's Socket.IO turns anonymous users away.
+        # Signed in (the session cookie): the live channel turns anonymous users away.
         client.connect(stack["url"], transports=["websocket"], wait_timeout=10,
-                       headers={"Authorization": f"Bearer {api_token}"})
+                       headers={"Cookie": "; ".join(f"{c.name}={c.value}" for c in http.cookies)})
         assert client.connected and client.transport() == "websocket"
     finally:
         close_client(client)

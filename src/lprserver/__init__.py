@@ -7,6 +7,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .extensions import csrf, db, limiter, login_manager, socketio
 from .logs import configure_logging
+from .url_ids import CameraIdConverter, RowId
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,6 +28,8 @@ def create_app(config, async_mode: str | None = None) -> Flask:
         # Behind nginx: take the client address (rate limits, audit) from X-Forwarded-For.
         count = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+    app.url_map.converters["id"] = RowId  # every <id:...> in a route: a row id a column can hold
+    app.url_map.converters["camera"] = CameraIdConverter
     db.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)

@@ -49,7 +49,7 @@ def create_token():
     return _page(new_token=token, status=201)
 
 
-@bp.post("/tokens/<int:token_id>/revoke")
+@bp.post("/tokens/<id:token_id>/revoke")
 @login_required
 @limiter.limit(_token_limit)
 def revoke_token(token_id: int):

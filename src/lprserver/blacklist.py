@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from .audit import audit
 from .models import BLACKLIST_CATEGORIES, BlacklistDetection, BlacklistEntry, User
 from .plates import is_valid_normalized, normalize_plate
+from .times import parse_local
 
 
 def match_blacklist(session: Session, plate_normalized: str, now: datetime) -> list[BlacklistEntry]:
@@ -161,6 +162,8 @@ def _checked(plate: str, category: str, reason: str | None) -> tuple[str, str, s
     reason = (reason or "").strip() or None
     if reason is not None and len(reason) > 2000:
         raise BlacklistInputError("reason", "the reason is over 2000 characters")
+    if reason is not None and "\x00" in reason:
+        raise BlacklistInputError("reason", "the reason holds a NUL character")
     return plate, category, reason
 
 
@@ -216,8 +219,7 @@ def _parse_expiry(text: str, timezone: str) -> datetime | None:
     text = (text or "").strip()
     if not text:
         return None
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))
+    return parse_local(text, timezone)
 
 
 def import_csv(session: Session, actor: Actor, text: str, timezone: str, now: datetime) -> ImportReport:

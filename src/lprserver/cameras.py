@@ -1,5 +1,7 @@
 """Camera services: creation with a token, authorisation, presence. Callers commit."""
 
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
@@ -10,6 +12,10 @@ from sqlalchemy.orm import Session
 from .models import Camera, utcnow
 from .tokens import generate_token, hash_token, token_matches
 
+# A camera id (SPEC §2.4): 1-64 of A-Z a-z 0-9 _ . - starting with a letter or digit.
+CAMERA_ID_REGEX = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+CAMERA_ID_PATTERN = f"^{CAMERA_ID_REGEX}$"
+CAMERA_ID_RULE = "1-64 of A-Z a-z 0-9 _ . - starting with a letter or digit"
 LAST_SEEN_RESOLUTION = timedelta(seconds=10)
 _INSERTS = {"postgresql": pg_insert, "sqlite": sqlite_insert}
 
@@ -67,3 +73,27 @@ def set_online(session: Session, camera_ids: list[str] | None, online: bool) -> 
     if camera_ids is not None:
         query = query.where(Camera.id.in_(camera_ids))
     session.execute(query)
+
+
+class NewCameraBudget:
+    """How many new cameras each address may still create in open mode: `per_minute`, refilled
+    evenly, a minute's worth at once at most (one connection once made 1,480 in 28 s)."""
+
+    MAX_ADDRESSES = 10_000
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
+        self.per_minute, self.clock = per_minute, clock
+        self.buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens left, when)
+
+    def take(self, address: str) -> bool:
+        """Spend one of `address`'s new cameras; False when it has none left now."""
+        now = self.clock()
+        tokens = self._left(address, now)
+        if len(self.buckets) >= self.MAX_ADDRESSES:  # forget the addresses whose budget is whole again
+            self.buckets = {a: b for a, b in self.buckets.items() if self._left(a, now) < self.per_minute}
+        self.buckets[address] = (tokens - 1 if tokens >= 1 else tokens, now)
+        return tokens >= 1
+
+    def _left(self, address: str, now: float) -> float:
+        tokens, at = self.buckets.get(address, (float(self.per_minute), now))
+        return min(float(self.per_minute), tokens + (now - at) * self.per_minute / 60)

@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from . import ROOT
 from .blacklist import add_entry
-from .cameras import create_camera
+from .cameras import CAMERA_ID_PATTERN, create_camera
 from .extensions import db
-from .ingest.validation import CAMERA_ID_PATTERN
 from .models import BLACKLIST_CATEGORIES, ROLES, ApiToken, User, utcnow
 from .passwords import hash_password
 from .plates import is_valid_normalized, normalize_plate
+from .sessions import end_user_sessions
 from .tokens import generate_token, hash_token
 
 lpr = AppGroup("lpr", help="LPR Server administration.")
@@ -53,6 +53,8 @@ def save_user(username: str, role: str, password: str | None) -> tuple[User, str
         raise click.BadParameter("use 1-64 of A-Z a-z 0-9 _ . @ -", param_hint="USERNAME")
     password = password or secrets.token_urlsafe(12)
     user = db.session.scalar(select(User).where(User.username == username)) or User(username=username)
+    if user.id is not None:  # a new password ends the sessions signed in with the old one
+        end_user_sessions(db.session, user.id, utcnow())
     user.password_hash = hash_password(password)
     user.role = role
     user.active = True

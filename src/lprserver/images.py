@@ -15,21 +15,20 @@ from pathlib import Path
 import pybase64
 from PIL import Image
 
+from .cameras import CAMERA_ID_REGEX
+from .image_cost import ImageRejected, check_cost
+
 # Shown at 96x72 CSS pixels (192x144 on a 2x screen); a 640x480 camera image decodes
 # straight to this size at 1/4 scale, with no resampling (0.8 ms for the whole check here).
 THUMBNAIL_SIZE = (160, 120)
 ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png"}
 _DATA_URI = re.compile(r"data:image/[a-zA-Z0-9.+-]+;base64,", re.ASCII)
-_CAMERA_DIR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
+_CAMERA_DIR = re.compile(CAMERA_ID_REGEX, re.ASCII)
 # How a batch's files are made durable before its rows are committed (IMAGE_SYNC):
 # Each image is written to a temp name and renamed into place; then
 # "batch": one syncfs(2) of the image folder's file system after the whole batch is written;
 # "file": an fsync of each image before its rename, and of each folder after.
 SYNC_MODES = ("batch", "file")
-
-
-class ImageRejected(ValueError):
-    """The bytes a camera sent are not an image we keep."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +103,7 @@ def check_image(data: bytes, max_pixels: int) -> CheckedImage:
             if width * height > max_pixels:
                 raise ImageRejected(f"image is {width}x{height}, over the limit of {max_pixels} pixels")
             extension = ALLOWED_FORMATS[img.format]
+            check_cost(data, img.format, width, height)  # before any pixel is decoded
             # draft() lets libjpeg decode at a reduced scale: it still reads every
             # byte of the stream, so truncation is caught, at a fraction of the cost.
             img.draft("RGB", THUMBNAIL_SIZE)
@@ -136,8 +136,10 @@ def _open(data: bytes) -> Image.Image:
 
 
 def _thumbnail(img: Image.Image) -> bytes:
+    # Shrunk first, in place (the decoded image is not used after this; a no-op when it fits), then
+    # converted: a PNG's full frame is never copied once more to change its mode.
+    img.thumbnail(THUMBNAIL_SIZE)
     small = img.convert("RGB") if img.mode != "RGB" else img
-    small.thumbnail(THUMBNAIL_SIZE)  # in place (the decoded image is not used after this); no-op when it fits
     out = io.BytesIO()
     small.save(out, "JPEG", quality=70)
     return out.getvalue()
@@ -146,6 +148,32 @@ def _thumbnail(img: Image.Image) -> bytes:
 def run_each(function: Callable, items: list) -> list:
     """Apply function to each item in turn (the daemon passes one that uses many threads)."""
     return [function(item) for item in items]
+
+
+def thread_map(async_mode: str, threads: int = 16) -> Callable[[Callable, list], list]:
+    """Return a `map_blocking` that runs the image work on OS threads, so that an event loop (the
+    daemon's, the web app's gevent worker) never waits for a decode or a file: Pillow and the file
+    calls let go of the GIL. Concurrent fsyncs are also merged by the disk into few journal commits."""
+    if async_mode == "eventlet":
+        import eventlet
+        from eventlet import tpool
+
+        green = eventlet.GreenPool(threads)
+
+        def green_map(function: Callable, items: list) -> list:
+            return list(green.imap(lambda item: tpool.execute(function, item), items))
+
+        return green_map
+    if async_mode != "gevent":
+        return run_each
+    from gevent.threadpool import ThreadPool
+
+    pool = ThreadPool(threads)
+
+    def pool_map(function: Callable, items: list) -> list:
+        return pool.map(function, items)
+
+    return pool_map
 
 
 class FilesystemImageStore:

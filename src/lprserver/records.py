@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from .models import Camera, Record
 from .plates import normalize_plate
+from .times import YEARS, parse_local
 
 PLATE_MODES = ("exact", "prefix", "contains")
 COUNT_CAP = 10_000  # counting millions of rows on every page view would be the slow part
@@ -64,6 +65,9 @@ class RecordFilter:
         mode = args.get("plate_mode") or "contains"
         if mode not in PLATE_MODES:
             raise FilterError("plate_mode", f"plate_mode must be one of {', '.join(PLATE_MODES)}")
+        for name in ("plate", "camera_id"):
+            if "\x00" in (args.get(name) or ""):
+                raise FilterError(name, f"{name} must not hold a NUL character")
         return cls(
             plate=normalize_plate(args.get("plate") or "")[:64],
             plate_mode=mode,
@@ -92,10 +96,10 @@ def _time(args: Mapping[str, str], name: str, timezone: str) -> datetime | None:
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        return parse_local(value, timezone)
     except ValueError:
-        raise FilterError(name, f"{name} is not a date and time (YYYY-MM-DDTHH:MM)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))
+        raise FilterError(name, f"{name} is not a date and time (YYYY-MM-DDTHH:MM) in the years "
+                                f"{YEARS[0]}-{YEARS[1]}") from None
 
 
 def _number(args: Mapping[str, str], name: str) -> float | None:

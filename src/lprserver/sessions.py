@@ -45,7 +45,10 @@ def end_session(session: Session, token: str | None, now: datetime) -> None:
                                                  WebSession.ended_at.is_(None)).values(ended_at=now))
 
 
-def end_user_sessions(session: Session, user_id: int, now: datetime) -> None:
-    """End every session of a user (deactivated, new password, new role)."""
-    session.execute(update(WebSession).where(WebSession.user_id == user_id,
-                                             WebSession.ended_at.is_(None)).values(ended_at=now))
+def end_user_sessions(session: Session, user_id: int, now: datetime, keep: str | None = None) -> None:
+    """End every session of a user (deactivated, new password, new role), but the one whose token
+    is `keep` (the user who changed their own password stays signed in where they did it)."""
+    query = update(WebSession).where(WebSession.user_id == user_id, WebSession.ended_at.is_(None))
+    if keep:
+        query = query.where(WebSession.token_hash != hash_token(keep))
+    session.execute(query.values(ended_at=now))

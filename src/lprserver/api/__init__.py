@@ -5,8 +5,10 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 from swagger_ui_bundle import swagger_ui_path
 
+from ..cameras import CAMERA_ID_PATTERN
 from ..extensions import csrf
-from .errors import ApiParser, LprApi, RowId, row_id_schema
+from ..url_ids import CameraIdConverter, RowId
+from .errors import ApiParser, LprApi, row_id_schema
 
 
 class ApiBlueprint(Blueprint):
@@ -40,9 +42,10 @@ def init_app(app: Flask) -> LprApi:
     for key, value in OPENAPI_SETTINGS.items():
         app.config.setdefault(key, value)
     csrf.exempt(bp)  # session writes are checked in check_access; Bearer calls need no CSRF token
-    app.url_map.converters["id"] = RowId
     api = LprApi(app, spec_kwargs={"info": {"description": API_DESCRIPTION}})
     api.register_converter(RowId, row_id_schema)
+    api.register_converter(CameraIdConverter,
+                           lambda _converter: {"type": "string", "pattern": CAMERA_ID_PATTERN})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("sessionCookie",
                                         {"type": "apiKey", "in": "cookie", "name": "session"})

@@ -27,7 +27,7 @@ def list_cameras():
     return {"cameras": cameras, "total": len(cameras)}
 
 
-@bp.get("/cameras/<camera_id>")
+@bp.get("/cameras/<camera:camera_id>")
 @login_required
 @bp.response(200, CameraSchema)
 @bp.doc(tags=["cameras"])

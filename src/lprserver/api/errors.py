@@ -5,9 +5,8 @@ from flask import jsonify, request
 from flask_smorest import Api
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import IntegerConverter
 
-MAX_ROW_ID = 2**63 - 1
+from ..url_ids import MAX_ROW_ID
 
 
 class ErrorBody(ma.Schema):
@@ -24,17 +23,30 @@ class ErrorSchema(ma.Schema):
 
 
 class ApiParser(FlaskParser):
-    """Request validation answers 400, like the ingest doors do for bad input."""
+    """Request validation answers 400, like the ingest doors do for bad input; text that no column
+    can keep (a NUL, a lone surrogate) or numbers JSON cannot carry are refused before the schema."""
 
     DEFAULT_VALIDATION_STATUS = 400
 
+    def load_json(self, req, schema):
+        data = super().load_json(req, schema)
+        if isinstance(data, dict):
+            _plain_values(data)
+        return data
 
-class RowId(IntegerConverter):
-    """A row id in a URL: a whole number that a database column can hold (never a 500 for a huge one)."""
+    def load_querystring(self, req, schema):
+        _plain_values({key: value for key, value in req.args.items(multi=True)})
+        return super().load_querystring(req, schema)
 
-    def __init__(self, url_map, *args, **kwargs):
-        kwargs.setdefault("max", MAX_ROW_ID)
-        super().__init__(url_map, *args, **kwargs)
+
+def _plain_values(data: dict) -> None:
+    from ..ingest.errors import IngestError  # the ingest doors' own check, shared
+    from ..ingest.validation import check_values
+
+    try:
+        check_values(data)
+    except IngestError as exc:
+        raise ma.ValidationError({exc.field or "_schema": [exc.message]}) from None
 
 
 def row_id_schema(_converter) -> dict:

@@ -1,5 +1,6 @@
 """Records: list, read, images, and ingest over HTTP (SPEC §2.3)."""
 
+import math
 import mimetypes
 from datetime import datetime
 from urllib.parse import quote
@@ -9,14 +10,15 @@ from flask_login import current_user, login_required
 
 from ..audit import audit
 from ..auth import bearer_token
-from ..extensions import csrf, db
-from ..images import FilesystemImageStore
+from ..cameras import NewCameraBudget
+from ..extensions import csrf, db, socketio
+from ..images import FilesystemImageStore, thread_map
 from ..ingest.errors import IngestError
-from ..ingest.pipeline import IngestSettings, ingest_read
-from ..ingest.validation import to_utc
-from ..models import Record, utcnow
+from ..ingest.pipeline import IngestSettings, prepare_read, store_read
+from ..models import Camera, Record, utcnow
 from ..plates import normalize_plate
 from ..records import RecordFilter, count_records, find_records
+from ..times import to_utc
 from . import bp
 from .export import records_csv
 from .schemas import (
@@ -61,8 +63,15 @@ def record_json(record: Record) -> dict:
         "image_sha256": record.image_sha256,
         "image_url": f"/api/records/{record.id}/image" if record.image_path else None,
         "thumbnail_url": f"/api/records/{record.id}/thumbnail" if record.thumbnail_path else None,
-        "metadata": record.extra or {},
+        "metadata": _finite(record.extra or {}),
     }
+
+
+def _finite(metadata: dict) -> dict:
+    """The metadata with NaN and infinities as null: they are not JSON, and a read stored before the
+    pipeline refused them must not make every listing unreadable."""
+    return {key: None if isinstance(value, float) and not math.isfinite(value) else value
+            for key, value in metadata.items()}
 
 
 @bp.post("/records")
@@ -77,17 +86,41 @@ def record_json(record: Record) -> dict:
 def create_record():
     """Ingest one read over HTTP through the same pipeline as the daemon."""
     payload = request.get_json(silent=True)
-    config = current_app.config
-    store = FilesystemImageStore(config["IMAGE_STORAGE_PATH"], sync=config["IMAGE_SYNC"])
-    settings = IngestSettings.from_config(config)
+    settings = IngestSettings.from_config(current_app.config)
     try:
-        result = ingest_read(db.session, store, settings, payload, token=bearer_token(request))
+        read = prepare_read(payload, bearer_token(request))
+        if settings.auth == "open":
+            _may_create_camera(read.data.camera_id)
+        result = store_read(db.session, _ingest_store(), settings, read)
     except IngestError as exc:
         # The ingest answer of SPEC §2.4 and the API error of SPEC §6, in one body.
         body = dict(exc.answer(), error={"code": exc.code, "message": exc.message, "field": exc.field})
         headers = {"Retry-After": "5"} if exc.code == "unavailable" else {}
         return jsonify(body), HTTP_STATUS[exc.code], headers
     return jsonify(result.answer()), 200 if result.duplicate else 201
+
+
+def _ingest_store() -> FilesystemImageStore:
+    """The web app's image store for reads over HTTP: its decodes and file calls run on OS threads, so
+    the gevent worker goes on serving pages while a large image is checked (SPEC §2.4)."""
+    store = current_app.extensions.get("lprserver.ingest_store")
+    if store is None:
+        config = current_app.config
+        store = FilesystemImageStore(config["IMAGE_STORAGE_PATH"], thread_map(socketio.async_mode, 4),
+                                     config["IMAGE_SYNC"])
+        current_app.extensions["lprserver.ingest_store"] = store
+    return store
+
+
+def _may_create_camera(camera_id: str) -> None:
+    """In open mode, refuse a new camera id when its address created too many (as the daemon does)."""
+    if db.session.get(Camera, camera_id):
+        return
+    budget = current_app.extensions.setdefault(
+        "lprserver.new_cameras", NewCameraBudget(current_app.config["INGEST_NEW_CAMERAS_PER_MINUTE"]))
+    if not budget.take(request.remote_addr or "-"):
+        raise IngestError("unavailable", "this address created too many new cameras in the last minute "
+                                         "(INGEST_NEW_CAMERAS_PER_MINUTE); retry later")
 
 
 def record_filter(args: dict) -> RecordFilter:

@@ -5,6 +5,7 @@ from marshmallow import validate
 
 from ..models import BLACKLIST_CATEGORIES, WEBHOOK_EVENTS
 from ..records import PLATE_MODES
+from ..times import in_years
 from .errors import ErrorSchema
 
 Str = ma.fields.String
@@ -12,6 +13,13 @@ NStr = ma.fields.String(allow_none=True)
 NFloat = ma.fields.Float(allow_none=True)
 NDateTime = ma.fields.DateTime(allow_none=True)
 DateTimeStr = ma.fields.String(metadata={"format": "date-time"})
+
+
+def _in_years(moment) -> None:
+    try:
+        in_years(moment)
+    except ValueError as exc:
+        raise ma.ValidationError(str(exc)) from None
 
 
 class PageArgs(ma.Schema):
@@ -34,10 +42,10 @@ class RecordFilterArgs(ma.Schema):
     plate = Str(validate=validate.Length(max=64), metadata={"description": "normalised before matching"})
     plate_match = Str(load_default="contains", validate=validate.OneOf(PLATE_MODES))
     camera_id = Str(validate=validate.Length(max=64))
-    time_from = ma.fields.DateTime(data_key="from", metadata={
+    time_from = ma.fields.DateTime(data_key="from", validate=_in_years, metadata={
         "description": "when the server received the read (as the records page filters), inclusive; "
                        "without an offset it is read in the server's TIMEZONE"})
-    time_to = ma.fields.DateTime(data_key="to", metadata={
+    time_to = ma.fields.DateTime(data_key="to", validate=_in_years, metadata={
         "description": "when the server received the read, exclusive"})
     min_confidence = ma.fields.Float(validate=validate.Range(min=0, max=100))
     blacklisted = ma.fields.Boolean()
@@ -134,7 +142,7 @@ class BlacklistIn(ma.Schema):
     reason = Str(allow_none=True, validate=validate.Length(max=2000))
     added_by = Str(allow_none=True, validate=validate.Length(max=128))
     category = Str(load_default="other", validate=validate.OneOf(BLACKLIST_CATEGORIES))
-    expires_at = ma.fields.AwareDateTime(allow_none=True)
+    expires_at = ma.fields.AwareDateTime(allow_none=True, validate=_in_years)
 
 
 class BlacklistPatch(ma.Schema):
@@ -142,7 +150,7 @@ class BlacklistPatch(ma.Schema):
     reason = Str(allow_none=True, validate=validate.Length(max=2000))
     added_by = Str(allow_none=True, validate=validate.Length(max=128))
     category = Str(validate=validate.OneOf(BLACKLIST_CATEGORIES))
-    expires_at = ma.fields.AwareDateTime(allow_none=True)
+    expires_at = ma.fields.AwareDateTime(allow_none=True, validate=_in_years)
     active = ma.fields.Boolean()
 
 

@@ -39,9 +39,9 @@ class IngestMetrics:
         Gauge("lpr_ingest_slots_free", "Free database slots (INGEST_MAX_INFLIGHT minus busy)",
               registry=registry).set_function(lambda: _free_slots(ingest.gate))
         Gauge("lpr_ingest_connections", "Open camera connections",
-              registry=registry).set_function(lambda: len(ingest.open_connections))
+              registry=registry).set_function(lambda: len(ingest.presence.cameras))
         Gauge("lpr_ingest_cameras_connected", "Cameras with an open connection",
-              registry=registry).set_function(lambda: len(set(ingest.connections.values())))
+              registry=registry).set_function(ingest.presence.connected_cameras)
         Gauge("lpr_ingest_queued_reads", "Checked reads waiting for a writer (group commit)",
               registry=registry).set_function(ingest.writer.queued)
         batch_reads = Histogram("lpr_ingest_batch_reads", "Reads stored per transaction (group commit)",

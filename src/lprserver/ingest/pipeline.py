@@ -20,10 +20,11 @@ from ..cameras import CameraRefused, authorize_camera, touch_camera
 from ..images import FilesystemImageStore, ImageRejected, SentImage, StoredImage
 from ..models import BlacklistDetection, Camera, HealthReport, Record, utcnow
 from ..plates import is_valid_normalized, match_type, normalize_plate
+from ..times import to_utc
 from ..tokens import token_matches
 from ..webhooks import enqueue as enqueue_webhooks
 from .errors import IngestError
-from .validation import HealthIn, ReadIn, RegisterIn, confidence_percent, parse, to_utc
+from .validation import HealthIn, ReadIn, RegisterIn, confidence_percent, parse
 
 log = logging.getLogger("lprserver.ingest")
 
@@ -63,14 +64,34 @@ class ReadResult:
         }
 
 
+# The database cannot take a write now (down, restarting, locked, out of connections): `unavailable`.
+# Any other failure is about a value of the reads (DataError and the like): see ingest_reads.
+UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.InternalError, sa_exc.TimeoutError,
+               sa_exc.DisconnectionError)
+# What a value the database or a conversion refuses raises, once the batch is down to that one read.
+# Not ProgrammingError and the like: a schema out of date must never tell cameras to drop their reads.
+REFUSED_VALUE = (sa_exc.DataError, ValueError, OverflowError, UnicodeError)
+
+
+def _refused_value(exc: BaseException) -> bool:
+    # A value a column type could not bind comes wrapped in a StatementError that is no DBAPIError.
+    if isinstance(exc, sa_exc.StatementError) and not isinstance(exc, sa_exc.DBAPIError):
+        exc = exc.orig if isinstance(exc.orig, BaseException) else exc
+    return isinstance(exc, REFUSED_VALUE)
+
+
+def _unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, UNAVAILABLE) or getattr(exc, "connection_invalidated", False)
+
+
 @contextmanager
 def database_errors(session: Session):
     """Turn a database that cannot take the write now into an `unavailable` answer."""
     try:
         yield
-    except sa_exc.IntegrityError:
-        raise
-    except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+    except Exception as exc:
+        if not _unavailable(exc):
+            raise
         session.rollback()
         log.warning("event=database_unavailable error=%s", exc.__class__.__name__)
         raise IngestError("unavailable", "the database cannot take the write now; retry later") from None
@@ -126,7 +147,12 @@ def record_health(session: Session, settings: IngestSettings, payload: Any,
 def ingest_read(session: Session, store: FilesystemImageStore, settings: IngestSettings,
                 payload: Any, token: str | None = None) -> ReadResult:
     """Validate, store and match one plate read; return what to answer and to broadcast."""
-    read = prepare_read(payload, token)
+    return store_read(session, store, settings, prepare_read(payload, token))
+
+
+def store_read(session: Session, store: FilesystemImageStore, settings: IngestSettings,
+               read: "PreparedRead") -> ReadResult:
+    """Store and match one read whose fields were checked (`prepare_read`)."""
     if settings.auth == "token":
         # Refuse a wrong token before spending time on the image; checked again when stored.
         with database_errors(session):
@@ -181,10 +207,50 @@ def ingest_reads(session: Session, store: FilesystemImageStore, settings: Ingest
     Per read: the camera is authorised, a repeat of an earlier (camera_id, event_id)
     is answered with the first record, the image is written durably, then the row,
     its blacklist hits and its webhook events are inserted, all committed at once.
-    A read's outcome is a ReadResult or the IngestError to answer; one read refused
-    never costs the others their place. Images are on disk before the commit and
-    removed again if it fails, so nothing is ever half stored.
+    A read's outcome is a ReadResult or the IngestError to answer. One read never costs
+    the others theirs: when the batch fails on anything but an unavailable database, each
+    read is stored again on its own, and the one that fails alone on a value the database
+    refuses is answered `invalid_payload` (resending it would fail again). Images are on
+    disk before the commit and removed again if it fails, so nothing is ever half stored.
     """
+    try:
+        return _store_batch(session, store, settings, reads)
+    except sa_exc.IntegrityError:
+        # Another connection stored one of these (camera_id, event_id) first: store them one by one.
+        session.rollback()
+        if len(reads) == 1:
+            return [_earlier_or_raise(session, reads[0])]
+        return _one_by_one(session, store, settings, reads)
+    except Exception as exc:
+        session.rollback()
+        if len(reads) > 1:
+            log.warning("event=batch_split reads=%d error=%s", len(reads), exc.__class__.__name__)
+            return _one_by_one(session, store, settings, reads)
+        if not _refused_value(exc):
+            raise
+        log.warning("event=read_refused_by_database camera_id=%s error=%s", reads[0].data.camera_id,
+                    exc.__class__.__name__)
+        return [IngestError("invalid_payload", "the database refused a value of this read "
+                            f"({exc.__class__.__name__}); do not send it again")]
+
+
+def _one_by_one(session: Session, store: FilesystemImageStore, settings: IngestSettings,
+                reads: list[PreparedRead]) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    for read in reads:
+        try:
+            outcomes.append(ingest_reads(session, store, settings, [read])[0])
+        except IngestError as exc:
+            outcomes.append(exc)
+        except Exception:
+            log.exception("event=ingest_failed reads=1")
+            outcomes.append(IngestError("unavailable", "the server could not store this now; retry later"))
+    return outcomes
+
+
+def _store_batch(session: Session, store: FilesystemImageStore, settings: IngestSettings,
+                 reads: list[PreparedRead]) -> list[Outcome]:
+    """ingest_reads' one transaction; raises what the database or a conversion raised."""
     now = utcnow()
     outcomes: list[Outcome | None] = [None] * len(reads)
     try:
@@ -219,13 +285,6 @@ def ingest_reads(session: Session, store: FilesystemImageStore, settings: Ingest
         with database_errors(session):
             results = _insert_reads(session, cameras, [(reads[i], s) for i, s in rows], now, settings)
             session.commit()
-    except sa_exc.IntegrityError:
-        # Another connection stored one of these (camera_id, event_id) first: store them one by one.
-        session.rollback()
-        store.delete(*_paths(stored_files))
-        if len(reads) == 1:
-            return [_earlier_or_raise(session, reads[0])]
-        return [outcome[0] for outcome in (ingest_reads(session, store, settings, [read]) for read in reads)]
     except IngestError as exc:
         store.delete(*_paths(stored_files))
         for i, _ in rows:

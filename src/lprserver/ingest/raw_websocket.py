@@ -6,6 +6,7 @@ from typing import Any
 
 import simple_websocket
 
+from .connections import client_address
 from .errors import IngestError
 from .fastjson import parse
 
@@ -20,6 +21,7 @@ MAX_BACKLOG = 16  # messages received but not yet answered on one connection
 # fell from 0.91 to 0.59 ms per read here (BENCHMARKS.md).
 RECEIVE_BYTES = 65536
 RENAMED = {"license_plate": "plate_number", "image": "image_data"}
+PING_INTERVAL = 25  # seconds, as Engine.IO pings Socket.IO clients
 
 
 def translate(table: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -77,12 +79,17 @@ def _route(envelope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return table, data
 
 
-def serve_connection(ingest, environ: dict, token: str | None, max_message_bytes: int) -> None:
-    """Accept a WebSocket and answer its messages until the camera goes away."""
-    ws = simple_websocket.Server(environ, max_message_size=max_message_bytes, ping_interval=25,
-                                 receive_bytes=RECEIVE_BYTES)
+def serve_connection(ingest, environ: dict, token: str | None, max_message_bytes: int,
+                     trusted_proxies: int = 0, idle_seconds: float = 120) -> None:
+    """Accept a WebSocket and answer its messages until the camera goes away.
+
+    The daemon pings every PING_INTERVAL seconds (or twice per INGEST_IDLE_SECONDS when that is
+    shorter) and closes a connection whose ping went unanswered by the next one: a camera that is
+    idle but alive answers them, a silent socket is gone within INGEST_IDLE_SECONDS."""
+    ws = simple_websocket.Server(environ, max_message_size=max_message_bytes, receive_bytes=RECEIVE_BYTES,
+                                 ping_interval=min(PING_INTERVAL, idle_seconds / 2))
     conn = f"raw-{id(ws):x}"
-    ingest.opened(conn)
+    ingest.opened(conn, client_address(environ, trusted_proxies), "websocket")
     try:
         while True:
             message = ws.receive()

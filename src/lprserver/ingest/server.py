@@ -8,24 +8,23 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
 
 import socketio
 from flask import Flask
 from sqlalchemy import select
 
-from ..cameras import set_online
+from ..cameras import NewCameraBudget, set_online
 from ..extensions import db
 from ..heartbeat import start_heartbeat
-from ..images import FilesystemImageStore
+from ..images import FilesystemImageStore, thread_map
 from ..live import relay_from_config
 from ..models import Camera
 from ..monitoring import disk_check
 from ..tokens import token_matches
 from ..webhooks import DeliveryWorker
 from .batch import GroupCommit
+from .connections import ConnectionGuard, eventlet_server, gevent_server, request_token
 from .errors import IngestError
-from .fastjson import SocketIOJson
 from .metrics import IngestMetrics
 from .pipeline import (
     IngestSettings,
@@ -37,7 +36,9 @@ from .pipeline import (
     refuse_wrong_token,
     register_camera,
 )
-from .raw_websocket import RECEIVE_BYTES, serve_connection
+from .presence import Presence
+from .raw_websocket import serve_connection
+from .socketio_door import create_socketio_server, oversized_poll
 from .store_worker import StoreWorkers, WorkerSetup
 
 log = logging.getLogger("lprserver.ingest")
@@ -64,8 +65,10 @@ class Ingest:
         inflight = 1 if _sqlite(app.config) else app.config["INGEST_MAX_INFLIGHT"]
         self.gate = threading.BoundedSemaphore(inflight)
         self.notify = notify or (lambda event, data: None)
-        self.connections: dict[str, str] = {}
-        self.open_connections: set[str] = set()
+        self.presence = Presence(self._set_online)
+        # Open mode: the cameras known to exist, and how many more each address may create.
+        self.known_cameras: set[str] = set()
+        self.new_cameras = NewCameraBudget(app.config["INGEST_NEW_CAMERAS_PER_MINUTE"])
         # A camera waits for each answer; a client that floods a connection with
         # unanswered messages is told to wait instead of queueing without end.
         self.max_per_connection = app.config["INGEST_MAX_INFLIGHT_PER_CONNECTION"]
@@ -81,18 +84,21 @@ class Ingest:
         with self.app.app_context():
             return ingest_reads(db.session, self.store, self.settings, reads)
 
-    def opened(self, conn: str) -> None:
-        self.open_connections.add(conn)
+    def opened(self, conn: str, address: str = "-", door: str = "-") -> None:
+        self.presence.opened(conn, address, door)
 
     def register(self, payload: Any, token: str | None, conn: str) -> dict:
-        answer = self._run(conn, lambda: self._with_session(
-            lambda session: register_camera(session, self.settings, payload, token)))
+        answer = self._run(conn, lambda: self._register(payload, token, conn))
         if answer["status"] == "success":
-            self._seen(conn, answer["camera_id"], already_marked=True)
+            self._seen(conn, answer["camera_id"], marked=True)
         return answer
 
+    def _register(self, payload: Any, token: str | None, conn: str) -> dict:
+        self._may_create(payload, conn)
+        return self._with_session(lambda session: register_camera(session, self.settings, payload, token))
+
     def read(self, payload: Any, token: str | None, conn: str) -> dict:
-        result = self._run(conn, lambda: self._read(payload, token))
+        result = self._run(conn, lambda: self._read(payload, token, conn))
         if isinstance(result, dict):  # refused: the error answer
             return result
         self._seen(conn, result.camera_id)
@@ -102,14 +108,32 @@ class Ingest:
                 self.notify("blacklist_alert", alert)
         return result.answer()
 
-    def _read(self, payload: Any, token: str | None):
+    def refuse(self, conn: str, event: str, error: IngestError) -> dict:
+        """Answer a message no event handles (bad JSON, an unknown event)."""
+        log.info("event=rejected code=%s field=%s message=%r address=%s", error.code, error.field,
+                 error.message, self.presence.address.get(conn, "-"))
+        return error.answer()
+
+    def _read(self, payload: Any, token: str | None, conn: str):
         read = prepare_read(payload, token)
         if self.settings.auth == "token":
             self._check_token_early(read)
+        else:
+            self._may_create(payload, conn)
         outcome = self.writer.store_read(read)
         if isinstance(outcome, IngestError):
             raise outcome
         return outcome
+
+    def _may_create(self, payload: Any, conn: str) -> None:
+        """In open mode, refuse a camera id never seen when its address created too many (SPEC §2.4)."""
+        camera_id = payload.get("camera_id") if isinstance(payload, dict) else None
+        if self.settings.auth == "token" or not isinstance(camera_id, str) or camera_id in self.known_cameras:
+            return
+        address = self.presence.address.get(conn, "-")
+        if not self.new_cameras.take(address):
+            raise IngestError("unavailable", "this address created too many new cameras in the last "
+                              "minute (INGEST_NEW_CAMERAS_PER_MINUTE); retry later")
 
     def _check_token_early(self, read: PreparedRead) -> None:
         """Refuse a wrong token before the read waits for a writer. A token that matched in the last few
@@ -127,24 +151,26 @@ class Ingest:
         self._token_hashes[camera_id] = (token_hash, time.monotonic())
 
     def health(self, payload: Any, token: str | None, conn: str) -> dict:
-        answer = self._run(conn, lambda: self._with_session(
-            lambda session: record_health(session, self.settings, payload, token)))
+        answer = self._run(conn, lambda: self._health(payload, token, conn))
         if answer["status"] == "success" and isinstance(payload, dict):
             self._seen(conn, payload["camera_id"])
             self.notify("camera_status", {"camera_id": payload["camera_id"], "health": payload.get("status")})
         return answer
 
-    def disconnected(self, conn: str) -> None:
-        self.open_connections.discard(conn)
-        camera_id = self.connections.pop(conn, None)
-        if camera_id and camera_id not in self.connections.values():
-            self._set_online(camera_id, False)
+    def _health(self, payload: Any, token: str | None, conn: str) -> dict:
+        self._may_create(payload, conn)
+        return self._with_session(lambda session: record_health(session, self.settings, payload, token))
 
-    def mark_all_offline(self) -> None:
-        """Forget presence left over from a previous run of the daemon."""
+    def disconnected(self, conn: str) -> None:
+        self.presence.closed(conn)
+
+    def start(self) -> None:
+        """Forget presence left over from a previous run of the daemon; learn which cameras exist."""
         with self.app.app_context():
             set_online(db.session, None, False)
             db.session.commit()
+            self.known_cameras.update(db.session.scalars(select(Camera.id)))
+            db.session.remove()
 
     def _run(self, conn: str, step: Callable[[], Any]) -> Any:
         """Run one message's step within the connection's in-flight limit; a refusal becomes its answer."""
@@ -176,29 +202,22 @@ class Ingest:
         finally:
             self.gate.release()
 
-    def _seen(self, conn: str, camera_id: str, already_marked: bool = False) -> None:
-        if conn not in self.open_connections:
-            # The camera went away while its message was being stored.
-            if camera_id not in self.connections.values():
-                self._set_online(camera_id, False)
-            return
-        if self.connections.get(conn) == camera_id:
-            return
-        self.connections[conn] = camera_id
-        if not already_marked:
-            self._set_online(camera_id, True)
-        else:
+    def _seen(self, conn: str, camera_id: str, marked: bool = False) -> None:
+        self.known_cameras.add(camera_id)
+        if self.presence.seen(conn, camera_id, marked) and marked:
             self.notify("camera_status", {"camera_id": camera_id, "online": True})
 
-    def _set_online(self, camera_id: str, online: bool) -> None:
+    def _set_online(self, camera_ids: list[str], online: bool) -> None:
         try:
             with self.app.app_context():
-                set_online(db.session, [camera_id], online)
+                set_online(db.session, camera_ids, online)
                 db.session.commit()
         except Exception as exc:  # presence is best effort; reads are what must not be lost
-            log.warning("event=presence_failed camera_id=%s online=%s error=%r", camera_id, online, str(exc))
+            log.warning("event=presence_failed camera_id=%s online=%s error=%r", ",".join(camera_ids), online,
+                        str(exc))
             return
-        self.notify("camera_status", {"camera_id": camera_id, "online": online})
+        for camera_id in camera_ids:
+            self.notify("camera_status", {"camera_id": camera_id, "online": online})
 
 
 def _sqlite(config) -> bool:
@@ -210,100 +229,27 @@ def writer_count(config) -> int:
     return 1 if _sqlite(config) else config["INGEST_WRITERS"]
 
 
-def _single_payload(args: tuple) -> Any:
-    # A client may emit an event with no argument or several; only one object is a payload.
-    return args[0] if len(args) == 1 else None
-
-
-def create_socketio_server(ingest: Ingest, async_mode: str, max_message_bytes: int) -> socketio.Server:
-    """Return the Socket.IO server whose events feed the pipeline (SPEC §2.1)."""
-    sio = socketio.Server(
-        async_mode=async_mode,
-        max_http_buffer_size=max_message_bytes,
-        cors_allowed_origins="*",
-        logger=log.isEnabledFor(logging.DEBUG),
-        engineio_logger=log.isEnabledFor(logging.DEBUG),
-        json=SocketIOJson,  # orjson where it parses as the standard library does (fastjson.py)
-    )
-    if async_mode == "gevent":
-        _cap_gevent_websocket_messages(sio)
-    tokens: dict[str, str | None] = {}
-
-    @sio.event
-    def connect(sid, environ, auth=None):
-        token = auth.get("token") if isinstance(auth, dict) else None
-        tokens[sid] = token if isinstance(token, str) else _query_token(environ)
-        ingest.opened(sid)
-
-    @sio.event
-    def disconnect(sid, reason=None):
-        tokens.pop(sid, None)
-        ingest.disconnected(sid)
-
-    @sio.on("camera_register")
-    def camera_register(sid, *args):
-        payload = _single_payload(args)
-        answer = ingest.register(payload, tokens.get(sid), sid)
-        if answer["status"] == "success" and isinstance(payload.get("token"), str):
-            tokens[sid] = payload["token"]
-        return answer
-
-    @sio.on("lpr_data")
-    def lpr_data(sid, *args):
-        if ingest.app.config.get("INGEST_TRANSPORT_ONLY"):  # bench only: see bench/ingest_load.py
-            return {"status": "success", "record_id": 0, "duplicate": False, "blacklisted": False}
-        return ingest.read(_single_payload(args), tokens.get(sid), sid)
-
-    @sio.on("health_status")
-    def health_status(sid, *args):
-        return ingest.health(_single_payload(args), tokens.get(sid), sid)
-
-    return sio
-
-
-def _cap_gevent_websocket_messages(sio: socketio.Server) -> None:
-    # python-engineio's gevent driver hands simple-websocket no size limit, so a
-    # huge message would be buffered whole before Engine.IO checks its length.
-    # Nor does it set the receive size: simple-websocket's default of 4 KB made a
-    # 53 KB read thirteen trips through wsproto's pure-Python frame parser.
-    from engineio.async_drivers.gevent import WebSocketWSGI
-
-    limit = sio.eio.max_http_buffer_size
-
-    class CappedWebSocketWSGI(WebSocketWSGI):
-        def __init__(self, handler, server):
-            super().__init__(handler, server)
-            self.server_args["max_message_size"] = limit
-            self.server_args["receive_bytes"] = RECEIVE_BYTES
-
-    sio.eio._async = {**sio.eio._async, "websocket": CappedWebSocketWSGI}
-
-
-def _query_token(environ: dict) -> str | None:
-    values = parse_qs(environ.get("QUERY_STRING", "")).get("token")
-    if values:
-        return values[0]
-    scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-def create_ingest_wsgi(ingest: Ingest, sio: socketio.Server, max_message_bytes: int, metrics=None):
+def create_ingest_wsgi(ingest: Ingest, sio: socketio.Server, max_message_bytes: int, metrics=None,
+                       trusted_proxies: int = 0):
     """Return the WSGI app of port 8765: /socket.io/ for Socket.IO, any other path for raw WebSocket."""
     sio_app = socketio.WSGIApp(sio, socketio_path="socket.io")
 
     def ingest_wsgi(environ, start_response):
         path = environ.get("PATH_INFO") or "/"
         if path.startswith("/socket.io"):
+            if environ.get("REQUEST_METHOD") == "POST" and _content_length(environ) > max_message_bytes:
+                return oversized_poll(sio, environ, start_response, max_message_bytes)
             return sio_app(environ, start_response)
         if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
-            serve_connection(ingest, environ, _query_token(environ), max_message_bytes)
+            serve_connection(ingest, environ, request_token(environ), max_message_bytes, trusted_proxies,
+                             ingest.app.config["INGEST_IDLE_SECONDS"])
             return _already_handled(environ)
         if path == "/metrics" and metrics is not None:
             return metrics.wsgi(environ, start_response)
         if path == "/health":
             # Cameras are answered `unavailable` while the image disk is full or read-only: say so here.
             disk = disk_check(ingest.store.root, ingest.app.config["HEALTH_MIN_FREE_MB"])
-            body = {"status": "ok" if disk["ok"] else "fail", "connections": len(ingest.connections),
+            body = {"status": "ok" if disk["ok"] else "fail", "connections": len(ingest.presence.cameras),
                     "image_disk": disk}
             return _json(start_response, "200 OK" if disk["ok"] else "503 Service Unavailable", body)
         return _json(start_response, "426 Upgrade Required", {
@@ -312,6 +258,13 @@ def create_ingest_wsgi(ingest: Ingest, sio: socketio.Server, max_message_bytes: 
         })
 
     return ingest_wsgi
+
+
+def _content_length(environ: dict) -> int:
+    try:
+        return int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 def _already_handled(environ: dict) -> list:
@@ -328,29 +281,6 @@ def _json(start_response, status: str, body: dict) -> list[bytes]:
     return [data]
 
 
-def thread_map(async_mode: str, threads: int = 16) -> Callable[[Callable, list], list]:
-    """Return how the daemon spreads a batch's file work over OS threads: the loop never waits on
-    the filesystem, and concurrent fsyncs are merged by the disk into few journal commits."""
-    if async_mode == "eventlet":
-        import eventlet
-        from eventlet import tpool
-
-        green = eventlet.GreenPool(threads)
-
-        def map_blocking(function: Callable, items: list) -> list:
-            return list(green.imap(lambda item: tpool.execute(function, item), items))
-
-        return map_blocking
-    from gevent.threadpool import ThreadPool
-
-    pool = ThreadPool(threads)
-
-    def map_blocking(function: Callable, items: list) -> list:
-        return pool.map(function, items)
-
-    return map_blocking
-
-
 def serve(app: Flask, async_mode: str) -> None:
     """Run the ingest daemon until it is stopped."""
     # The event loop keeps one thread busy; the writers run in others and need the GIL back
@@ -365,26 +295,24 @@ def serve(app: Flask, async_mode: str) -> None:
     else:
         workers, store = None, FilesystemImageStore(images, thread_map(async_mode), sync)
     ingest = Ingest(app, notify=relay.publish if relay else None, store=store, workers=workers)
-    ingest.mark_all_offline()
+    ingest.start()
     if app.config["WEBHOOK_WORKER"]:
         DeliveryWorker(app).start()  # webhooks are sent from here, off every camera's path
     cap = app.config["INGEST_MAX_MESSAGE_BYTES"]
     metrics = IngestMetrics(ingest, app.config["METRICS_TOKEN"])
     start_heartbeat(app.config["HEARTBEAT_FILE"], app.config["HEARTBEAT_INTERVAL"],
-                    lambda: {"connections": len(ingest.open_connections)})
-    sio = create_socketio_server(ingest, async_mode, cap)
-    wsgi = create_ingest_wsgi(ingest, sio, cap, metrics)
+                    lambda: {"connections": len(ingest.presence.cameras)})
+    proxies = app.config["TRUSTED_PROXIES"]
+    sio = create_socketio_server(ingest, async_mode, cap, proxies)
+    wsgi = create_ingest_wsgi(ingest, sio, cap, metrics, proxies)
+    guard = ConnectionGuard.from_config(app.config)
     host, port = app.config["INGEST_HOST"], app.config["INGEST_PORT"]
     log.info("event=listening host=%s port=%s async_mode=%s auth=%s",
              host, port, async_mode, app.config["INGEST_AUTH"])
     if async_mode == "eventlet":
         import eventlet
-        import eventlet.wsgi
 
-        eventlet.wsgi.server(eventlet.listen((host, port)), wsgi, log_output=False)
+        eventlet_server(eventlet.listen((host, port)), wsgi, guard)
     else:
-        from gevent.pywsgi import WSGIServer
-
         # gevent's own error lines go through logging too, so they are key=value and scrubbed.
-        server_log = logging.getLogger("lprserver.http")
-        WSGIServer((host, port), wsgi, log=None, error_log=server_log).serve_forever()
+        gevent_server(host, port, wsgi, guard, logging.getLogger("lprserver.http")).serve_forever()

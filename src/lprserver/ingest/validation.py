@@ -1,11 +1,12 @@
 """Payload schemas for the ingest events, and their translation into IngestError."""
 
 import json
-from datetime import UTC, datetime
+import math
+from datetime import datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -15,12 +16,15 @@ from pydantic import (
     field_validator,
 )
 
+from ..cameras import CAMERA_ID_PATTERN, CAMERA_ID_RULE
+from ..times import in_years
 from .errors import IngestError
 
-CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_EXTRA_FIELDS = 64
 MAX_EXTRA_TEXT = 1024
 MAX_SYSTEM_INFO = 16 * 1024
+MAX_DEPTH = 16  # objects and arrays within a payload (system_info)
+WIDEST_INTEGER = 2**63  # integers fit in 64 bits (SPEC §2.1)
 
 
 def _not_bool(value: Any) -> Any:
@@ -34,6 +38,9 @@ def _not_bool(value: Any) -> Any:
 Number = Annotated[float, BeforeValidator(_not_bool)]
 Text64 = Annotated[StrictStr, Field(max_length=64)]
 Text255 = Annotated[StrictStr, Field(max_length=255)]
+
+
+Timestamp = Annotated[datetime, AfterValidator(in_years)]
 
 
 class _Payload(BaseModel):
@@ -59,7 +66,7 @@ class ReadIn(_Payload):
     event_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
     confidence: Number | None = None
     image_data: StrictStr | None = None
-    timestamp: datetime | None = None
+    timestamp: Timestamp | None = None
     location: Text255 | None = None
     province: Text64 | None = None
     vehicle_type: Text64 | None = None
@@ -89,7 +96,7 @@ class HealthIn(_Payload):
     status: Literal["PASS", "WARN", "FAIL"]
     message: Annotated[StrictStr, Field(max_length=2000)] | None = None
     system_info: dict[str, Any] | None = None
-    timestamp: datetime | None = None
+    timestamp: Timestamp | None = None
     hostname: Text255 | None = None
 
     @field_validator("system_info")
@@ -105,10 +112,55 @@ def parse(schema: type[BaseModel], payload: Any) -> Any:
     if not isinstance(payload, dict):
         kind = "nothing" if payload is None else type(payload).__name__
         raise IngestError("invalid_payload", f"expected a JSON object, got {kind}")
+    check_values(payload)
     try:
         return schema.model_validate(payload)
     except ValidationError as exc:
         raise _ingest_error(exc) from None
+
+
+def check_values(payload: dict[str, Any]) -> None:
+    """Refuse what no database column or JSON answer can carry, naming the field: text with a NUL
+    character or a lone surrogate, NaN and infinities, integers beyond 64 bits, nesting deeper than
+    MAX_DEPTH. Read, in a loop, before any other check, so a later step never meets such a value."""
+    for key in payload:
+        _check_text(key, None, "a field name")
+    pending: list[tuple[Any, str, int]] = [(value, key, 1) for key, value in payload.items()]
+    while pending:
+        value, field, depth = pending.pop()
+        if isinstance(value, str):
+            _check_text(value, field)
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if not -WIDEST_INTEGER <= value < WIDEST_INTEGER:
+                raise IngestError("invalid_payload", f"{field}: integers must fit in 64 bits", field)
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise IngestError("invalid_payload", f"{field}: numbers must be finite (not NaN or Infinity)",
+                                  field)
+        elif isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                raise IngestError("invalid_payload", f"{field}: nested more than {MAX_DEPTH} levels deep",
+                                  field)
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    _check_text(key, field, f"{field}: a field name")
+                pending.append((item, f"{field}.{key}", depth + 1))
+
+
+def _check_text(text: str, field: str | None, what: str | None = None) -> None:
+    """Refuse text with a NUL or a lone surrogate; the answer names the field, never the text."""
+    what = what or f"{field}: text"
+    if "\x00" in text:
+        raise IngestError("invalid_payload", f"{what} must not hold a NUL character", field)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise IngestError("invalid_payload", f"{what} holds a lone surrogate (not UTF-8)",
+                              field) from None
 
 
 def _ingest_error(exc: ValidationError) -> IngestError:
@@ -117,21 +169,12 @@ def _ingest_error(exc: ValidationError) -> IngestError:
     if field == "camera_id" and error["type"] == "string_pattern_mismatch":
         return IngestError(
             "invalid_camera_id",
-            "camera_id must be 1-64 of A-Z a-z 0-9 _ . - starting with a letter or digit",
+            f"camera_id must be {CAMERA_ID_RULE}",
             field,
         )
     if error["type"] == "missing":
         return IngestError("invalid_payload", f"{field} is required", field)
     return IngestError("invalid_payload", f"{field}: {error['msg']}", field)
-
-
-def to_utc(moment: datetime | None, timezone: str, default: datetime) -> datetime:
-    """Return a capture time in UTC, reading a time without offset in the site's time zone."""
-    if moment is None:
-        return default
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(timezone))
-    return moment.astimezone(UTC)
 
 
 def confidence_percent(value: float | None) -> float | None:

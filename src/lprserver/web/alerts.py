@@ -11,7 +11,7 @@ from . import bp, client_ip
 from .live import LIVE_ROOM
 
 
-@bp.post("/alerts/<int:detection_id>/acknowledge")
+@bp.post("/alerts/<id:detection_id>/acknowledge")
 @require_role("admin", "operator")
 def acknowledge(detection_id: int):
     """Record who acknowledged a hit and when, and close the alert on every open page."""

@@ -39,8 +39,10 @@ def recent_failures(username: str, ip: str | None) -> int:
 
 
 def safe_next(target: str | None) -> str:
-    """Return `target` if it is a path on this site, else the overview."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Return `target` if it is a path on this site (no control characters: a header cannot carry
+    them), else the overview."""
+    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and target.isprintable()):
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc:
             return target
@@ -62,7 +64,8 @@ def login():
         if current_user.is_authenticated:
             return redirect(safe_next(request.args.get("next")))
         return render_template("login.html", next=request.args.get("next", ""))
-    username = (request.form.get("username") or "").strip()[:64]
+    # No account has a NUL in its name, and no column could keep one: it is only ever a failed sign-in.
+    username = (request.form.get("username") or "").strip()[:64].replace("\x00", "\ufffd")
     password = (request.form.get("password") or "")[:MAX_FIELD * 4]
     next_url = request.form.get("next", "")
     ip = client_ip()

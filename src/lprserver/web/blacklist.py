@@ -3,7 +3,6 @@
 import csv
 import io
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -14,6 +13,7 @@ from ..audit import audit
 from ..auth import require_role
 from ..extensions import db
 from ..models import BLACKLIST_CATEGORIES, BlacklistEntry, utcnow
+from ..times import parse_local
 from . import bp, client_ip
 
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
@@ -29,10 +29,10 @@ def _expiry(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_local(text, current_app.config["TIMEZONE"])
     except ValueError:
-        raise service.BlacklistInputError("expires_at", "the expiry is not a date and time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+        raise service.BlacklistInputError("expires_at", "the expiry is not a date and time "
+                                                        "(YYYY-MM-DDTHH:MM, years 1970-2100)") from None
 
 
 def _render(status: int = 200, **context):
@@ -63,14 +63,14 @@ def blacklist_add():
     return redirect(url_for("web.blacklist"))
 
 
-@bp.get("/blacklist/<int:entry_id>/edit")
+@bp.get("/blacklist/<id:entry_id>/edit")
 @require_role(*EDITORS)
 def blacklist_edit(entry_id: int):
     entry = db.get_or_404(BlacklistEntry, entry_id)
     return render_template("blacklist_edit.html", entry=entry, categories=BLACKLIST_CATEGORIES)
 
 
-@bp.post("/blacklist/<int:entry_id>/edit")
+@bp.post("/blacklist/<id:entry_id>/edit")
 @require_role(*EDITORS)
 def blacklist_update(entry_id: int):
     entry = db.get_or_404(BlacklistEntry, entry_id)
@@ -89,7 +89,7 @@ def blacklist_update(entry_id: int):
     return redirect(url_for("web.blacklist"))
 
 
-@bp.post("/blacklist/<int:entry_id>/expire")
+@bp.post("/blacklist/<id:entry_id>/expire")
 @require_role(*EDITORS)
 def blacklist_expire(entry_id: int):
     entry = service.expire_entry(db.session, _actor(), db.get_or_404(BlacklistEntry, entry_id), utcnow())
@@ -98,7 +98,7 @@ def blacklist_expire(entry_id: int):
     return redirect(url_for("web.blacklist"))
 
 
-@bp.post("/blacklist/<int:entry_id>/delete")
+@bp.post("/blacklist/<id:entry_id>/delete")
 @require_role(*EDITORS)
 def blacklist_delete(entry_id: int):
     entry = db.get_or_404(BlacklistEntry, entry_id)

@@ -8,9 +8,8 @@ from sqlalchemy import select
 
 from ..audit import audit
 from ..auth import require_role
-from ..cameras import create_camera
+from ..cameras import CAMERA_ID_PATTERN, create_camera
 from ..extensions import db
-from ..ingest.validation import CAMERA_ID_PATTERN
 from ..models import Camera, utcnow
 from ..stats import reads_today_per_camera
 from . import bp, client_ip
@@ -37,6 +36,8 @@ def camera_create():
         return _render(400, error="Camera id: 1-64 of A-Z a-z 0-9 _ . - starting with a letter or digit")
     name = (request.form.get("name") or "").strip()[:128] or None
     location = (request.form.get("location") or "").strip()[:255] or None
+    if "\x00" in (name or "") + (location or ""):
+        return _render(400, error="Name and location must not hold a NUL character")
     existed = db.session.get(Camera, camera_id) is not None
     _camera, token = create_camera(db.session, camera_id, name, location)
     audit(db.session, "camera.token" if existed else "camera.create", current_user,

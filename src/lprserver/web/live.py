@@ -14,6 +14,7 @@ from ..live import SIGNATURE_HEADER, TIMESTAMP_HEADER, relay_key, verify
 from ..models import BlacklistDetection, Camera, Record, utcnow
 from ..records import records_after
 from ..stats import dashboard_stats
+from ..url_ids import row_id
 from . import bp
 
 log = logging.getLogger("lprserver.web.live")
@@ -104,7 +105,7 @@ def _names() -> dict[str, str | None]:
 @login_required
 def missed():
     """What a (re)connecting page missed: reads after `after`, and every unacknowledged hit."""
-    after = request.args.get("after", type=int)
+    after = request.args.get("after", type=row_id)
     names = _names()
     records = records_after(db.session, after, 100) if after is not None else []
     pending = db.session.scalars(

@@ -9,6 +9,7 @@ from ..audit import audit
 from ..extensions import db
 from ..models import BlacklistDetection, Camera, Record, User
 from ..records import FilterError, RecordFilter, camera_names, count_records, export_csv, page_records
+from ..url_ids import row_id
 from . import bp, client_ip
 
 PER_PAGE = 50
@@ -25,7 +26,7 @@ def _filter() -> tuple[RecordFilter, FilterError | None]:
 @login_required
 def records():
     f, error = _filter()
-    before, after = request.args.get("before", type=int), request.args.get("after", type=int)
+    before, after = request.args.get("before", type=row_id), request.args.get("after", type=row_id)
     page = page_records(db.session, f, PER_PAGE, before=before, after=after)
     if f.plate and before is None and after is None:
         audit(db.session, "records.search", current_user, detail=f.as_audit(), ip=client_ip())
@@ -34,8 +35,8 @@ def records():
     return render_template(
         "records.html", page=page, f=f, error=error, total=count_records(db.session, f),
         args=f.query_args(current_app.config["TIMEZONE"]), names=camera_names(db.session),
-        page_number=max(request.args.get("p", 1, type=int), 1), last_id=last_id,
-        live=before is None and after is None)
+        page_number=min(max(request.args.get("p", 1, type=int), 1), 10**9), last_id=last_id,
+        live=before is None and after is None), 400 if error else 200
 
 
 @bp.get("/records/export.csv")
@@ -51,7 +52,7 @@ def export():
                     headers={"Content-Disposition": "attachment; filename=lpr-records.csv"})
 
 
-@bp.get("/records/<int:record_id>")
+@bp.get("/records/<id:record_id>")
 @login_required
 def record(record_id: int):
     item = db.get_or_404(Record, record_id)

@@ -2,12 +2,12 @@
 
 import secrets
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from ..audit import audit
-from ..auth import require_role
+from ..auth import SESSION_TOKEN_KEY, require_role
 from ..commands import USERNAME
 from ..extensions import db
 from ..models import ROLES, User, utcnow
@@ -59,7 +59,7 @@ def user_create():
     return _render(new_user=username, new_password=password if generated else None)
 
 
-@bp.post("/users/<int:user_id>")
+@bp.post("/users/<id:user_id>")
 @require_role("admin")
 def user_update(user_id: int):
     """Change a user's role, active state or password; admins cannot lock themselves out."""
@@ -81,8 +81,10 @@ def user_update(user_id: int):
         db.session.delete(user)
     else:
         return _render(400, error="Unknown change")
-    if action in ("deactivate", "password") and user.id != current_user.id:
-        end_user_sessions(db.session, user.id, utcnow())
+    if action in ("deactivate", "password"):
+        # Your own new password ends your other sessions, not this one.
+        keep = session.get(SESSION_TOKEN_KEY) if user.id == current_user.id else None
+        end_user_sessions(db.session, user.id, utcnow(), keep=keep)
     audit(db.session, f"user.{action}", current_user, target=f"user:{user.username}",
           detail={"role": user.role} if action == "role" else None, ip=client_ip())
     db.session.commit()

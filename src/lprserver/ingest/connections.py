@@ -1,0 +1,159 @@
+"""The daemon's TCP connections: a cap per address, a deadline for the handshake, an idle timeout.
+
+Every socket costs a descriptor (a WebSocket two), and the daemon has a few tens of thousands. Without
+limits one client could hold them all: 2,000 connections that never send a request, headers sent a
+byte at a time, WebSockets that go silent. So (SPEC §2.4, README "Configure"):
+- one address holds at most INGEST_MAX_CONNECTIONS_PER_ADDRESS sockets; more are closed at once;
+- a new connection has INGEST_HANDSHAKE_SECONDS to send its request line and headers;
+- a socket on which nothing arrives for INGEST_IDLE_SECONDS is closed. Anything counts, WebSocket
+  pings and pongs included: a camera that is idle but alive answers the daemon's pings (every 25 s).
+
+Connections from the local nginx (loopback, when TRUSTED_PROXIES says a proxy stands in front) are
+not capped per address: they are every camera that comes through it.
+"""
+
+import ipaddress
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+log = logging.getLogger("lprserver.ingest")
+
+
+@dataclass
+class ConnectionGuard:
+    """Counts the open sockets of each address and holds the daemon's connection limits."""
+
+    max_per_address: int
+    handshake_seconds: float
+    idle_seconds: float
+    trusted_proxies: int = 0
+    open: Counter = field(default_factory=Counter)
+
+    @classmethod
+    def from_config(cls, config) -> "ConnectionGuard":
+        return cls(config["INGEST_MAX_CONNECTIONS_PER_ADDRESS"], config["INGEST_HANDSHAKE_SECONDS"],
+                   config["INGEST_IDLE_SECONDS"], config["TRUSTED_PROXIES"])
+
+    def admit(self, address: str) -> bool:
+        """Count a new socket from `address`; False (and nothing counted) when it holds too many."""
+        if self.open[address] >= self.max_per_address and not self._local_proxy(address):
+            log.warning("event=connection_refused address=%s reason=too_many_connections open=%d",
+                        address, self.open[address])
+            return False
+        self.open[address] += 1
+        return True
+
+    def release(self, address: str) -> None:
+        self.open[address] -= 1
+        if self.open[address] <= 0:
+            del self.open[address]
+
+    def _local_proxy(self, address: str) -> bool:
+        if not self.trusted_proxies:
+            return False
+        try:
+            return ipaddress.ip_address(address).is_loopback
+        except ValueError:
+            return False
+
+
+def client_address(environ: dict, trusted_proxies: int) -> str:
+    """The camera's address: the peer's, or with TRUSTED_PROXIES the one the proxies wrote in
+    X-Forwarded-For (counted from the right, as werkzeug's ProxyFix does for the web app)."""
+    peer = environ.get("REMOTE_ADDR") or "-"
+    if trusted_proxies and environ.get("HTTP_X_FORWARDED_FOR"):
+        hops = [hop.strip() for hop in environ["HTTP_X_FORWARDED_FOR"].split(",")]
+        if len(hops) >= trusted_proxies:
+            return hops[-trusted_proxies][:64] or peer
+    return peer
+
+
+def request_token(environ: dict) -> str | None:
+    """The camera token of a connection's request: `?token=` or `Authorization: Bearer` (SPEC §2.6)."""
+    values = parse_qs(environ.get("QUERY_STRING", "")).get("token")
+    if values:
+        return values[0]
+    scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def gevent_server(host: str, port: int, app, guard: ConnectionGuard, error_log):
+    """Return gevent's WSGI server for the daemon, with the guard's limits on every connection."""
+    import gevent
+    from gevent.pywsgi import WSGIHandler, WSGIServer
+
+    class GuardedHandler(WSGIHandler):
+        first_request = True
+
+        def read_requestline(self):
+            # The first request line is part of the handshake; later ones may wait as long as a
+            # kept-alive connection may idle (the socket's own timeout).
+            if not self.first_request:
+                return super().read_requestline()
+            self.first_request = False
+            with gevent.Timeout(guard.handshake_seconds, TimeoutError("no request line")):
+                return super().read_requestline()
+
+        def read_request(self, raw_requestline):
+            try:
+                with gevent.Timeout(guard.handshake_seconds, TimeoutError("headers")):
+                    return super().read_request(raw_requestline)
+            except TimeoutError:
+                raise ValueError(f"headers not complete within {guard.handshake_seconds:g} s") from None
+
+    class GuardedServer(WSGIServer):
+        handler_class = GuardedHandler
+
+        def handle(self, sock, address):
+            if not guard.admit(address[0]):
+                sock.close()
+                return
+            try:
+                sock.settimeout(guard.idle_seconds)
+                super().handle(sock, address)
+            finally:
+                guard.release(address[0])
+
+    return GuardedServer((host, port), app, log=None, error_log=error_log)
+
+
+def eventlet_server(listener, app, guard: ConnectionGuard):
+    """Serve the daemon with eventlet's WSGI server, with the guard's limits on every connection."""
+    import eventlet
+    import eventlet.wsgi
+
+    class GuardedProtocol(eventlet.wsgi.HttpProtocol):
+        first_request = True
+
+        def handle(self):
+            address = self.client_address[0] if isinstance(self.client_address, tuple) else "-"
+            if not guard.admit(address):
+                self.close_connection = 1
+                return
+            try:
+                super().handle()
+            finally:
+                guard.release(address)
+
+        def _read_request_line(self):
+            if not self.first_request:
+                return super()._read_request_line()
+            self.first_request = False
+            try:
+                with eventlet.Timeout(guard.handshake_seconds, TimeoutError("no request line")):
+                    return super()._read_request_line()
+            except TimeoutError:
+                return ""  # closes the connection
+
+        def parse_request(self):
+            with eventlet.Timeout(guard.handshake_seconds, False):
+                return super().parse_request()
+            self.close_connection = 1  # the headers did not arrive in time
+            return False
+
+    # max_size: eventlet serves at most 1,024 connections at once by default, which a few addresses
+    # could fill; descriptors and the cap per address bound them instead, as under gevent.
+    eventlet.wsgi.server(listener, app, log_output=False, protocol=GuardedProtocol, max_size=65536,
+                         keepalive=guard.idle_seconds, socket_timeout=guard.idle_seconds)

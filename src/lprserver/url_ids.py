@@ -1,0 +1,30 @@
+"""Ids in URLs: a record's (`<id:record_id>`), a camera's (`<camera:camera_id>`). Anything that is
+not one is a 404 before any query: a huge number, a NUL, a path."""
+
+from werkzeug.routing import BaseConverter, IntegerConverter
+
+from .cameras import CAMERA_ID_REGEX
+
+MAX_ROW_ID = 2**63 - 1
+
+
+def row_id(text: str) -> int:
+    """A row id from a query argument (`?before=`): ValueError unless 0 to MAX_ROW_ID (for `type=`)."""
+    number = int(text)
+    if not 0 <= number <= MAX_ROW_ID:
+        raise ValueError("not a row id")
+    return number
+
+
+class RowId(IntegerConverter):
+    """A row id in a URL: 0 to 2**63 - 1 (SQLite's and PostgreSQL's widest integer)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+class CameraIdConverter(BaseConverter):
+    """A camera id in a URL (SPEC §2.4's pattern)."""
+
+    regex = CAMERA_ID_REGEX
