@@ -34,7 +34,7 @@ def secret_key_weakness(key: str | None) -> str | None:
 
 
 def generated_secret_key(path: Path = GENERATED_KEY_FILE) -> str:
-    """Return the key kept in `path`, made on first use (development without SECRET_KEY, SPEC §7).
+    """Return the key kept in `path`, made on first use (development without SECRET_KEY, README "Configure").
 
     The daemon and the web app start together and must sign with the same key: the first one to
     link its file into place wins, and both read that one."""
@@ -100,7 +100,7 @@ def _int(env, name: str, default: int, minimum: int | None = None) -> int:
 
 
 class Config:
-    """Settings shared by every environment (SPEC §7)."""
+    """Settings shared by every environment (README "Configure")."""
 
     DEBUG = False
     TESTING = False
@@ -130,7 +130,7 @@ class Config:
         self.INGEST_MAX_MESSAGE_BYTES = _int(env, "INGEST_MAX_MESSAGE_BYTES", 4 * 1024 * 1024)
         self.INGEST_MAX_INFLIGHT = _int(env, "INGEST_MAX_INFLIGHT", 32)
         self.INGEST_MAX_INFLIGHT_PER_CONNECTION = _int(env, "INGEST_MAX_INFLIGHT_PER_CONNECTION", 8)
-        # Connection limits of the daemon's port (SPEC §2.4, ingest/connections.py).
+        # Connection limits of the daemon's port (README "Sending reads", ingest/connections.py).
         self.INGEST_IDLE_SECONDS = _float(env, "INGEST_IDLE_SECONDS", 120.0)
         self.INGEST_HANDSHAKE_SECONDS = _float(env, "INGEST_HANDSHAKE_SECONDS", 10.0)
         self.INGEST_MAX_CONNECTIONS_PER_ADDRESS = _int(env, "INGEST_MAX_CONNECTIONS_PER_ADDRESS", 256,
@@ -142,8 +142,6 @@ class Config:
         self.INGEST_BATCH_MAX = _int(env, "INGEST_BATCH_MAX", 64, minimum=1)
         # Batches stored (images, rows, commit) by helper processes, one per writer, not by the daemon.
         self.INGEST_STORE_WORKERS = _flag(env, "INGEST_STORE_WORKERS", True)
-        # Bench only (bench/ingest_load.py): answer reads without storing, to measure the transport.
-        self.INGEST_TRANSPORT_ONLY = env.get("INGEST_TRANSPORT_ONLY") == "1"
         self.IMAGE_MAX_BYTES = _int(env, "IMAGE_MAX_BYTES", 2 * 1024 * 1024)
         # HTTP ingest (POST /api/records) has the same message cap as the daemon.
         self.MAX_CONTENT_LENGTH = self.INGEST_MAX_MESSAGE_BYTES
@@ -174,7 +172,7 @@ class Config:
         self.HEALTH_MIN_FREE_MB = _int(env, "HEALTH_MIN_FREE_MB", 500)
         # Off for a plain-HTTP install (setup.sh writes it), or browsers never send the cookie back.
         self.SESSION_COOKIE_SECURE = _flag(env, "SESSION_COOKIE_SECURE", type(self).SESSION_COOKIE_SECURE)
-        # Live updates (SPEC §3): where the daemon posts events; "" or "off" turns the relay off.
+        # README "Live updates": where the daemon posts events; "" or "off" turns the relay off.
         self.LIVE_RELAY_URL = env.get("LIVE_RELAY_URL", self.DEFAULT_LIVE_RELAY_URL)
         self.LIVE_RELAY_QUEUE = _int(env, "LIVE_RELAY_QUEUE", 1000)
         self.LIVE_STATS_SECONDS = _int(env, "LIVE_STATS_SECONDS", 15)

@@ -69,7 +69,7 @@ ensure_venv() {
   fi
 }
 
-flask_cli() { (cd "$ROOT" && FLASK_APP=wsgi "$VENV/bin/flask" "$@"); }
+flask_cli() { (cd "$ROOT" && FLASK_APP=wsgi exec "$VENV/bin/flask" "$@"); }
 
 # The flask CLI with the installed server's settings when there are some, else development's.
 lpr_cli() {
@@ -93,25 +93,53 @@ cmd_run() {
     shift
   done
   ensure_venv
+  # The pages and the simulated cameras' plates are Thai: without a Thai font they show boxes.
+  ( apt_install fonts-thai-tlwg ) || say "Warning: could not install fonts-thai-tlwg (needs root or sudo); Thai text may show as boxes"
   cd "$ROOT"
   say "Bringing the database to the current schema"
   flask_cli lpr init-db
   flask_cli lpr create-user admin --role admin --if-missing
-  local pids=()
-  trap 'say "Stopping"; kill "${pids[@]}" 2>/dev/null; wait' INT TERM EXIT
+  local pids=() port="${INGEST_PORT:-8765}"
+  # Ctrl-C, SIGTERM or one of them ending stops all of them, the simulated cameras first (the daemon
+  # takes its store workers along).
+  trap 'trap - INT TERM EXIT; say "Stopping"; stop_newest_first "${pids[@]}"' INT TERM EXIT
   # The daemon sends live updates to the web app started here, whatever its port.
   export LIVE_RELAY_URL="${LIVE_RELAY_URL:-http://127.0.0.1:${WEB_PORT:-5000}/internal/live}"
-  say "Starting the ingest daemon on port ${INGEST_PORT:-8765}"
+  say "Starting the ingest daemon on port $port"
   "$VENV/bin/python" websocket_server.py & pids+=($!)
   say "Starting the web app on http://127.0.0.1:${WEB_PORT:-5000}"
   "$VENV/bin/python" run.py & pids+=($!)
   if [ -n "$simulate" ]; then
-    sleep 3
+    wait_for_port "$port" "${pids[0]}" || die "the ingest daemon did not start listening on port $port"
     say "Simulating $simulate cameras"
-    flask_cli lpr simulate --cameras "$simulate" --rate 0.5 --url "http://127.0.0.1:${INGEST_PORT:-8765}" & pids+=($!)
+    # One subshell that becomes flask (exec), so that $! is the simulator's own pid.
+    (FLASK_APP=wsgi exec "$VENV/bin/flask" lpr simulate --cameras "$simulate" --rate 0.5 \
+       --url "http://127.0.0.1:$port") & pids+=($!)
   fi
   say "Running. Press Ctrl-C to stop."
   wait -n "${pids[@]}"
+}
+
+# Stop these processes, the last one first, each before the next.
+stop_newest_first() {
+  local i
+  for ((i = $#; i > 0; i--)); do
+    if kill "${!i}" 2>/dev/null; then
+      wait "${!i}" 2>/dev/null || true  # a stopped process exits non-zero
+    fi
+  done
+  return 0
+}
+
+# Wait (up to a minute) until something listens on 127.0.0.1:$1, while process $2 is still running.
+wait_for_port() {
+  local tries=0
+  until "$VENV/bin/python" -c "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "$1" 2>/dev/null; do
+    kill -0 "$2" 2>/dev/null || return 1
+    tries=$((tries + 1))
+    [ "$tries" -lt 120 ] || return 1
+    sleep 0.5
+  done
 }
 
 # Everything the test suite needs, then the suite on SQLite and on PostgreSQL.

@@ -1,5 +1,5 @@
 """Simulated edge cameras: processes of asyncio python-socketio clients that send reads and resend
-whatever was not acknowledged, as a careful edge does (SPEC §2.5)."""
+whatever was not acknowledged, as a careful edge does (README "Sending reads")."""
 
 import asyncio
 import base64

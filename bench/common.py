@@ -19,7 +19,7 @@ import psycopg2
 from PIL import Image
 
 from config import database_url
-from lprserver.commands import upgrade_database
+from lprserver.database import upgrade_database
 from lprserver.plates import normalize_plate
 from tests import processes
 from tests.pgcluster import ThrowawayPostgres
@@ -216,13 +216,15 @@ class Daemon(processes.Daemon):
     """The real ingest daemon with the bench's settings: production config, open ingest, quiet logs."""
 
     def __init__(self, database_url: str, image_root: Path, log_path: Path, async_mode: str = "gevent",
-                 extra_env: dict | None = None):
+                 extra_env: dict | None = None, transport_only: bool = False):
         env = {
             "FLASK_CONFIG": "production", "SECRET_KEY": secrets.token_hex(32),
             "DATABASE_URL": database_url, "IMAGE_STORAGE_PATH": str(image_root),
             "INGEST_AUTH": "open", "LOG_LEVEL": "WARNING", "ASYNC_MODE": async_mode, **(extra_env or {}),
         }
-        super().__init__(env, log_path)
+        # The transport-only daemon answers reads without storing them (bench/transport_daemon.py).
+        command = [sys.executable, "-m", "bench.transport_daemon"] if transport_only else None
+        super().__init__(env, log_path, command=command)
 
     @property
     def pid(self) -> int:
@@ -283,7 +285,7 @@ def work_dir() -> str:
 
     Not /tmp, where the tests create and delete thousands of files: on ext4 without a journal
     (the development machine) files created soon after many were deleted cost far more (see
-    CLEANUP_MARK below). Stop 10 took that for a difference between /tmp and /var/tmp.
+    CLEANUP_MARK below).
     """
     path = os.environ.get("LPR_BENCH_DIR", "/var/tmp")
     os.makedirs(path, exist_ok=True)

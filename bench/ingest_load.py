@@ -60,8 +60,8 @@ def run_phase(db: BenchDatabase, args, blacklist: list[str], work: Path, transpo
     images.mkdir()
     # The pipeline runs as in production: its live relay feeds the web app, where one dashboard listens.
     site = None if transport_only or args.no_web else LiveSite(work, name)
-    extra = {"INGEST_TRANSPORT_ONLY": "1"} if transport_only else site.daemon_env() if site else {}
-    daemon = Daemon(db.url, images, work / f"daemon-{name}.log", args.async_mode, extra)
+    extra = site.daemon_env() if site else {}
+    daemon = Daemon(db.url, images, work / f"daemon-{name}.log", args.async_mode, extra, transport_only)
     try:
         if site:
             site.start(daemon.env)

@@ -1,5 +1,5 @@
-"""Honest cameras beside a poisoning one: how many honest reads are stored (SPEC §2.4, "one client's bad
-read never fails another client's read").
+"""Honest cameras beside a poisoning one: how many honest reads are stored (README "Sending reads":
+"one camera's bad read never costs another camera's").
 
     python -m bench.poisoned_batch [--db postgresql|sqlite] [--seconds 20] [--cameras 24] [--root DIR]
 
@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 
 from bench.common import BenchDatabase, machine, write_json
 from config import database_url
-from lprserver.commands import upgrade_database
+from lprserver.database import upgrade_database
 from tests import processes
 
 POISON = [

@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session
 from config import database_url
 from lprserver.plates import normalize_plate
 from lprserver.records import COUNT_CAP, RecordFilter, Total, count_records, page_records
-from lprserver.statistics import record_statistics
-from lprserver.stats import dashboard_stats
+from lprserver.statistics import dashboard_stats, record_statistics
 
 from .common import THAI_PROVINCES, BenchDatabase, machine, percentile, random_plate, write_json
 

@@ -13,10 +13,11 @@ from sqlalchemy.exc import OperationalError
 
 from config import TestingConfig, database_url
 from lprserver import create_app
-from lprserver.commands import save_user, upgrade_database
+from lprserver.database import upgrade_database
 from lprserver.extensions import db
 from lprserver.models import ApiToken
 from lprserver.tokens import generate_token, hash_token
+from lprserver.users import save_user
 
 from .pgcluster import ThrowawayPostgres
 from .processes import Daemon
@@ -143,7 +144,7 @@ def client(app):
 @pytest.fixture
 def api_token(app):
     """A read-write API token of an admin user."""
-    user, _ = save_user("admin", "admin", "correct horse battery staple")
+    user, _ = save_user(db.session, "admin", "admin", "correct horse battery staple")
     db.session.flush()
     token = generate_token("lpr")
     db.session.add(ApiToken(user_id=user.id, name="tests", token_hash=hash_token(token), scope="read-write"))
@@ -157,7 +158,7 @@ def make_token(app):
     made = []
 
     def make(role: str = "viewer", scope: str = "read-write", username: str | None = None) -> str:
-        user, _ = save_user(username or f"{role}{len(made)}", role, "correct horse battery staple")
+        user, _ = save_user(db.session, username or f"{role}{len(made)}", role, "correct horse battery staple")
         db.session.flush()
         token = generate_token("lpr")
         db.session.add(ApiToken(user_id=user.id, name="tests", token_hash=hash_token(token), scope=scope))

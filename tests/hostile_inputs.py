@@ -1,5 +1,5 @@
 """The hostile-input table: every field of a read, and the message around it, with values a broken or
-hostile camera sends, and the answer SPEC §2.4 says each gets. Used by test_hostile_inputs.py on
+hostile camera sends, and the answer README "Sending reads" says each gets. Used by test_hostile_inputs.py on
 every ingest door; each row also names the field the answer must point at."""
 
 from .imagegen import b64, data_uri, flat_png, huge_header_jpeg, make_jpeg, many_scans_jpeg

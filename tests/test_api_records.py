@@ -163,12 +163,11 @@ def test_bad_body_names_the_field(client, api_token):
     assert answer.get_json()["error"]["field"] == "license_plate_text"
 
 
-def test_record_ingest_errors_keep_the_ingest_answer_and_the_api_error(client):
+def test_record_ingest_errors_take_the_api_error_shape_with_the_ingest_code(client):
     answer = client.post("/api/records", json={"camera_id": "CAM001"})
     assert answer.status_code == 400
-    body = answer.get_json()
-    assert body["status"] == "error" and body["code"] == "invalid_payload"
-    assert body["error"]["code"] == "invalid_payload"
+    assert answer.get_json() == {"error": {"code": "invalid_payload", "message": "plate_number is required",
+                                           "field": "plate_number"}}
 
 
 def test_record_image_404_when_the_record_has_none(client, api_token, reads):

@@ -56,3 +56,17 @@ def test_every_operation_answers_as_documented(case, api_schema):
     # normalises to nothing, a URL marshmallow refuses), so a schema-valid body may rightly get 400.
     case.call_and_validate(app=api_schema, headers=bearer(api_schema.config["TEST_TOKEN"]),
                            excluded_checks=[positive_data_acceptance])
+
+
+def test_the_documented_read_is_the_pipelines_own_validator():
+    # POST /api/records documents the pydantic model the ingest doors validate with (api/schemas.py),
+    # so the two cannot drift: every field, which are required, their limits.
+    from lprserver.ingest.validation import ReadIn
+
+    document = _document_app().test_client().get("/api/openapi.json").get_json()
+    body = document["paths"]["/api/records"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["properties"]) == set(ReadIn.model_fields)
+    assert set(body["required"]) == {name for name, field in ReadIn.model_fields.items() if field.is_required()}
+    assert body["properties"]["plate_number"]["maxLength"] == 64
+    assert body["properties"]["latitude"]["minimum"] == -90 and body["properties"]["latitude"]["nullable"]
+    assert body["properties"]["timestamp"]["format"] == "date-time"

@@ -34,7 +34,7 @@ def add_record(plate, camera_id="CAM001", **fields):
 
 def open_page(page, webapp, path):
     page.goto(f"{webapp.url}{path}")
-    page.wait_for_selector("#live-state.online", timeout=10_000)
+    page.wait_for_selector("#live-state.online", state="attached", timeout=10_000)
 
 
 def test_sign_in_shows_the_overview(webapp, users, browser_page):
@@ -211,3 +211,146 @@ def test_markup_shows_as_text_on_every_page_and_live_update(webapp, live_daemon,
     assert page.query_selector("img[src='x']") is None
     screenshot(page, "xss-as-text")
     # browser_page fails the test if any alert() dialog opened or a script error was thrown.
+
+
+@ONE_DAEMON
+def test_a_blacklisted_read_pops_up_from_each_of_the_three_doors(webapp, live_daemon, app, users, browser_page,
+                                                                 capsys):
+    import json
+
+    import requests
+
+    from .test_ingest import raw_socket
+
+    for plate in ("กข1111", "กข2222", "กข3333"):
+        add_entry(db.session, plate, reason=f"wanted {plate}", category="wanted", added_by="test")
+    db.session.commit()
+    page = browser_page
+    sign_in(page, webapp, "operator")
+    open_page(page, webapp, "/records")
+    doors = {
+        "socketio": lambda: camera_call(live_daemon, {"camera_id": "DOOR1", "plate_number": "กข1111"}),
+        "websocket": lambda: raw_read(live_daemon, {"checkpoint_id": "DOOR2", "license_plate": "กข2222"}),
+        "http": lambda: requests.post(f"{webapp.url}/api/records", timeout=10,
+                                      json={"camera_id": "DOOR3", "plate_number": "กข3333"}).json(),
+    }
+
+    def camera_call(daemon, read):
+        with camera(daemon) as cam:
+            return cam.call("lpr_data", read, timeout=10)
+
+    def raw_read(daemon, data):
+        with raw_socket(daemon) as ws:
+            ws.send(json.dumps({"table": "lpr_detection", "action": "insert", "data": data}))
+            return json.loads(ws.recv())
+
+    timings = []
+    for door, send in doors.items():
+        started = time.monotonic()
+        answer = send()
+        assert answer["status"] == "success" and answer["blacklisted"], (door, answer)
+        card = page.wait_for_selector(".lpr-alert[data-detection-id]:has-text('wanted')", timeout=5000)
+        page.locator(".lpr-alert").nth(len(timings)).wait_for(state="attached", timeout=5000)
+        timings.append(f"{door} {1000 * (time.monotonic() - started):.0f} ms")
+        assert card is not None
+    texts = page.locator(".lpr-alert").all_text_contents()  # the older cards are folded to one line
+    for plate in ("กข1111", "กข2222", "กข3333"):
+        assert any(plate in text and f"wanted {plate}" in text for text in texts), (plate, texts)
+    with capsys.disabled():
+        print("\nblacklist pop-up in the browser, from the answer's request to the card: " + ", ".join(timings))
+    screenshot(page, "three-doors-alerts")
+
+
+@ONE_DAEMON
+def test_repeated_hits_share_a_card_that_stays_out_of_the_way(webapp, live_daemon, app, users, browser, capsys):
+    add_entry(db.session, "กข 7777", reason="stolen car", category="stolen", added_by="test")
+    for plate in ("ขค1", "ขค2", "ขค3", "ขค4"):
+        add_entry(db.session, plate, reason=f"watch {plate}", category="watch", added_by="test")
+    db.session.commit()
+    sizes = {"desktop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
+    pages = {}
+    for name, viewport in sizes.items():
+        context = browser.new_context(viewport=viewport, locale="th-TH")
+        pages[name] = context.new_page()
+        sign_in(pages[name], webapp, "operator")
+        open_page(pages[name], webapp, "/records")
+    with camera(live_daemon) as cam:
+        for n in range(18):  # one plate, one camera, 18 reads: one card, counted
+            assert cam.call("lpr_data", {"camera_id": "GATE7", "plate_number": "กข7777", "event_id": f"r{n}"},
+                            timeout=10)["blacklisted"]
+        for plate in ("ขค1", "ขค2", "ขค3", "ขค4"):
+            cam.call("lpr_data", {"camera_id": "GATE7", "plate_number": plate}, timeout=10)
+    desktop = pages["desktop"]
+    desktop.locator("#alert-stack .alert-total", has_text="5").wait_for(state="attached", timeout=10_000)
+    stolen = desktop.locator(".lpr-alert", has_text="กข7777")
+    assert stolen.count() == 1 and "×18" in stolen.inner_text()
+    assert desktop.locator(".lpr-alert:visible").count() == 3  # the newest three; "+2 more"
+    assert desktop.inner_text("#alert-stack .alert-more") == "+2 more · เพิ่มเติม"
+    for name, page in pages.items():  # the search button and the navigation stay usable
+        page.locator("#alert-stack .alert-total", has_text="5").wait_for(state="attached", timeout=10_000)
+        screenshot(page, f"alerts-grouped-{name}")
+        button = page.locator("#record-filter button[type=submit]").bounding_box()
+        for card in page.locator("#alert-stack .alert-stack-bar, .lpr-alert:visible").all():
+            box = card.bounding_box()
+            overlaps = not (box["x"] > button["x"] + button["width"] or box["x"] + box["width"] < button["x"]
+                            or box["y"] > button["y"] + button["height"] or box["y"] + box["height"] < button["y"])
+            assert not overlaps or name == "phone", (name, box, button)
+        screenshot(page, f"alerts-grouped-{name}")
+    phone = pages["phone"]
+    phone.click("#alert-stack .alert-stack-toggle")  # folded: only the bar is left
+    assert phone.locator(".lpr-alert:visible").count() == 0
+    screenshot(phone, "alerts-folded-phone")
+    phone.click("#record-filter button[type=submit]", timeout=5000)
+    desktop.click("#alert-stack .btn-ack-all")
+    desktop.locator(".lpr-alert.acknowledged").nth(4).wait_for(state="attached", timeout=10_000)
+    assert desktop.locator(".lpr-alert.acknowledged").count() == 5
+    db.session.rollback()
+    assert db.session.scalar(select(db.func.count(BlacklistDetection.id)).where(
+        BlacklistDetection.acknowledged_at.is_(None))) == 0
+    for page in pages.values():
+        page.context.close()
+
+
+@ONE_DAEMON
+def test_the_dashboard_hits_table_follows_the_alerts(webapp, live_daemon, app, users, browser_page):
+    add_entry(db.session, "กข5555", reason="wanted", category="wanted", added_by="test")
+    db.session.commit()
+    page = browser_page
+    sign_in(page, webapp, "operator")
+    open_page(page, webapp, "/dashboard")
+    assert "No hits yet" in page.inner_text("#hits-body")
+    with camera(live_daemon) as cam:
+        answer = cam.call("lpr_data", {"camera_id": "GATE5", "plate_number": "กข5555"}, timeout=10)
+    row = page.wait_for_selector("#hits-body tr[data-detection-id]", timeout=5000)
+    assert "กข5555" in row.inner_text() and "pending" in row.inner_text()
+    assert "No hits yet" not in page.inner_text("#hits-body")
+    page.click(".lpr-alert .btn-ack")
+    page.locator("#hits-body tr[data-detection-id] .hit-ack", has_text="✔").wait_for(timeout=5000)
+    assert answer["blacklisted"]
+    screenshot(page, "dashboard-hits-live")
+
+
+def test_the_api_docs_page_lists_the_operations_under_the_sites_policy(webapp, users, browser_page):
+    page = browser_page
+    sign_in(page, webapp, "viewer")
+    page.goto(f"{webapp.url}/api/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=15_000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert any("/api/records" in path for path in paths) and len(paths) > 20
+    screenshot(page, "api-docs")
+
+
+def test_a_blacklisted_record_page_says_which_entry_and_why(webapp, app, users, browser_page):
+    record = add_record("กข4444", blacklisted=True)
+    entry = add_entry(db.session, "กข 4444", reason="หมายจับ 12/2569", category="wanted")
+    db.session.add(BlacklistDetection(record_id=record.id, entry_id=entry.id, match_type="normalized"))
+    orphan = add_record("กข4445", blacklisted=True)  # its entry was deleted since
+    db.session.commit()
+    page = browser_page
+    sign_in(page, webapp, "viewer")
+    open_page(page, webapp, f"/records/{record.id}")
+    text = page.inner_text("#record-hits")
+    assert "กข 4444" in text and "หมายจับ 12/2569" in text and "wanted" in text and "normalized" in text
+    screenshot(page, "record-blacklisted")
+    open_page(page, webapp, f"/records/{orphan.id}")
+    assert "deleted since" in page.inner_text("#record-hits")

@@ -1,5 +1,5 @@
 """What a hostile camera could do to the daemon, and what it does now: each answered, nothing stored
-half-way, no other camera hurt (SPEC §2.4)."""
+half-way, no other camera hurt (README "Sending reads")."""
 
 import json
 import socket
@@ -279,3 +279,25 @@ def test_open_mode_limits_how_many_new_cameras_an_address_creates(strict_daemon,
     assert 1 <= len(made) <= 6 and all(a["code"] == "unavailable" for a in refused)
     assert again["status"] == "success"  # a camera it made already goes on sending
     assert {c.id for c in fresh().scalars(select(Camera)) if c.id.startswith("NEW")} == set(made)
+
+
+def test_the_daemon_logs_each_clients_address_and_trusts_forwarded_ones_only_behind_a_proxy(base_env, tmp_path):
+    # README "Logs": connected / rejected / disconnected name the address; behind nginx (TRUSTED_PROXIES)
+    # the camera's own, from X-Forwarded-For, and never that header's word otherwise.
+    logs = {}
+    for proxies in ("0", "1"):
+        proc = Daemon({**base_env, "TRUSTED_PROXIES": proxies}, tmp_path / f"proxies-{proxies}.log").start()
+        try:
+            with raw_socket(proc, header=["X-Forwarded-For: 203.0.113.9"]) as ws:
+                assert raw_call(ws, {"table": "lpr_detection", "action": "insert",
+                                     "data": {"checkpoint_id": "FWD1"}})["code"] == "invalid_payload"
+            time.sleep(0.3)
+        finally:
+            proc.stop()
+        logs[proxies] = proc.log()
+    assert "event=connected door=websocket address=127.0.0.1" in logs["0"]
+    assert "203.0.113.9" not in logs["0"]
+    for event in ("event=connected door=websocket address=203.0.113.9", "event=rejected code=invalid_payload",
+                  "event=disconnected address=203.0.113.9"):
+        assert event in logs["1"], event
+    assert "address=203.0.113.9" in next(line for line in logs["1"].splitlines() if "event=rejected" in line)

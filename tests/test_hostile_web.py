@@ -93,11 +93,11 @@ def test_changing_your_own_password_ends_your_other_sessions(app, users):
 
 
 def test_resetting_a_password_from_the_cli_ends_the_users_sessions(app, users):
-    from lprserver.commands import save_user
+    from lprserver.users import save_user
 
     browser = PageClient(app)
     browser.login("operator")
-    save_user("operator", "operator", "reset-from-the-cli-1")
+    save_user(db.session, "operator", "operator", "reset-from-the-cli-1")
     db.session.commit()
     assert browser.get("/dashboard").status_code == 302
 

@@ -1,4 +1,4 @@
-"""POST /api/records: the HTTP door runs the same pipeline and answers the same way (SPEC §2.3)."""
+"""POST /api/records: the HTTP door runs the same pipeline and answers the same way (README "Sending reads")."""
 
 import pytest
 from sqlalchemy import select
@@ -49,17 +49,28 @@ def test_http_duplicate_answers_200_with_the_first_id(client):
 def test_http_bad_reads_get_400_with_the_code(client, image_root, body, code, field):
     response = client.post("/api/records", json=body)
     assert response.status_code == 400
-    answer = response.get_json()
-    assert answer["status"] == "error" and answer["code"] == code and answer["field"] == field
-    assert answer["error"]["code"] == code and answer["error"]["message"]
+    error = response.get_json()["error"]
+    assert (error["code"], error["field"]) == (code, field) and error["message"]
+    assert set(response.get_json()) == {"error"}  # the API's error shape, nothing else
     assert db.session.scalar(select(db.func.count(Record.id))) == 0
     assert not any(image_root.rglob("*.*"))
 
 
-@pytest.mark.parametrize("data", [b"not json", b"[1, 2]", b"", b'"text"'])
-def test_http_body_that_is_not_a_json_object_is_invalid(client, data):
-    response = client.post("/api/records", data=data, content_type="application/json")
-    assert response.status_code == 400 and response.get_json()["code"] == "invalid_payload"
+@pytest.mark.parametrize(("data", "content_type", "says"), [
+    (b"not json", "application/json", "not valid JSON: Expecting value at line 1 column 1"),
+    (b'{"camera_id": "C1",', "application/json", "not valid JSON"),
+    (b"[1, 2]", "application/json", "expected a JSON object, got list"),
+    (b'"text"', "application/json", "expected a JSON object, got str"),
+    (b"", "application/json", "no body"),
+    (b'{"camera_id": "C1", "plate_number": "AB1"}', "text/plain", "Content-Type: application/json, not text/plain"),
+    (b'{"camera_id": "C1", "plate_number": "AB1"}', None, "Content-Type: application/json"),
+    (b'{"camera_id": "\xff"}', "application/json", "not UTF-8"),
+])
+def test_http_body_that_is_not_a_json_object_says_what_is_wrong(client, data, content_type, says):
+    response = client.post("/api/records", data=data, content_type=content_type)
+    error = response.get_json()["error"]
+    assert response.status_code == 400 and error["code"] == "invalid_payload"
+    assert says in error["message"], error["message"]
 
 
 def test_http_oversize_body_is_refused(app, client):
@@ -73,3 +84,33 @@ def test_reading_the_api_needs_a_user(client):
     response = client.get("/api/records")
     assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
     assert client.get("/api/records", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+@pytest.mark.parametrize("mode", ["token", "open"])
+def test_who_may_send_reads_over_http(base_env, make_token, mode):
+    # README "Sending reads": a camera with its token; an admin's or operator's read-write API token;
+    # never a viewer's token nor a read-only one; with INGEST_AUTH=open anyone else too.
+    from config import TestingConfig
+    from lprserver import create_app
+    from lprserver.cameras import create_camera
+
+    _camera, camera_token = create_camera(db.session, "GATE1")
+    db.session.commit()
+    tokens = {"none": None, "camera": camera_token, "admin": make_token("admin", "read-write"),
+              "operator": make_token("operator", "read-write"), "viewer": make_token("viewer", "read-write"),
+              "read-only": make_token("admin", "read"), "unknown": "lpr_not-a-token"}
+    expected = {"token": {"none": 401, "camera": 201, "admin": 201, "operator": 201, "viewer": 403,
+                          "read-only": 403, "unknown": 401},
+                "open": {"none": 201, "camera": 201, "admin": 201, "operator": 201, "viewer": 403,
+                         "read-only": 403, "unknown": 201}}[mode]
+    client = create_app(TestingConfig({**base_env, "INGEST_AUTH": mode})).test_client()
+    seen = {}
+    for who, token in tokens.items():
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        seen[who] = client.post("/api/records", headers=headers,
+                                json={"camera_id": "GATE1", "plate_number": f"กข{len(seen)}"}).status_code
+    assert seen == expected
+    if mode == "token":  # a user's token sends for cameras that exist only
+        unknown = client.post("/api/records", headers={"Authorization": f"Bearer {tokens['admin']}"},
+                              json={"camera_id": "NOSUCH1", "plate_number": "กข1"})
+        assert unknown.status_code == 401 and unknown.get_json()["error"]["field"] == "camera_id"

@@ -240,7 +240,23 @@ def test_raw_websocket_answers_many_messages_on_one_connection(daemon, app):
     assert {r.camera_id for r in records()} == {"7"}
 
 
-# --- Duplicates (SPEC §2.5) ---------------------------------------------------------------
+def test_every_camera_a_connection_spoke_for_goes_offline_when_it_closes(daemon, app):
+    # A relay (the seed's checkpoint sender) sends for several checkpoints on one connection.
+    def online():
+        return {c.id for c in fresh().scalars(select(Camera).where(Camera.online.is_(True)))}
+
+    with camera(daemon) as other:  # RELAY_C is spoken for here too
+        other.call("health_status", {"camera_id": "RELAY_C", "status": "PASS"}, timeout=10)
+        with raw_socket(daemon) as ws:
+            for checkpoint in ("RELAY_A", "RELAY_B", "RELAY_C"):
+                assert raw_call(ws, {"table": "lpr_detection", "action": "insert",
+                                     "data": {"checkpoint_id": checkpoint, "license_plate": "กข1"}})["status"] == "success"
+            assert online() == {"RELAY_A", "RELAY_B", "RELAY_C"}
+        assert wait_until(lambda: online() == {"RELAY_C"}), online()
+    assert wait_until(lambda: online() == set()), online()
+
+
+# --- Duplicates (README "Sending reads") ---------------------------------------------------------------
 
 
 def test_duplicate_event_sent_three_times_over_two_connections_is_one_row(daemon, app, image_root):
@@ -296,7 +312,7 @@ def test_an_expired_entry_does_not_match(daemon, app):
     assert answer["blacklisted"] is False
 
 
-# --- Bad input (SPEC §2.4) ----------------------------------------------------------------
+# --- Bad input (README "Sending reads") ----------------------------------------------------------------
 
 JPEG = make_jpeg()
 BAD_READS = [
@@ -544,3 +560,66 @@ def test_socketio_json_nested_too_deep_is_answered_and_the_daemon_answers_on(dae
     assert answers[0].startswith("431") and json.loads(answers[0][3:])[0]["code"] == "invalid_payload"
     assert answers[1].startswith("432") and json.loads(answers[1][3:])[0]["status"] == "success"
     assert daemon.alive() and records() == []
+
+
+def _masked(opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> bytes:
+    """One client frame (RFC 6455 §5.2), masked as clients must."""
+    import os
+    import struct
+
+    head = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
+    length = len(payload)
+    if length < 126:
+        head += bytes([0x80 | length])
+    elif length < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", length)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", length)
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+@pytest.mark.parametrize("path", ["/", "/socket.io/?EIO=4&transport=websocket"])
+def test_websocket_compression_is_refused_so_fragments_with_pings_between_work(daemon, app, path):
+    # wsproto (both doors on gevent) failed a compressed message whose fragments had a ping between
+    # them (close 1007). The daemon does not negotiate permessage-deflate: a client that offers it
+    # sends plain frames, and such a message is answered.
+    import base64
+    import os
+    import socket as sockets
+    import zlib
+
+    sock = sockets.create_connection(("127.0.0.1", daemon.port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                  "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n").encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(4096)
+    head, _, rest = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    deflate = b"permessage-deflate" in head.lower()
+    assert not deflate, head
+    if path != "/":  # Engine.IO opens with its handshake, then the Socket.IO connect
+        sock.sendall(_masked(1, b"40"))
+    message = json.dumps({"table": "lpr_detection", "action": "insert",
+                          "data": {"checkpoint_id": "FRAG1", "license_plate": "กข1234"}}).encode()
+    if path != "/":
+        message = b'421["lpr_data",{"camera_id":"FRAG1","plate_number":"AB1234"}]'
+    body = message
+    if deflate:  # RFC 7692 §7.2.1: a raw deflate stream, sync-flushed, without its final 4 bytes
+        compressor = zlib.compressobj(wbits=-15)
+        body = (compressor.compress(message) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    sock.sendall(_masked(1, body[:20], fin=False, rsv1=deflate) + _masked(9, b"ping")
+                 + _masked(0, body[20:]))
+    received = rest
+    deadline = time.monotonic() + 10
+    while b"status" not in received and time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    sock.close()
+    assert b'"status":"success"' in received.replace(b" ", b""), received[:300]
+    assert [r.camera_id for r in records()] == ["FRAG1"]

@@ -1,4 +1,4 @@
-"""Camera tokens (SPEC §2.6) on every door of a daemon with INGEST_AUTH=token."""
+"""Camera tokens (README "Sending reads") on every door of a daemon with INGEST_AUTH=token."""
 
 import json
 

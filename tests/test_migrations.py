@@ -6,7 +6,7 @@ from sqlalchemy import create_engine, inspect
 
 from config import database_url
 from lprserver import models  # noqa: F401
-from lprserver.commands import upgrade_database
+from lprserver.database import upgrade_database
 from lprserver.extensions import db
 
 
@@ -56,3 +56,23 @@ def test_upgrade_head_twice_changes_nothing(tmp_path):
     upgrade_database(url)
     upgrade_database(url)
     assert_no_drift(url)
+
+
+def test_the_alembic_console_script_migrates_from_the_repository_root_and_elsewhere(tmp_path):
+    # As README "Upgrade" says admins run it: `.venv/bin/alembic upgrade head` in the checkout, with the
+    # settings in the environment; and from another folder with -c pointing at the checkout's alembic.ini.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from .processes import ROOT
+
+    alembic = Path(sys.executable).parent / "alembic"
+    for cwd, args, name in ((ROOT, [], "root.db"), (tmp_path, ["-c", str(ROOT / "alembic.ini")], "elsewhere.db")):
+        url = f"sqlite:///{tmp_path / name}"
+        env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": ""}
+        done = subprocess.run([str(alembic), *args, "upgrade", "head"], cwd=cwd, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert_no_drift(url)

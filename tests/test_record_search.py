@@ -13,7 +13,7 @@ from lprserver.extensions import db
 from lprserver.models import Camera, Record, utcnow
 from lprserver.plates import normalize_plate
 from lprserver.records import RecordFilter, Total, count_records, page_records, total_reads
-from lprserver.stats import reads_per_camera, reads_per_hour
+from lprserver.statistics import reads_per_camera, reads_per_hour
 from lprserver.web import records as web_records
 
 from .conftest import bearer

@@ -181,3 +181,69 @@ def test_upgrade_pulls_migrates_and_keeps_the_settings(scratch):
     assert "Database is at the current schema." in result.stdout and "Upgraded." in result.stdout
     assert settings(tmp_path) == before
     assert f"WorkingDirectory={checkout}" in (tmp_path / "systemd" / "lprserver.service").read_text()
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_run_with_simulated_cameras_starts_them_after_the_daemon_and_sigterm_stops_every_child(tmp_path):
+    import signal
+    import time
+
+    from .pgcluster import free_port
+
+    url = f"sqlite:///{tmp_path / 'run.db'}"
+    env = {**os.environ, "DATABASE_URL": url, "IMAGE_STORAGE_PATH": str(tmp_path / "images"),
+           "INGEST_PORT": str(free_port()), "WEB_PORT": str(free_port()), "FLASK_CONFIG": "development",
+           "HEARTBEAT_FILE": str(tmp_path / "heartbeat")}
+    env.pop("SECRET_KEY", None)
+    log = tmp_path / "run.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(SETUP), "run", "--simulate", "2"], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                cwd=ROOT)
+    try:
+        engine = create_engine(database_url(url))
+        deadline = time.monotonic() + 120
+        stored = 0
+        while time.monotonic() < deadline and stored < 2:
+            time.sleep(1)
+            try:
+                with engine.connect() as conn:
+                    stored = conn.execute(text("SELECT count(*) FROM lpr_records")).scalar()
+            except Exception:  # noqa: BLE001 - the schema is not there until init-db has run
+                stored = 0
+        engine.dispose()
+        assert stored >= 2, log.read_text()[-3000:]
+        children = _descendants(proc.pid)
+        assert len(children) >= 3  # the daemon, the web app, the simulator (and the daemon's store worker)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+            time.sleep(0.2)
+        assert [pid for pid in children if _alive(pid)] == [], log.read_text()[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = log.read_text()
+    assert "Connection refused" not in output and "connection refused" not in output, output[-3000:]

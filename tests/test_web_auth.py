@@ -5,9 +5,9 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from lprserver.commands import save_user
 from lprserver.extensions import db
 from lprserver.models import AuditEntry, User, WebSession, utcnow
+from lprserver.users import save_user
 
 from .webserver import PageClient
 
@@ -80,7 +80,7 @@ def test_sixth_failure_in_a_minute_is_throttled_without_locking_out_other_addres
 
 def test_a_passphrase_over_72_bytes_works_and_is_not_truncated(app):
     long_pass = "รหัสผ่านยาวมาก" * 10
-    save_user("longpass", "viewer", long_pass)
+    save_user(db.session, "longpass", "viewer", long_pass)
     db.session.commit()
     assert PageClient(app).login("longpass", long_pass[:-1] + "x").status_code == 401
     assert PageClient(app).login("longpass", long_pass).status_code == 302
@@ -103,7 +103,8 @@ def test_a_viewer_cannot_open_users_or_change_the_blacklist(app, users):
     assert browser.get("/users").status_code == 403
     token = browser.token("/blacklist")
     assert browser.post("/blacklist", data={"license_plate_text": "กข1", "csrf_token": token}).status_code == 403
-    assert browser.post("/alerts/1/acknowledge", data={"csrf_token": token}).status_code == 403
+    assert browser.post("/alerts/acknowledge", headers={"X-CSRFToken": token},
+                        json={"detection_ids": [1]}).status_code == 403
 
 
 def test_an_operator_cannot_open_users(app, users):

@@ -8,7 +8,7 @@ STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
 # Routes that are exempt on purpose, and why: none of them is authenticated by a cookie.
 CSRF_EXEMPT = {
-    "api.create_record": "cameras and integrators post reads with a Bearer token (SPEC §2.3), no cookie",
+    "api.create_record": "cameras and integrators post reads with a Bearer token (README 'Sending reads'), no cookie",
     "web.relay_in": "the ingest daemon posts live events signed with an HMAC of SECRET_KEY",
 }
 

@@ -258,8 +258,9 @@ def test_acknowledging_a_hit_records_who_and_when(app, users):
     assert [a["detection_id"] for a in missed["alerts"]] == [detection.id]
     assert [r["plate_number"] for r in missed["records"]] == ["กข1234"]
     token = browser.token("/")
-    answer = browser.post(f"/alerts/{detection.id}/acknowledge", headers={"X-CSRFToken": token})
-    assert answer.status_code == 200 and answer.get_json()["by"] == "operator"
+    answer = browser.post("/alerts/acknowledge", headers={"X-CSRFToken": token},
+                          json={"detection_ids": [detection.id]})
+    assert answer.status_code == 200 and answer.get_json()["acknowledged"][0]["by"] == "operator"
     db.session.rollback()
     detection = db.session.get(BlacklistDetection, detection.id)
     operator = db.session.scalar(select(User).where(User.username == "operator"))
@@ -273,3 +274,21 @@ def test_blacklist_export_keeps_spreadsheets_from_running_formulas(app, users):
     db.session.commit()
     exported = signed_in(app, "viewer").get("/blacklist/export.csv").get_data(as_text=True)
     assert "'=HYPERLINK" in exported
+
+
+def test_the_records_page_says_it_orders_by_the_time_received_and_shows_a_different_capture_time(app, users):
+    from datetime import timedelta
+
+    record = add_record("กข1234")
+    record.captured_at = record.received_at - timedelta(minutes=30)  # a camera whose clock is behind
+    add_record("กข5678")
+    db.session.commit()
+    html = signed_in(app, "viewer").get("/records").get_data(as_text=True)
+    assert "Received · เวลาที่รับ" in html and "Captured · เวลา</th>" not in html
+    assert html.count("captured · ถ่าย") == 1
+
+
+def test_the_site_has_a_favicon(client):
+    with client.get("/favicon.ico") as answer:
+        assert answer.status_code == 200 and answer.mimetype in ("image/vnd.microsoft.icon", "image/x-icon")
+        assert answer.data[:4] == b"\x00\x00\x01\x00"

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from lprserver.commands import save_user
 from lprserver.extensions import db
+from lprserver.users import save_user
 
 from .processes import ROOT, Daemon, WebApp
 
@@ -42,7 +42,7 @@ def live_daemon(request, base_env, webapp, tmp_path_factory):
 def users(app) -> dict[str, str]:
     """An admin, an operator and a viewer, each named after their role; returns the passwords."""
     for role, password in PASSWORDS.items():
-        save_user(role, role, password)
+        save_user(db.session, role, role, password)
     db.session.commit()
     return PASSWORDS
 
@@ -113,7 +113,7 @@ def sign_in(page, webapp: WebApp, username: str, password: str | None = None) ->
     page.click("button[type=submit]")
     page.wait_for_url(f"{webapp.url}/")
     # Every signed-in page opens the live channel.
-    page.wait_for_selector("#live-state.online", timeout=10_000)
+    page.wait_for_selector("#live-state.online", state="attached", timeout=10_000)
 
 
 def screenshot(page, name: str) -> Path:

@@ -68,8 +68,8 @@ def bearer_token(request: Request) -> str | None:
 def load_user_from_bearer(request: Request) -> User | None:
     """Return the user of a valid, unrevoked API token presented as a Bearer token on an /api/ path.
 
-    Tokens are for the API only (SPEC §6): a page, its forms and the live channel take the session
-    cookie alone, so a leaked read-only token can never become a session that writes."""
+    Tokens are for the API only (docs/api.md, "Authentication"): a page, its forms and the live channel
+    take the session cookie alone, so a leaked read-only token can never become a session that writes."""
     token = bearer_token(request) if is_api_request() else None
     if not token:
         return None

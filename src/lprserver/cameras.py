@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from .models import Camera, utcnow
 from .tokens import generate_token, hash_token, token_matches
 
-# A camera id (SPEC §2.4): 1-64 of A-Z a-z 0-9 _ . - starting with a letter or digit.
+# A camera id (README "Sending reads"): 1-64 of A-Z a-z 0-9 _ . - starting with a letter or digit.
 CAMERA_ID_REGEX = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 CAMERA_ID_PATTERN = f"^{CAMERA_ID_REGEX}$"
 CAMERA_ID_RULE = "1-64 of A-Z a-z 0-9 _ . - starting with a letter or digit"
@@ -57,14 +57,17 @@ def authorize_camera(session: Session, camera_id: str, token: str | None, auth_m
     return camera
 
 
-def touch_camera(camera: Camera, now: datetime, hostname: str | None = None) -> None:
-    """Note that a camera was heard from now (to LAST_SEEN_RESOLUTION, to spare a write per read)."""
+def touch_camera(camera: Camera, now: datetime, hostname: str | None = None) -> bool:
+    """Note that a camera was heard from now (to LAST_SEEN_RESOLUTION, to spare a write per read);
+    return whether its last_seen moved."""
     if camera.first_seen is None:
         camera.first_seen = now
-    if camera.last_seen is None or now - camera.last_seen >= LAST_SEEN_RESOLUTION:
-        camera.last_seen = now
     if hostname and camera.hostname != hostname:
         camera.hostname = hostname
+    if camera.last_seen is None or now - camera.last_seen >= LAST_SEEN_RESOLUTION:
+        camera.last_seen = now
+        return True
+    return False
 
 
 def set_online(session: Session, camera_ids: list[str] | None, online: bool) -> None:

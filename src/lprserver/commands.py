@@ -1,8 +1,6 @@
 """`flask lpr ...` commands for admins and scripts."""
 
-import logging
 import re
-import secrets
 from datetime import timedelta
 
 import click
@@ -10,34 +8,20 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from . import ROOT
 from .blacklist import add_entry
 from .cameras import CAMERA_ID_PATTERN, create_camera
+from .database import upgrade_database
 from .extensions import db
 from .models import BLACKLIST_CATEGORIES, ROLES, ApiToken, User, utcnow
-from .passwords import hash_password
 from .plates import is_valid_normalized, normalize_plate
-from .sessions import end_user_sessions
 from .tokens import generate_token, hash_token
+from .users import UserInputError, save_user
 
 lpr = AppGroup("lpr", help="LPR Server administration.")
-USERNAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(lpr)
-
-
-def upgrade_database(url: str) -> None:
-    """Bring the database at `url` to the current schema with Alembic."""
-    from alembic import command as alembic_command  # imported here: only this command needs it
-    from alembic.config import Config as AlembicConfig
-
-    config = AlembicConfig(str(ROOT / "alembic.ini"))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    config.attributes["configure_logging"] = False
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin otherwise
-    alembic_command.upgrade(config, "head")
 
 
 @lpr.command("init-db")
@@ -45,21 +29,6 @@ def init_db_command():
     """Create or upgrade the database schema (alembic upgrade head)."""
     upgrade_database(current_app.config["SQLALCHEMY_DATABASE_URI"])
     click.echo("Database is at the current schema.")
-
-
-def save_user(username: str, role: str, password: str | None) -> tuple[User, str]:
-    """Create a user, or reset an existing one's password and role; return it and its password."""
-    if not USERNAME.fullmatch(username):
-        raise click.BadParameter("use 1-64 of A-Z a-z 0-9 _ . @ -", param_hint="USERNAME")
-    password = password or secrets.token_urlsafe(12)
-    user = db.session.scalar(select(User).where(User.username == username)) or User(username=username)
-    if user.id is not None:  # a new password ends the sessions signed in with the old one
-        end_user_sessions(db.session, user.id, utcnow())
-    user.password_hash = hash_password(password)
-    user.role = role
-    user.active = True
-    db.session.add(user)
-    return user, password
 
 
 @lpr.command("create-user")
@@ -72,7 +41,10 @@ def create_user_command(username, role, password, if_missing):
     if if_missing and db.session.scalar(select(User.id).where(User.username == username)):
         click.echo(f"User {username} exists already; left as it is.")
         return
-    _user, password = save_user(username, role, password)
+    try:
+        _user, password = save_user(db.session, username, role, password)
+    except UserInputError as exc:
+        raise click.BadParameter(str(exc), param_hint="USERNAME") from None
     db.session.commit()
     click.echo(f"User {username} ({role}) saved. Password (shown once): {password}")
 

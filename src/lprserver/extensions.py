@@ -30,7 +30,7 @@ db = SQLAlchemy(model_class=Base)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 socketio = SocketIO()
-# Rate limits (SPEC: token endpoints and sign-in). In-memory by default; set
+# Rate limits (the token endpoints, README "Configure"). In-memory by default; set
 # RATELIMIT_STORAGE_URI (e.g. redis://) to share counts between processes.
 # Decorate a view with e.g. @limiter.limit("10 per minute").
 limiter = Limiter(key_func=get_remote_address, storage_uri="memory://", headers_enabled=True)

@@ -1,4 +1,4 @@
-"""What decoding an image will cost, read from its headers before any pixel is decoded (SPEC §2.4).
+"""What decoding an image will cost, read from its headers before any pixel is decoded.
 
 A JPEG's size in bytes says little about its decoding cost. A progressive JPEG is decoded scan by
 scan, and each scan visits every block of its components however little data it carries: one small
@@ -8,7 +8,8 @@ claims far more pixels than its data can hold is decoded into gray filler withou
 cannot be decoded at a reduced scale, so its whole frame is held in memory.
 
 `check_cost` reads the structure (markers, frame, scans) and refuses, as `ImageRejected`, an image
-that would cost more than a camera's frames do, or whose data is too short for its header.
+that would cost more than a camera's frames do, or whose data is too short for its header (README
+"Sending reads", `invalid_image`).
 """
 
 import re

@@ -258,8 +258,9 @@ class FilesystemImageStore:
         directory = self.root / folder
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            # Renamed into place whole (SPEC §2.5); with sync="batch" made durable with the whole batch
-            # by save_many's syncfs before anything is committed, with "file" fsync'd first.
+            # Renamed into place whole (README "Sending reads": durable before the answer); with sync="batch"
+            # made durable with the whole batch by save_many's syncfs before anything is committed, with
+            # "file" fsync'd first.
             _write_into_place(directory / f".{name}.{image.extension}.tmp", self.root / rel, image.data,
                               fsync=self.sync == "file")
             try:

@@ -1,4 +1,4 @@
-"""The live relay from the ingest daemon to the web app (SPEC §3), without Redis.
+"""The live relay from the ingest daemon to the web app (README "Live updates"), without Redis.
 
 The daemon's `LiveRelay.publish` only appends to a bounded queue; a background
 thread (a greenlet once the daemon has monkey-patched) posts batches to the

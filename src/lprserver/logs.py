@@ -5,7 +5,7 @@ import re
 import sys
 import time
 
-# What must never reach a log: image bytes, tokens, passwords (SPEC §2.6, issue 5).
+# What must never reach a log: image bytes, tokens, passwords (README "Logs").
 _SCRUB = [
     (re.compile(r"data:image/[A-Za-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]*"), "<image data>"),
     (re.compile(r"[A-Za-z0-9+/]{200,}={0,2}"), "<base64 data>"),

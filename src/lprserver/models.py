@@ -1,4 +1,4 @@
-"""The data model of SPEC §4 as SQLAlchemy 2.0 typed models."""
+"""The data model as SQLAlchemy 2.0 typed models."""
 
 from datetime import UTC, datetime
 from typing import Any

@@ -1,4 +1,4 @@
-"""Plate normalisation (SPEC §4): pure functions, no I/O."""
+"""Plate normalisation (README "The pages": how plates are compared): pure functions, no I/O."""
 
 import unicodedata
 

@@ -2,7 +2,7 @@
 
 The records page and `GET /api/records` take their filters under different names (the page's form
 fields, the API's documented query arguments) and both turn them into one `RecordFilter`, so the two
-always find the same records (SPEC §6). Its time range is on `received_at`, the server's clock: edge
+always find the same records (docs/api.md). Its time range is on `received_at`, the server's clock: edge
 cameras' clocks may be wrong or unset, and that column is indexed (alone and after `camera_id`).
 """
 
@@ -191,7 +191,7 @@ def range_first(session: Session, f: RecordFilter) -> bool:
     newest row until the page is full. For a time range that ends in the past, that walk first passes
     every row received after it: 0.9–1.9 s at 5 M rows for one day 60–89 days back, and 27–43 s on a
     cold cache. Reading that day's 55,556 rows through the `received_at` index and sorting them took
-    43–85 ms instead, but about three times as long per row as the walk (BENCHMARKS.md, stop 15). So
+    43–85 ms instead, but about three times as long per row as the walk (BENCHMARKS.md, "Records queries"). So
     the range is read first when the walk would pass WALK_FASTER times more rows than the range holds.
     Ids are handed out as reads arrive, so the rows are estimated from ids: the first id received at
     or after each end of the range, and the newest id, three probes of an index. The choice only

@@ -1,8 +1,8 @@
 """Edge camera simulator: cameras that register and send plate reads with generated images.
 
 Each simulated camera is one python-socketio client (plain threads: the CLI
-process is not monkey-patched) that speaks the ingest protocol of SPEC §2.1
-and resends a read until the daemon acknowledges it (SPEC §2.5).
+process is not monkey-patched) that speaks the ingest protocol of README "Sending reads"
+and resends a read until the daemon acknowledges it (README "Sending reads").
 """
 
 import base64
@@ -33,7 +33,8 @@ PROVINCES = (
     "เชียงใหม่", "ชลบุรี", "ภูเก็ต", "ขอนแก่น", "นครราชสีมา", "สงขลา", "ระยอง", "อุดรธานี",
 )
 LOCATIONS = ("ประตูหน้า", "ประตูหลัง", "ลานจอดรถ B1", "ทางเข้าอาคาร A", "ด่านเก็บเงิน 2")
-FONT_CANDIDATES = (
+# Debian's fonts-thai-tlwg (setup.sh run installs it); DejaVu has no Thai letters (they show as boxes).
+THAI_FONTS = (
     "/usr/share/fonts/truetype/tlwg/Garuda-Bold.ttf",
     "/usr/share/fonts/truetype/tlwg/Loma-Bold.ttf",
     "/usr/share/fonts/truetype/tlwg/Kinnari-Bold.ttf",
@@ -41,8 +42,8 @@ FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/tlwg/Norasi-Bold.ttf",
     "/usr/share/fonts/truetype/tlwg/Garuda.ttf",
     "/usr/share/fonts/truetype/tlwg/Loma.ttf",
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
 )
+LATIN_FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",)
 VERSION = "lprserver-simulator/1"
 POOL_SIZE = 20  # distinct pre-rendered plates per run: rendering is the simulator's main CPU cost
 NOISE_SIGMA = 5  # sensor-like grain; without it JPEGs are unrealistically small
@@ -70,14 +71,24 @@ def _latin_plate(rng: random.Random) -> str:
 
 @lru_cache(maxsize=16)
 def plate_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """Return a font with Thai glyphs at a pixel size, or Pillow's default font if none is installed."""
-    for path in FONT_CANDIDATES:
+    """Return a font with Thai glyphs at a pixel size; without one (and a warning, once) a Latin font or
+    Pillow's default, in which Thai letters show as boxes."""
+    for path in THAI_FONTS + LATIN_FONTS:
         try:
-            return ImageFont.truetype(path, size)
+            font = ImageFont.truetype(path, size)
         except OSError:
             continue
-    log.warning("no Thai font found (install fonts-thai-tlwg); plates are drawn with Pillow's default font")
+        if path not in THAI_FONTS:
+            _warn_no_thai_font()
+        return font
+    _warn_no_thai_font()
     return ImageFont.load_default(size)
+
+
+@lru_cache(maxsize=1)
+def _warn_no_thai_font() -> None:
+    log.warning("event=no_thai_font message=%r", "no Thai font found: Thai letters on the simulated plates "
+                "show as boxes (apt-get install fonts-thai-tlwg)")
 
 
 def plate_box(size: tuple[int, int]) -> tuple[int, int, int, int]:

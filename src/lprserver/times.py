@@ -1,9 +1,11 @@
-"""Times sent by cameras and typed by people: read in the site's TIMEZONE, kept in UTC (SPEC §2.1, §7)."""
+"""Times sent by cameras and typed by people: read in the site's TIMEZONE, kept in UTC (README
+"Sending reads" and "Configure")."""
 
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-YEARS = (1970, 2100)  # the years a time may lie in (SPEC §2.1); year 1 or 9999 cannot even change zone
+# The years a time may lie in (README "Sending reads"); year 1 or 9999 cannot even change zone.
+YEARS = (1970, 2100)
 
 
 def in_years(moment: datetime | None) -> datetime | None:

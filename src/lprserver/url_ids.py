@@ -25,6 +25,6 @@ class RowId(IntegerConverter):
 
 
 class CameraIdConverter(BaseConverter):
-    """A camera id in a URL (SPEC §2.4's pattern)."""
+    """A camera id in a URL (README "Sending reads")."""
 
     regex = CAMERA_ID_REGEX

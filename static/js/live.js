@@ -57,65 +57,185 @@
   document.addEventListener("click", () => { if (audio && audio.state === "suspended") audio.resume(); });
 
   // --- blacklist alerts ----------------------------------------------------------------------
+  // Repeated hits of one plate at one camera share a card with a count; the newest few cards show,
+  // the rest wait behind "+N more"; the bar acknowledges them all or folds the stack away.
+  const MAX_CARDS = 3;
+  const groups = new Map();       // plate + camera -> {card, ids: Set of detection ids, acked: Set, count}
+  const groupOfDetection = new Map();
+  let folded = false;
+
   function setField(card, name, text) {
     card.querySelector(`[data-field="${name}"]`).textContent = text == null ? "" : String(text);
   }
 
-  function showAlert(alert, quiet) {
-    if (shownAlerts.has(alert.detection_id)) return;
-    const card = document.getElementById("alert-template").content.firstElementChild.cloneNode(true);
+  function groupKey(alert) {
+    const record = alert.record || {};
+    return `${record.plate_normalized || record.plate_number}\u0000${record.camera_id}`;
+  }
+
+  function matchText(alert) {
+    const entry = alert.entry || {};
+    if (!alert.match_type || alert.match_type === "exact") return "";
+    return `${alert.match_type} · entry ${entry.license_plate_text || ""}`;
+  }
+
+  function fillCard(card, alert) {
     const record = alert.record || {};
     const entry = alert.entry || {};
-    card.dataset.detectionId = alert.detection_id;
     setField(card, "category", entry.category);
     setField(card, "plate", record.plate_number);
+    setField(card, "head-plate", `${record.plate_number} · ${record.camera_name || record.camera_id}`);
+    setField(card, "match", matchText(alert));
     setField(card, "camera", record.camera_name ? `${record.camera_name} (${record.camera_id})` : record.camera_id);
     setField(card, "location", record.location || "—");
     setField(card, "reason", entry.reason || "—");
     setField(card, "time", localTime(record.captured_at));
     const img = card.querySelector(".alert-image");
-    if (record.image_url) img.src = record.image_url; else img.remove();
+    if (record.image_url) { img.src = record.image_url; img.hidden = false; } else { img.hidden = true; }
     const link = card.querySelector('[data-field="link"]');
     link.textContent = "Open record · ดูรายการ";
     link.href = `/records/${encodeURIComponent(record.id)}`;
+  }
+
+  function newCard(key) {
+    const card = document.getElementById("alert-template").content.firstElementChild.cloneNode(true);
     const ack = card.querySelector(".btn-ack");
-    if (config.can_ack) ack.addEventListener("click", () => acknowledge(alert.detection_id, ack));
+    if (config.can_ack) ack.addEventListener("click", () => acknowledge([...groups.get(key).ids], ack));
     else ack.remove();
-    card.querySelector(".btn-dismiss").addEventListener("click", () => removeAlert(alert.detection_id));
-    document.getElementById("alert-stack").prepend(card);
-    shownAlerts.set(alert.detection_id, card);
+    card.querySelector(".btn-dismiss").addEventListener("click", () => removeGroup(key));
+    // Only the newest card shows whole; the others are one line each, opened by a click.
+    card.querySelector(".card-header").addEventListener("click", () => {
+      if (card.classList.contains("compact")) { card.classList.add("open"); layout(); }
+    });
+    return card;
+  }
+
+  function showAlert(alert, quiet) {
+    if (groupOfDetection.has(alert.detection_id)) return;
+    const key = groupKey(alert);
+    let group = groups.get(key);
+    if (!group || group.ids.size === group.acked.size) {
+      if (group) removeGroup(key);
+      group = { card: newCard(key), ids: new Set(), acked: new Set(), count: 0 };
+      groups.set(key, group);
+    }
+    group.ids.add(alert.detection_id);
+    groupOfDetection.set(alert.detection_id, key);
+    group.count += 1;
+    group.card.dataset.detectionId = alert.detection_id;
+    fillCard(group.card, alert);
+    setField(group.card, "count", group.count);
+    group.card.querySelector(".alert-count").hidden = group.count < 2;
+    document.querySelector("#alert-stack .alert-cards").prepend(group.card);  // newest first
+    layout();
     if (!quiet) beep();
   }
 
-  function removeAlert(id) {
-    const card = shownAlerts.get(id);
-    if (card) card.remove();
-    shownAlerts.delete(id);
+  function removeGroup(key) {
+    const group = groups.get(key);
+    if (!group) return;
+    group.card.remove();
+    group.ids.forEach((id) => groupOfDetection.delete(id));
+    groups.delete(key);
+    layout();
+  }
+
+  function layout() {
+    const stack = document.getElementById("alert-stack");
+    const cards = [...stack.querySelectorAll(".alert-cards > .lpr-alert")];
+    stack.hidden = cards.length === 0;
+    stack.classList.toggle("folded", folded);
+    cards.forEach((card, i) => {
+      card.hidden = folded || i >= MAX_CARDS;
+      card.classList.toggle("compact", i > 0 && !card.classList.contains("open"));
+    });
+    const hiddenCount = folded ? cards.length : Math.max(0, cards.length - MAX_CARDS);
+    stack.querySelector(".alert-total").textContent = String(cards.length);
+    stack.querySelector(".alert-more").hidden = hiddenCount === 0 || folded;
+    stack.querySelector(".alert-more-count").textContent = String(hiddenCount);
+    const pending = [...groups.values()].some((g) => g.ids.size > g.acked.size);
+    stack.querySelector(".btn-ack-all").hidden = !config.can_ack || !pending;
+    stack.querySelector(".alert-stack-toggle").setAttribute("aria-expanded", String(!folded));
   }
 
   function markAcknowledged(data) {
-    const card = shownAlerts.get(data.detection_id);
-    if (!card) return;
-    card.classList.add("acknowledged");
-    setField(card, "acked", `✔ ${data.by || ""} ${localTime(data.acknowledged_at)}`);
-    const ack = card.querySelector(".btn-ack");
+    const key = groupOfDetection.get(data.detection_id);
+    const group = key && groups.get(key);
+    if (!group) return;
+    group.acked.add(data.detection_id);
+    if (group.acked.size < group.ids.size) return;
+    group.card.classList.add("acknowledged");
+    setField(group.card, "acked", `✔ ${data.by || ""} ${localTime(data.acknowledged_at)}`);
+    const ack = group.card.querySelector(".btn-ack");
     if (ack) ack.remove();
-    setTimeout(() => removeAlert(data.detection_id), 4000);
+    layout();
+    setTimeout(() => removeGroup(key), 4000);
   }
 
-  async function acknowledge(id, button) {
-    button.disabled = true;
+  async function acknowledge(ids, button) {
+    if (button) button.disabled = true;
     try {
-      const response = await fetch(`/alerts/${encodeURIComponent(id)}/acknowledge`, {
-        method: "POST", headers: { "X-CSRFToken": csrf, Accept: "application/json" }, credentials: "same-origin",
+      const response = await fetch("/alerts/acknowledge", {
+        method: "POST", credentials: "same-origin",
+        headers: { "X-CSRFToken": csrf, Accept: "application/json", "Content-Type": "application/json" },
+        body: JSON.stringify({ detection_ids: ids }),
       });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      markAcknowledged(await response.json());
+      (await response.json()).acknowledged.forEach(markAcknowledged);
     } catch (err) {
-      button.disabled = false;
-      button.textContent = "Retry acknowledge · ลองอีกครั้ง";
+      if (button) { button.disabled = false; button.textContent = "Retry · ลองอีกครั้ง"; }
     }
   }
+
+  function acknowledgeAll(button) {
+    const ids = [];
+    groups.forEach((g) => g.ids.forEach((id) => { if (!g.acked.has(id)) ids.push(id); }));
+    if (ids.length) acknowledge(ids, button).then(() => { button.disabled = false; });
+  }
+
+  // The hits table of the overview and the dashboard follows the alerts and acknowledgements.
+  function addHitRow(alert) {
+    const body = document.getElementById("hits-body");
+    if (!body || body.querySelector(`tr[data-detection-id="${CSS.escape(String(alert.detection_id))}"]`)) return;
+    const record = alert.record || {};
+    const entry = alert.entry || {};
+    const row = document.createElement("tr");
+    row.dataset.detectionId = alert.detection_id;
+    row.className = "new-row";
+    const cells = [localTime(record.received_at), null, record.camera_name || record.camera_id, null, null];
+    cells.forEach((text) => { const td = document.createElement("td"); if (text != null) td.textContent = text; row.append(td); });
+    const plate = document.createElement("a");
+    plate.className = "plate";
+    plate.href = `/records/${encodeURIComponent(record.id)}`;
+    plate.textContent = record.plate_number;
+    row.children[1].append(plate);
+    const category = document.createElement("span");
+    category.className = "badge text-bg-secondary";
+    category.textContent = entry.category || "";
+    row.children[3].append(category, ` ${entry.reason || ""}`);
+    const pending = document.createElement("span");
+    pending.className = "badge text-bg-danger";
+    pending.textContent = "pending · รอ";
+    row.children[4].className = "hit-ack";
+    row.children[4].append(pending);
+    body.querySelectorAll(".empty-row").forEach((empty) => empty.remove());
+    body.prepend(row);
+    while (body.children.length > (Number(body.dataset.limit) || 10)) body.lastElementChild.remove();
+  }
+
+  function ackHitRow(data) {
+    const cell = document.querySelector(`#hits-body tr[data-detection-id="${CSS.escape(String(data.detection_id))}"] .hit-ack`);
+    if (cell) cell.textContent = `✔ ${localTime(data.acknowledged_at).slice(11)}`;
+  }
+  on("blacklist_alert", addHitRow);
+  on("blacklist_ack", ackHitRow);
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const stack = document.getElementById("alert-stack");
+    if (!stack) return;
+    stack.querySelector(".btn-ack-all").addEventListener("click", (event) => acknowledgeAll(event.currentTarget));
+    stack.querySelector(".alert-stack-toggle").addEventListener("click", () => { folded = !folded; layout(); });
+  });
 
   // --- catch-up: what happened while this page was not connected -------------------------
   async function catchUp(firstLoad) {
@@ -156,7 +276,7 @@
       dispatch("new_record", record);
     });
     socket.on("blacklist_alert", (alert) => { showAlert(alert, false); dispatch("blacklist_alert", alert); });
-    socket.on("blacklist_ack", markAcknowledged);
+    socket.on("blacklist_ack", (data) => { markAcknowledged(data); dispatch("blacklist_ack", data); });
     socket.on("camera_status", (data) => dispatch("camera_status", data));
     socket.on("stats", (data) => {
       // Any page's headline numbers ([data-counter]) follow the periodic figures.

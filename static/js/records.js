@@ -48,7 +48,14 @@
     cell(tr, record.camera_name || data.names[record.camera_id] || record.camera_id);
     cell(tr, record.location);
     cell(tr, record.confidence == null ? "" : Number(record.confidence).toFixed(1)).className = "text-end";
-    cell(tr, window.LPR.localTime(record.captured_at)).className = "text-nowrap";
+    const when = cell(tr, window.LPR.localTime(record.received_at));
+    when.className = "text-nowrap";
+    if (Math.abs(new Date(record.received_at) - new Date(record.captured_at)) > 60000) {
+      const captured = document.createElement("div");
+      captured.className = "small text-secondary";
+      captured.textContent = `captured · ถ่าย ${window.LPR.localTime(record.captured_at)}`;
+      when.append(captured);
+    }
     let badge = "";
     if (record.blacklisted) {
       badge = document.createElement("span");

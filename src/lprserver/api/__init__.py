@@ -1,4 +1,4 @@
-"""The REST API blueprint (SPEC §6), documented by flask-smorest at /api/openapi.json."""
+"""The REST API blueprint (docs/api.md), documented by flask-smorest at /api/openapi.json."""
 
 from flask import Flask, abort, g, request, send_from_directory
 from flask_login import current_user
@@ -76,4 +76,4 @@ def check_access():
         csrf.protect()
 
 
-from . import blacklist, cameras, records, statistics, tokens, webhooks  # noqa: E402,F401
+from . import blacklist, cameras, ingest, records, statistics, tokens, webhooks  # noqa: E402,F401

@@ -1,6 +1,5 @@
-"""Records: list, read, images, and ingest over HTTP (SPEC §2.3)."""
+"""Records: list, read, export, images (ingest over HTTP is in ingest.py)."""
 
-import math
 import mimetypes
 from datetime import datetime
 from urllib.parse import quote
@@ -9,122 +8,25 @@ from flask import Response, abort, current_app, jsonify, request, send_file, str
 from flask_login import current_user, login_required
 
 from ..audit import audit
-from ..auth import bearer_token
-from ..cameras import NewCameraBudget
-from ..extensions import csrf, db, socketio
-from ..images import FilesystemImageStore, thread_map
-from ..ingest.errors import IngestError
-from ..ingest.pipeline import IngestSettings, prepare_read, store_read
+from ..extensions import db
+from ..images import FilesystemImageStore
 from ..models import Camera, Record, utcnow
 from ..plates import normalize_plate
-from ..records import RecordFilter, count_records, find_records
+from ..records import RecordFilter, camera_names, count_records, find_records
 from ..times import to_utc
+from ..wire import record_json
 from . import bp
 from .export import records_csv
 from .schemas import (
-    IngestAnswer,
-    IngestRefusal,
     RecordFilterArgs,
-    RecordIn,
     RecordListArgs,
     RecordPage,
     RecordSchema,
 )
 
-HTTP_STATUS = {
-    "invalid_payload": 400,
-    "invalid_camera_id": 400,
-    "invalid_plate": 400,
-    "invalid_image": 400,
-    "unauthorized": 401,
-    "unavailable": 503,
-}
-
-
-def record_json(record: Record) -> dict:
-    """Return a record as the API shows it."""
-    return {
-        "id": record.id,
-        "camera_id": record.camera_id,
-        "event_id": record.event_id,
-        "plate_number": record.plate_number,
-        "plate_normalized": record.plate_normalized,
-        "province": record.province,
-        "confidence": record.confidence,
-        "captured_at": record.captured_at.isoformat(),
-        "received_at": record.received_at.isoformat(),
-        "location": record.location,
-        "latitude": record.latitude,
-        "longitude": record.longitude,
-        "vehicle_type": record.vehicle_type,
-        "vehicle_color": record.vehicle_color,
-        "direction": record.direction,
-        "blacklisted": record.blacklisted,
-        "image_sha256": record.image_sha256,
-        "image_url": f"/api/records/{record.id}/image" if record.image_path else None,
-        "thumbnail_url": f"/api/records/{record.id}/thumbnail" if record.thumbnail_path else None,
-        "metadata": _finite(record.extra or {}),
-    }
-
-
-def _finite(metadata: dict) -> dict:
-    """The metadata with NaN and infinities as null: they are not JSON, and a read stored before the
-    pipeline refused them must not make every listing unreadable."""
-    return {key: None if isinstance(value, float) and not math.isfinite(value) else value
-            for key, value in metadata.items()}
-
-
-@bp.post("/records")
-@csrf.exempt
-@bp.doc(tags=["records"], security=[{}, {"bearerAuth": []}],
-        requestBody={"required": True, "content": {"application/json": {"schema": RecordIn}}})
-@bp.alt_response(200, schema=IngestAnswer, description="a repeat of an earlier (camera_id, event_id)")
-@bp.alt_response(201, schema=IngestAnswer, description="stored")
-@bp.alt_response(400, schema=IngestRefusal, description="refused: invalid_payload, invalid_camera_id, ...")
-@bp.alt_response(401, schema=IngestRefusal, description="INGEST_AUTH=token and the camera token is wrong")
-@bp.alt_response(503, schema=IngestRefusal, description="unavailable: send it again later")
-def create_record():
-    """Ingest one read over HTTP through the same pipeline as the daemon."""
-    payload = request.get_json(silent=True)
-    settings = IngestSettings.from_config(current_app.config)
-    try:
-        read = prepare_read(payload, bearer_token(request))
-        if settings.auth == "open":
-            _may_create_camera(read.data.camera_id)
-        result = store_read(db.session, _ingest_store(), settings, read)
-    except IngestError as exc:
-        # The ingest answer of SPEC §2.4 and the API error of SPEC §6, in one body.
-        body = dict(exc.answer(), error={"code": exc.code, "message": exc.message, "field": exc.field})
-        headers = {"Retry-After": "5"} if exc.code == "unavailable" else {}
-        return jsonify(body), HTTP_STATUS[exc.code], headers
-    return jsonify(result.answer()), 200 if result.duplicate else 201
-
-
-def _ingest_store() -> FilesystemImageStore:
-    """The web app's image store for reads over HTTP: its decodes and file calls run on OS threads, so
-    the gevent worker goes on serving pages while a large image is checked (SPEC §2.4)."""
-    store = current_app.extensions.get("lprserver.ingest_store")
-    if store is None:
-        config = current_app.config
-        store = FilesystemImageStore(config["IMAGE_STORAGE_PATH"], thread_map(socketio.async_mode, 4),
-                                     config["IMAGE_SYNC"])
-        current_app.extensions["lprserver.ingest_store"] = store
-    return store
-
-
-def _may_create_camera(camera_id: str) -> None:
-    """In open mode, refuse a new camera id when its address created too many (as the daemon does)."""
-    if db.session.get(Camera, camera_id):
-        return
-    budget = current_app.extensions.setdefault(
-        "lprserver.new_cameras", NewCameraBudget(current_app.config["INGEST_NEW_CAMERAS_PER_MINUTE"]))
-    if not budget.take(request.remote_addr or "-"):
-        raise IngestError("unavailable", "this address created too many new cameras in the last minute "
-                                         "(INGEST_NEW_CAMERAS_PER_MINUTE); retry later")
-
 
 def record_filter(args: dict) -> RecordFilter:
-    """Turn the validated query arguments into the records page's filter (SPEC §6: the same filters)."""
+    """Turn the validated query arguments into the records page's filter (docs/api.md: the same filters)."""
     tz = current_app.config["TIMEZONE"]
     return RecordFilter(
         plate=normalize_plate(args.get("plate") or ""),
@@ -158,9 +60,10 @@ def list_records(page: int, per_page: int, before_id: int | None = None, **filte
     """
     criteria = record_filter(filters)
     rows = find_records(db.session, criteria, page, per_page, before_id=before_id)
+    names = camera_names(db.session)
     more = len(rows) == per_page and criteria.since_id is None
     return jsonify({
-        "records": [record_json(r) for r in rows],
+        "records": [record_json(r, names.get(r.camera_id)) for r in rows],
         "page": page,
         "per_page": per_page,
         **count_records(db.session, criteria).as_json(),
@@ -194,7 +97,9 @@ def export_records(**filters):
 @bp.doc(tags=["records"])
 def get_record(record_id: int):
     """Return one record."""
-    return jsonify(record_json(db.get_or_404(Record, record_id)))
+    record = db.get_or_404(Record, record_id)
+    camera = db.session.get(Camera, record.camera_id)
+    return jsonify(record_json(record, camera.name if camera else None))
 
 
 IMAGE_DOC = {200: {"description": "the image, in the format the camera sent (JPEG or PNG)",

@@ -3,10 +3,10 @@
 import marshmallow as ma
 from marshmallow import validate
 
+from ..ingest.validation import ReadIn
 from ..models import BLACKLIST_CATEGORIES, WEBHOOK_EVENTS
 from ..records import PLATE_MODES
 from ..times import in_years
-from .errors import ErrorSchema
 
 Str = ma.fields.String
 NStr = ma.fields.String(allow_none=True)
@@ -80,6 +80,7 @@ class RecordSchema(ma.Schema):
     vehicle_type = NStr
     vehicle_color = NStr
     direction = NStr
+    camera_name = NStr
     blacklisted = ma.fields.Boolean(required=True)
     image_sha256 = NStr
     image_url = NStr
@@ -104,28 +105,23 @@ class IngestAnswer(ma.Schema):
     blacklisted = ma.fields.Boolean()
 
 
-class IngestRefusal(ErrorSchema):
-    """A refused read: the ingest answer of SPEC §2.4 and the API's error, in one body."""
+def openapi_schema(model) -> dict:
+    """The JSON schema pydantic makes of an ingest model, in OpenAPI 3.0's dialect (`nullable`, not a
+    null type): the API documents the very validator the pipeline runs, so the two cannot drift."""
+    schema = model.model_json_schema()
+    properties = {}
+    for name, prop in schema["properties"].items():
+        kinds = [kind for kind in prop.get("anyOf", []) if kind.get("type") != "null"]
+        if len(kinds) == 1:
+            prop = {**{k: v for k, v in prop.items() if k != "anyOf"}, **kinds[0], "nullable": True}
+        renamed = {"ge": "minimum", "le": "maximum"}  # constraints pydantic left under their own names
+        properties[name] = {renamed.get(k, k): v for k, v in prop.items() if k != "title"}
+    return {"type": "object", "required": schema.get("required", []), "properties": properties,
+            "additionalProperties": {"description": "any other scalar metadata, kept with the read"},
+            "description": (model.__doc__ or "").strip()}
 
-    status = Str(required=True, metadata={"example": "error"})
-    code = Str(required=True)
-    message = Str(required=True)
-    field = NStr
 
-
-class RecordIn(ma.Schema):
-    """The lpr_data payload of SPEC §2.1 (checked by the ingest pipeline itself)."""
-
-    class Meta:
-        unknown = ma.INCLUDE
-
-    camera_id = Str(required=True)
-    plate_number = Str(required=True)
-    confidence = ma.fields.Float()
-    image_data = Str()
-    location = Str()
-    event_id = Str()
-    timestamp = Str()
+RecordIn = openapi_schema(ReadIn)
 
 
 # Blacklist -----------------------------------------------------------------

@@ -6,7 +6,7 @@ stores them with `ingest_reads` (in the daemon, in a store worker process):
 one query for their cameras, one for repeats, the batch's images checked and
 written together, one query for blacklist hits, one insert and one commit, the
 images synced to disk before it (images.py, IMAGE_SYNC). A read is answered
-only after its batch commits, so the delivery guarantee (SPEC §2.5) is the same
+only after its batch commits, so the delivery guarantee (README "Sending reads") is the same
 as storing one read per transaction, at a fraction of the cost per read. Under
 light load a batch is a single read and nothing waits for company.
 """
@@ -18,9 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .errors import IngestError
+from .errors import IngestError, unavailable
 from .pipeline import Outcome, PreparedRead
-from .store_worker import unavailable
 
 log = logging.getLogger("lprserver.ingest")
 

@@ -2,7 +2,7 @@
 
 Every socket costs a descriptor (a WebSocket two), and the daemon has a few tens of thousands. Without
 limits one client could hold them all: 2,000 connections that never send a request, headers sent a
-byte at a time, WebSockets that go silent. So (SPEC §2.4, README "Configure"):
+byte at a time, WebSockets that go silent. So (README "Sending reads" and "Configure"):
 - one address holds at most INGEST_MAX_CONNECTIONS_PER_ADDRESS sockets; more are closed at once;
 - a new connection has INGEST_HANDSHAKE_SECONDS to send its request line and headers;
 - a socket on which nothing arrives for INGEST_IDLE_SECONDS is closed. Anything counts, WebSocket
@@ -71,7 +71,8 @@ def client_address(environ: dict, trusted_proxies: int) -> str:
 
 
 def request_token(environ: dict) -> str | None:
-    """The camera token of a connection's request: `?token=` or `Authorization: Bearer` (SPEC §2.6)."""
+    """The camera token of a connection's request: `?token=` or `Authorization: Bearer` (README
+    "Sending reads")."""
     values = parse_qs(environ.get("QUERY_STRING", "")).get("token")
     if values:
         return values[0]

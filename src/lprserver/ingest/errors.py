@@ -1,4 +1,4 @@
-"""The ingest error codes of SPEC §2.4 and the answers they make."""
+"""The ingest error codes of README "Sending reads" and the answers they make."""
 
 CODES = (
     "invalid_payload",
@@ -11,7 +11,7 @@ CODES = (
 
 
 class IngestError(Exception):
-    """A read or report refused with one of the codes of SPEC §2.4."""
+    """A read or report refused with one of the codes of README "Sending reads"."""
 
     def __init__(self, code: str, message: str, field: str | None = None):
         assert code in CODES, code
@@ -27,3 +27,8 @@ class IngestError(Exception):
     def answer(self) -> dict:
         """Return the error answer every door sends."""
         return {"status": "error", "code": self.code, "message": self.message, "field": self.field}
+
+
+def unavailable(count: int) -> list[IngestError]:
+    """The outcome of every read of a batch that could not be stored: the cameras send them again."""
+    return [IngestError("unavailable", "the server could not store this now; retry later")] * count

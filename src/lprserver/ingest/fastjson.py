@@ -5,7 +5,7 @@ decoder took about 9 % of the daemon's CPU at 500 reads/s (py-spy). orjson parse
 read in 21 µs against 46 µs when its text is ASCII, as python-socketio's default encoder sends it
 (Thai escaped as \\uXXXX). When the text carries Thai characters as they are (UTF-8 on the wire),
 the str the WebSocket layer decoded holds two bytes per character and orjson first encodes all of
-it back to UTF-8: 61 µs against 74 µs (BENCHMARKS.md, stop 15). Where orjson would give something
+it back to UTF-8: 61 µs against 74 µs (BENCHMARKS.md, "Ingest load"). Where orjson would give something
 else, the slow parser's result is used:
   - text orjson refuses (NaN, Infinity, lone surrogates, bad JSON) is parsed again by the slow parser,
     so what it accepts is accepted and its error is the one raised;

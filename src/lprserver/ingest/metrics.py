@@ -1,8 +1,6 @@
-"""Prometheus metrics of the ingest daemon, wrapped around `Ingest` without changing it."""
+"""Prometheus metrics of the ingest daemon: a listener of every answered message (`Ingest.listeners`)."""
 
 import logging
-import time
-from functools import wraps
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -34,8 +32,8 @@ class IngestMetrics:
         self.latency = Histogram("lpr_ingest_answer_seconds", "Time from message to answer",
                                  ["event"], registry=registry,
                                  buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
-        self.in_flight = Gauge("lpr_ingest_in_flight", "Messages being handled or waiting for a slot",
-                               registry=registry)
+        Gauge("lpr_ingest_in_flight", "Messages being handled or waiting for a slot",
+              registry=registry).set_function(lambda: sum(ingest.inflight.values()))
         Gauge("lpr_ingest_slots_free", "Free database slots (INGEST_MAX_INFLIGHT minus busy)",
               registry=registry).set_function(lambda: _free_slots(ingest.gate))
         Gauge("lpr_ingest_connections", "Open camera connections",
@@ -60,24 +58,11 @@ class IngestMetrics:
                 "lpr_ingest_store_worker_restarts", "Store workers that died or stalled and were replaced",
                 registry=registry).inc
         registry.register(DatabaseCollector(ingest.app))
-        for event in ("register", "read", "health"):
-            setattr(ingest, event, self._wrap(event, getattr(ingest, event)))
+        ingest.listeners.append(self.answered)
 
-    def _wrap(self, event: str, handle):
-        @wraps(handle)
-        def measured(payload, token, conn):
-            started = time.perf_counter()
-            self.in_flight.inc()
-            try:
-                answer = handle(payload, token, conn)
-            finally:
-                self.in_flight.dec()
-                self.latency.labels(event).observe(time.perf_counter() - started)
-            self._count(event, payload, answer, time.perf_counter() - started)
-            return answer
-        return measured
-
-    def _count(self, event: str, payload, answer: dict, seconds: float) -> None:
+    def answered(self, event: str, payload, answer: dict, seconds: float) -> None:
+        """Count one answered message, and log a stored read."""
+        self.latency.labels(event).observe(seconds)
         camera = payload.get("camera_id") if isinstance(payload, dict) else None
         camera = camera if isinstance(camera, str) else "-"
         if answer.get("status") != "success":

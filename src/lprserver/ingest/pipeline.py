@@ -2,7 +2,7 @@
 
 Every door (Socket.IO, raw WebSocket, HTTP) calls these functions and only
 translates payloads and answers. The pipeline owns its transaction because
-the delivery guarantee (SPEC §2.5) is about when the commit happens.
+the delivery guarantee (README "Sending reads") is about when the commit happens.
 """
 
 import logging
@@ -23,6 +23,7 @@ from ..plates import is_valid_normalized, match_type, normalize_plate
 from ..times import to_utc
 from ..tokens import token_matches
 from ..webhooks import enqueue as enqueue_webhooks
+from ..wire import blacklist_alert, camera_status, record_json
 from .errors import IngestError
 from .validation import HealthIn, ReadIn, RegisterIn, confidence_percent, parse
 
@@ -48,12 +49,26 @@ class IngestSettings:
 
 @dataclass
 class ReadResult:
+    """A stored read: what to answer, and everything it caused that others must hear of.
+
+    `events` are the live events of README "Live updates", in order (`new_record`, a
+    `blacklist_alert` per hit, `camera_status` when the camera's state changed); each door hands
+    them to its publisher after the commit. Its webhook events were queued in the transaction."""
+
     record_id: int
     duplicate: bool
     blacklisted: bool
     camera_id: str
-    live: dict[str, Any] | None = None
-    alerts: list[dict[str, Any]] = field(default_factory=list)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def live(self) -> dict[str, Any] | None:
+        """The record's `new_record` event, if the read was stored now."""
+        return next((data for event, data in self.events if event == "new_record"), None)
+
+    @property
+    def alerts(self) -> list[dict[str, Any]]:
+        return [data for event, data in self.events if event == "blacklist_alert"]
 
     def answer(self) -> dict[str, Any]:
         return {
@@ -153,7 +168,7 @@ def ingest_read(session: Session, store: FilesystemImageStore, settings: IngestS
 def store_read(session: Session, store: FilesystemImageStore, settings: IngestSettings,
                read: "PreparedRead") -> ReadResult:
     """Store and match one read whose fields were checked (`prepare_read`)."""
-    if settings.auth == "token":
+    if settings.auth == "token" and not read.trusted:
         # Refuse a wrong token before spending time on the image; checked again when stored.
         with database_errors(session):
             token_hash = session.scalar(select(Camera.token_hash).where(Camera.id == read.data.camera_id))
@@ -173,13 +188,16 @@ class PreparedRead:
     confidence: float | None
     metadata: dict[str, Any] | None
     token: str | None
+    # Sent by a signed-in admin or operator (POST /api/records with their read-write API token, README
+    # "Sending reads"): no camera token is needed, but in token mode the camera must exist.
+    trusted: bool = False
 
     @property
     def key(self) -> tuple[str, str] | None:
         return (self.data.camera_id, self.data.event_id) if self.data.event_id is not None else None
 
 
-def prepare_read(payload: Any, token: str | None = None) -> PreparedRead:
+def prepare_read(payload: Any, token: str | None = None, trusted: bool = False) -> PreparedRead:
     """Check the fields of a read (all but the image) before anything is written."""
     data = parse(ReadIn, payload)
     plate = normalize_plate(data.plate_number)
@@ -188,7 +206,7 @@ def prepare_read(payload: Any, token: str | None = None) -> PreparedRead:
             "invalid_plate", "plate_number is empty or over 32 characters once normalised", "plate_number"
         )
     return PreparedRead(data, plate, confidence_percent(data.confidence), data.metadata(),
-                        token or data.token)
+                        token or data.token, trusted)
 
 
 def refuse_wrong_token(read: PreparedRead, token_hash: str | None) -> None:
@@ -334,7 +352,11 @@ def _cameras_for(session: Session, reads: list[PreparedRead], settings: IngestSe
         if settings.auth == "token":
             camera = cameras.get(camera_id)
             try:
-                refuse_wrong_token(read, camera.token_hash if camera else None)
+                if not read.trusted:
+                    refuse_wrong_token(read, camera.token_hash if camera else None)
+                elif camera is None:
+                    raise IngestError("unauthorized", "there is no camera with this id (with "
+                                      "INGEST_AUTH=token admins create cameras)", "camera_id")
             except IngestError as exc:
                 outcomes[i] = exc
         elif camera_id not in cameras:
@@ -348,8 +370,8 @@ def _earlier_reads(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[
         return {}
     # The exact pairs, one probe each of the unique index on (camera_id, event_id). Two IN lists, one per
     # column, let PostgreSQL read every row of the batch's cameras through the (camera_id, received_at)
-    # index instead and filter them: 2,400 rows per batch of 16 once 30,000 were stored (EXPLAIN ANALYZE
-    # in BENCHMARKS.md, stop 14), more as the table grows.
+    # index instead and filter them: 2,400 rows per batch of 16 once 30,000 were stored (EXPLAIN ANALYZE),
+    # more as the table grows.
     query = select(Record.id, Record.camera_id, Record.event_id, Record.blacklisted).where(
         tuple_(Record.camera_id, Record.event_id).in_(sorted(set(keys))))
     return {
@@ -412,12 +434,11 @@ def _insert_reads(session: Session, cameras: dict[str, Camera],
     rows = [_record_row(read, cameras[read.data.camera_id], now, settings, stored, bool(hits.get(read.plate)))
             for read, stored in reads]
     ids = session.scalars(insert(Record).returning(Record.id, sort_by_parameter_order=True), rows).all()
-    for read, _ in reads:
-        touch_camera(cameras[read.data.camera_id], now, read.data.hostname)
-    results, events, pending = [], [], []
+    changed = {read.data.camera_id for read, _ in reads
+               if touch_camera(cameras[read.data.camera_id], now, read.data.hostname)}
+    results, pending = [], []
     for (read, _), row, record_id in zip(reads, rows, ids, strict=True):
         camera = cameras[read.data.camera_id]
-        live = live_record(dict(row, id=record_id), camera)
         entries = hits.get(read.plate, [])
         detections = [
             BlacklistDetection(record_id=record_id, entry_id=entry.id, detected_at=now,
@@ -425,47 +446,19 @@ def _insert_reads(session: Session, cameras: dict[str, Camera],
             for entry in entries
         ]
         session.add_all(detections)
-        pending.append((live, entries, detections))
-        results.append(ReadResult(record_id, False, bool(entries), camera.id, live))
+        pending.append((record_json(dict(row, id=record_id), camera.name), entries, detections))
+        results.append(ReadResult(record_id, False, bool(entries), camera.id))
     session.flush()  # detection ids, for the alerts
-    for result, (live, entries, detections) in zip(results, pending, strict=True):
-        result.alerts = [live_alert(live, e, d) for e, d in zip(entries, detections, strict=True)]
-        events.append(("record.created", live))
-        events.extend(("blacklist.hit", alert) for alert in result.alerts)
+    webhook_events = []
+    for result, (record, entries, detections) in zip(results, pending, strict=True):
+        alerts = [blacklist_alert(d.id, d.match_type, record, entry)
+                  for entry, d in zip(entries, detections, strict=True)]
+        result.events = [("new_record", record), *(("blacklist_alert", alert) for alert in alerts)]
+        if result.camera_id in changed:  # the camera's last_seen moved: once per camera and batch
+            changed.discard(result.camera_id)
+            camera = cameras[result.camera_id]
+            result.events.append(("camera_status", camera_status(camera.id, last_seen=camera.last_seen)))
+        webhook_events += [("record.created", record), *(("blacklist.hit", alert) for alert in alerts)]
     # Webhook events are queued in this transaction; the delivery worker sends them later.
-    enqueue_webhooks(session, events, now)
+    enqueue_webhooks(session, webhook_events, now)
     return results
-
-
-def live_record(record: dict[str, Any], camera: Camera) -> dict[str, Any]:
-    """Return the metadata of a stored read that browsers receive (never image bytes)."""
-    return {
-        "id": record["id"],
-        "camera_id": record["camera_id"],
-        "camera_name": camera.name,
-        "plate_number": record["plate_number"],
-        "plate_normalized": record["plate_normalized"],
-        "province": record["province"],
-        "confidence": record["confidence"],
-        "captured_at": record["captured_at"].isoformat(),
-        "received_at": record["received_at"].isoformat(),
-        "location": record["location"],
-        "blacklisted": record["blacklisted"],
-        "thumbnail_url": f"/api/records/{record['id']}/thumbnail" if record["thumbnail_path"] else None,
-        "image_url": f"/api/records/{record['id']}/image" if record["image_path"] else None,
-    }
-
-
-def live_alert(live: dict[str, Any], entry, detection: BlacklistDetection) -> dict[str, Any]:
-    """Return the blacklist alert browsers receive for one hit."""
-    return {
-        "detection_id": detection.id,
-        "record": live,
-        "entry": {
-            "id": entry.id,
-            "license_plate_text": entry.license_plate_text,
-            "reason": entry.reason,
-            "category": entry.category,
-        },
-        "match_type": detection.match_type,
-    }

@@ -1,4 +1,4 @@
-"""The raw WebSocket door (SPEC §2.2): the seed edge sender's JSON envelopes."""
+"""The raw WebSocket door (README "Sending reads"): the seed edge sender's JSON envelopes."""
 
 import json
 import logging

@@ -22,6 +22,7 @@ from ..models import Camera
 from ..monitoring import disk_check
 from ..tokens import token_matches
 from ..webhooks import DeliveryWorker
+from ..wire import camera_status
 from .batch import GroupCommit
 from .connections import ConnectionGuard, eventlet_server, gevent_server, request_token
 from .errors import IngestError
@@ -79,6 +80,9 @@ class Ingest:
             max_batch=app.config["INGEST_BATCH_MAX"],
         ).start()
         self._token_hashes: dict[str, tuple[str | None, float]] = {}
+        # Called with (event, payload, answer, seconds) after each message is answered: /metrics and
+        # the read_stored log lines listen (metrics.py).
+        self.listeners: list[Callable[[str, Any, dict, float], None]] = []
 
     def _store_here(self, reads: list[PreparedRead]) -> list[Outcome]:
         with self.app.app_context():
@@ -88,31 +92,37 @@ class Ingest:
         self.presence.opened(conn, address, door)
 
     def register(self, payload: Any, token: str | None, conn: str) -> dict:
+        started = time.perf_counter()
         answer = self._run(conn, lambda: self._register(payload, token, conn))
         if answer["status"] == "success":
             self._seen(conn, answer["camera_id"], marked=True)
-        return answer
+        return self._answered("register", payload, answer, started)
 
     def _register(self, payload: Any, token: str | None, conn: str) -> dict:
         self._may_create(payload, conn)
         return self._with_session(lambda session: register_camera(session, self.settings, payload, token))
 
     def read(self, payload: Any, token: str | None, conn: str) -> dict:
+        started = time.perf_counter()
         result = self._run(conn, lambda: self._read(payload, token, conn))
         if isinstance(result, dict):  # refused: the error answer
-            return result
+            return self._answered("read", payload, result, started)
         self._seen(conn, result.camera_id)
-        if result.live is not None:
-            self.notify("new_record", result.live)
-            for alert in result.alerts:
-                self.notify("blacklist_alert", alert)
-        return result.answer()
+        for event, data in result.events:
+            self.notify(event, data)
+        return self._answered("read", payload, result.answer(), started)
 
     def refuse(self, conn: str, event: str, error: IngestError) -> dict:
         """Answer a message no event handles (bad JSON, an unknown event)."""
         log.info("event=rejected code=%s field=%s message=%r address=%s", error.code, error.field,
                  error.message, self.presence.address.get(conn, "-"))
-        return error.answer()
+        return self._answered(event, None, error.answer(), time.perf_counter())
+
+    def _answered(self, event: str, payload: Any, answer: dict, started: float) -> dict:
+        seconds = time.perf_counter() - started
+        for listener in self.listeners:
+            listener(event, payload, answer, seconds)
+        return answer
 
     def _read(self, payload: Any, token: str | None, conn: str):
         read = prepare_read(payload, token)
@@ -126,7 +136,8 @@ class Ingest:
         return outcome
 
     def _may_create(self, payload: Any, conn: str) -> None:
-        """In open mode, refuse a camera id never seen when its address created too many (SPEC §2.4)."""
+        """In open mode, refuse a camera id never seen when its address created too many
+        (INGEST_NEW_CAMERAS_PER_MINUTE, README "Configure")."""
         camera_id = payload.get("camera_id") if isinstance(payload, dict) else None
         if self.settings.auth == "token" or not isinstance(camera_id, str) or camera_id in self.known_cameras:
             return
@@ -151,11 +162,12 @@ class Ingest:
         self._token_hashes[camera_id] = (token_hash, time.monotonic())
 
     def health(self, payload: Any, token: str | None, conn: str) -> dict:
+        started = time.perf_counter()
         answer = self._run(conn, lambda: self._health(payload, token, conn))
         if answer["status"] == "success" and isinstance(payload, dict):
             self._seen(conn, payload["camera_id"])
-            self.notify("camera_status", {"camera_id": payload["camera_id"], "health": payload.get("status")})
-        return answer
+            self.notify("camera_status", camera_status(payload["camera_id"], health=payload.get("status")))
+        return self._answered("health", payload, answer, started)
 
     def _health(self, payload: Any, token: str | None, conn: str) -> dict:
         self._may_create(payload, conn)
@@ -182,7 +194,8 @@ class Ingest:
         try:
             return step()
         except IngestError as exc:
-            log.info("event=rejected code=%s field=%s message=%r", exc.code, exc.field, exc.message)
+            log.info("event=rejected code=%s field=%s message=%r address=%s", exc.code, exc.field,
+                     exc.message, self.presence.address.get(conn, "-"))
             return exc.answer()
         except Exception:
             log.exception("event=ingest_failed")
@@ -205,7 +218,7 @@ class Ingest:
     def _seen(self, conn: str, camera_id: str, marked: bool = False) -> None:
         self.known_cameras.add(camera_id)
         if self.presence.seen(conn, camera_id, marked) and marked:
-            self.notify("camera_status", {"camera_id": camera_id, "online": True})
+            self.notify("camera_status", camera_status(camera_id, online=True))
 
     def _set_online(self, camera_ids: list[str], online: bool) -> None:
         try:
@@ -217,7 +230,7 @@ class Ingest:
                         str(exc))
             return
         for camera_id in camera_ids:
-            self.notify("camera_status", {"camera_id": camera_id, "online": online})
+            self.notify("camera_status", camera_status(camera_id, online=online))
 
 
 def _sqlite(config) -> bool:
@@ -236,6 +249,10 @@ def create_ingest_wsgi(ingest: Ingest, sio: socketio.Server, max_message_bytes: 
 
     def ingest_wsgi(environ, start_response):
         path = environ.get("PATH_INFO") or "/"
+        # No WebSocket compression on either door: wsproto fails a compressed message whose fragments
+        # have a ping between them (close 1007), and cameras' reads are JPEG base64, which barely
+        # compresses. A client that offers permessage-deflate gets plain frames.
+        environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
         if path.startswith("/socket.io"):
             if environ.get("REQUEST_METHOD") == "POST" and _content_length(environ) > max_message_bytes:
                 return oversized_poll(sio, environ, start_response, max_message_bytes)
@@ -281,8 +298,8 @@ def _json(start_response, status: str, body: dict) -> list[bytes]:
     return [data]
 
 
-def serve(app: Flask, async_mode: str) -> None:
-    """Run the ingest daemon until it is stopped."""
+def serve(app: Flask, async_mode: str, ingest_class: type[Ingest] = Ingest) -> None:
+    """Run the ingest daemon until it is stopped (`ingest_class`: the benchmarks' transport-only one)."""
     # The event loop keeps one thread busy; the writers run in others and need the GIL back
     # after each blocking call. A shorter switch interval than the default 5 ms makes the loop give
     # it up sooner. Measured gain: within the run-to-run spread (BENCHMARKS.md); kept as it is cheap.
@@ -294,7 +311,7 @@ def serve(app: Flask, async_mode: str) -> None:
         store = FilesystemImageStore(images, sync=sync)  # for /health: the workers write the images
     else:
         workers, store = None, FilesystemImageStore(images, thread_map(async_mode), sync)
-    ingest = Ingest(app, notify=relay.publish if relay else None, store=store, workers=workers)
+    ingest = ingest_class(app, notify=relay.publish if relay else None, store=store, workers=workers)
     ingest.start()
     if app.config["WEBHOOK_WORKER"]:
         DeliveryWorker(app).start()  # webhooks are sent from here, off every camera's path

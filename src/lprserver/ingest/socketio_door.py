@@ -1,4 +1,4 @@
-"""The Socket.IO door (SPEC §2.1): events to the pipeline, and an answer for every message a camera sends.
+"""The Socket.IO door (README "Sending reads"): events to the pipeline, an answer to every message.
 
 python-socketio drops a message it cannot decode (JSON it refuses, an event with no name) and one
 for an event nobody handles, without a word: the camera waits for its call's timeout and learns
@@ -52,7 +52,7 @@ def _single_payload(args: tuple) -> Any:
 
 def create_socketio_server(ingest, async_mode: str, max_message_bytes: int,
                            trusted_proxies: int = 0) -> socketio.Server:
-    """Return the Socket.IO server whose events feed the pipeline (SPEC §2.1)."""
+    """Return the Socket.IO server whose events feed the pipeline (README "Sending reads")."""
     sio = socketio.Server(
         async_mode=async_mode,
         max_http_buffer_size=max_message_bytes,
@@ -87,8 +87,6 @@ def create_socketio_server(ingest, async_mode: str, max_message_bytes: int,
 
     @sio.on("lpr_data")
     def lpr_data(sid, *args):
-        if ingest.app.config.get("INGEST_TRANSPORT_ONLY"):  # bench only: see bench/ingest_load.py
-            return {"status": "success", "record_id": 0, "duplicate": False, "blacklisted": False}
         return ingest.read(_single_payload(args), tokens.get(sid), sid)
 
     @sio.on("health_status")

@@ -38,7 +38,7 @@ from ..images import FilesystemImageStore
 from ..logs import configure_logging
 from ..models import utcnow
 from . import pipeline
-from .errors import IngestError
+from .errors import unavailable
 from .pipeline import IngestSettings, Outcome, PreparedRead, ingest_reads
 
 log = logging.getLogger("lprserver.ingest")
@@ -74,11 +74,6 @@ class WorkerSetup:
                    options, IngestSettings.from_config(config), config["LOG_LEVEL"])
 
 
-def unavailable(count: int) -> list[Outcome]:
-    """The outcome of every read of a batch that could not be stored: the cameras send them again."""
-    return [IngestError("unavailable", "the server could not store this now; retry later")] * count
-
-
 def store_batch(engine: Engine, store: FilesystemImageStore, settings: IngestSettings,
                 reads: list[PreparedRead]) -> list[Outcome]:
     """Store one batch in a session of its own; a failure that is not a read's own becomes
@@ -96,7 +91,7 @@ class StoreWorkers:
 
     A worker that dies (killed, or crashed by an image) or stops answering fails only its batch,
     `unavailable`, and is replaced. It may have committed the batch first: the cameras send the
-    reads again and are answered with the stored records (SPEC §2.5)."""
+    reads again and are answered with the stored records (README "Sending reads")."""
 
     def __init__(self, setup: WorkerSetup, count: int):
         self.setup = setup

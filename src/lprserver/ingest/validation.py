@@ -24,7 +24,7 @@ MAX_EXTRA_FIELDS = 64
 MAX_EXTRA_TEXT = 1024
 MAX_SYSTEM_INFO = 16 * 1024
 MAX_DEPTH = 16  # objects and arrays within a payload (system_info)
-WIDEST_INTEGER = 2**63  # integers fit in 64 bits (SPEC §2.1)
+WIDEST_INTEGER = 2**63  # integers fit in 64 bits (README "Sending reads")
 
 
 def _not_bool(value: Any) -> Any:
@@ -60,13 +60,19 @@ class RegisterIn(_Payload):
 
 
 class ReadIn(_Payload):
+    """A plate read (`lpr_data`, README "Sending reads"); other scalar fields are kept as metadata."""
+
     model_config = ConfigDict(extra="allow")
 
-    plate_number: Annotated[StrictStr, Field(max_length=64)]
-    event_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
-    confidence: Number | None = None
-    image_data: StrictStr | None = None
-    timestamp: Timestamp | None = None
+    plate_number: Annotated[StrictStr, Field(max_length=64, description="as the camera read it")]
+    event_id: Annotated[StrictStr, Field(min_length=1, max_length=128, description=(
+        "the camera's own id for this read: a repeat is answered with the first record"))] | None = None
+    confidence: Annotated[Number, Field(description="a fraction in [0, 1] or a percentage in (1, 100]")] \
+        | None = None
+    image_data: Annotated[StrictStr, Field(description="JPEG or PNG, bare base64 or a data URI")] \
+        | None = None
+    timestamp: Annotated[Timestamp, Field(description=(
+        "capture time, ISO 8601; without an offset in the server's TIMEZONE; years 1970-2100"))] | None = None
     location: Text255 | None = None
     province: Text64 | None = None
     vehicle_type: Text64 | None = None

@@ -1,9 +1,9 @@
-"""The operators' pages (SPEC §5): one module per page area, all on one blueprint."""
+"""The operators' pages (README "The pages"): one module per page area, all on one blueprint."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, current_app, request
+from flask import Blueprint, Flask, current_app, request, send_from_directory
 from flask_login import current_user
 
 bp = Blueprint("web", __name__)
@@ -21,7 +21,13 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = localtime
     app.context_processor(template_globals)
     app.after_request(security_headers)
+    app.add_url_rule("/favicon.ico", "favicon", favicon)
     live.init_app(app)
+
+
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page says (and the API docs page has none of ours)."""
+    return send_from_directory(current_app.static_folder, "favicon.ico", max_age=86400)
 
 
 def localtime(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:

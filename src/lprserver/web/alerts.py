@@ -1,27 +1,42 @@
-"""Acknowledging blacklist alerts."""
+"""Acknowledging blacklist alerts: a card holds every hit of one plate at one camera, and "acknowledge
+all" every card, so one request acknowledges many hits."""
 
-from flask import jsonify
+from flask import abort, jsonify, request
 from flask_login import current_user
+from sqlalchemy import select
 
 from ..audit import audit
 from ..auth import require_role
-from ..extensions import db, socketio
+from ..blacklist import acknowledge_detection
+from ..extensions import db
 from ..models import BlacklistDetection, utcnow
 from . import bp, client_ip
-from .live import LIVE_ROOM
+from .live import publish
+
+MAX_AT_ONCE = 500
 
 
-@bp.post("/alerts/<id:detection_id>/acknowledge")
+@bp.post("/alerts/acknowledge")
 @require_role("admin", "operator")
-def acknowledge(detection_id: int):
-    """Record who acknowledged a hit and when, and close the alert on every open page."""
-    detection = db.get_or_404(BlacklistDetection, detection_id)
-    if detection.acknowledged_at is None:
-        detection.acknowledged_by, detection.acknowledged_at = current_user.id, utcnow()
-        audit(db.session, "blacklist.acknowledge", current_user, target=f"detection:{detection.id}",
-              detail={"record_id": detection.record_id, "entry_id": detection.entry_id}, ip=client_ip())
-        db.session.commit()
-    answer = {"detection_id": detection.id, "acknowledged_at": detection.acknowledged_at.isoformat(),
-              "acknowledged_by": detection.acknowledged_by, "by": current_user.username}
-    socketio.emit("blacklist_ack", answer, to=LIVE_ROOM)
-    return jsonify(answer)
+def acknowledge():
+    """Record who acknowledged these hits and when (JSON `{"detection_ids": [...]}`), and close their
+    cards on every open page. Hits acknowledged already keep their first acknowledgement."""
+    ids = (request.get_json(silent=True) or {}).get("detection_ids")
+    if not isinstance(ids, list) or not 0 < len(ids) <= MAX_AT_ONCE or \
+            not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids):
+        abort(400, f"send {{\"detection_ids\": [...]}}: 1 to {MAX_AT_ONCE} hit ids")
+    query = select(BlacklistDetection).where(BlacklistDetection.id.in_(set(ids)))
+    detections = db.session.scalars(query).all()
+    if not detections:
+        abort(404)
+    now, user = utcnow(), current_user._get_current_object()
+    for detection in detections:
+        if acknowledge_detection(detection, user.id, now):
+            audit(db.session, "blacklist.acknowledge", user, target=f"detection:{detection.id}",
+                  detail={"record_id": detection.record_id, "entry_id": detection.entry_id}, ip=client_ip())
+    db.session.commit()
+    answers = [{"detection_id": d.id, "acknowledged_at": d.acknowledged_at.isoformat(),
+                "acknowledged_by": d.acknowledged_by, "by": user.username} for d in detections]
+    for answer in answers:
+        publish("blacklist_ack", answer)
+    return jsonify({"acknowledged": answers})

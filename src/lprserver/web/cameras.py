@@ -11,13 +11,13 @@ from ..auth import require_role
 from ..cameras import CAMERA_ID_PATTERN, create_camera
 from ..extensions import db
 from ..models import Camera, utcnow
-from ..stats import reads_today_per_camera
+from ..statistics import reads_today
 from . import bp, client_ip
 
 
 def _render(status: int = 200, **context):
     cameras = db.session.scalars(select(Camera).order_by(Camera.id)).all()
-    today = reads_today_per_camera(db.session, utcnow(), current_app.config["TIMEZONE"])
+    today = reads_today(db.session, utcnow(), current_app.config["TIMEZONE"])
     return render_template("cameras.html", cameras=cameras, today=today, **context), status
 
 

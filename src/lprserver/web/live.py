@@ -11,10 +11,11 @@ from sqlalchemy.orm import joinedload
 
 from ..extensions import csrf, db, socketio
 from ..live import SIGNATURE_HEADER, TIMESTAMP_HEADER, relay_key, verify
-from ..models import BlacklistDetection, Camera, Record, utcnow
+from ..models import BlacklistDetection, Camera, utcnow
 from ..records import records_after
-from ..stats import dashboard_stats
+from ..statistics import dashboard_stats
 from ..url_ids import row_id
+from ..wire import blacklist_alert, record_json
 from . import bp
 
 log = logging.getLogger("lprserver.web.live")
@@ -66,35 +67,22 @@ def relay_in():
         abort(403)
     events = (request.get_json(silent=True) or {}).get("events") or []
     for item in events:
-        if not isinstance(item, dict) or not isinstance(item.get("data"), dict):
-            continue
-        if item.get("event") in RELAYED_EVENTS:
-            socketio.emit(item["event"], item["data"], to=LIVE_ROOM)
+        event, data = (item.get("event"), item.get("data")) if isinstance(item, dict) else (None, None)
+        if event in RELAYED_EVENTS and isinstance(data, dict):
+            publish(event, data)
     return "", 204
 
 
-def live_json(record: Record, camera_name: str | None) -> dict:
-    """The same shape as the daemon's new_record event."""
-    return {
-        "id": record.id, "camera_id": record.camera_id, "camera_name": camera_name,
-        "plate_number": record.plate_number, "plate_normalized": record.plate_normalized,
-        "province": record.province, "confidence": record.confidence,
-        "captured_at": record.captured_at.isoformat(), "received_at": record.received_at.isoformat(),
-        "location": record.location, "blacklisted": record.blacklisted,
-        "thumbnail_url": f"/api/records/{record.id}/thumbnail" if record.thumbnail_path else None,
-        "image_url": f"/api/records/{record.id}/image" if record.image_path else None,
-    }
+def publish(event: str, data: dict) -> None:
+    """Send a live event to every signed-in browser: the web app's side of the one publish interface
+    (the daemon's is its relay, which posts here). The HTTP door and acknowledgements call it too."""
+    socketio.emit(event, data, to=LIVE_ROOM)
 
 
-def alert_json(detection: BlacklistDetection, camera_name: str | None) -> dict:
-    """The same shape as the daemon's blacklist_alert event."""
-    entry = detection.entry
-    return {
-        "detection_id": detection.id, "match_type": detection.match_type,
-        "record": live_json(detection.record, camera_name),
-        "entry": {"id": entry.id, "license_plate_text": entry.license_plate_text, "reason": entry.reason,
-                  "category": entry.category},
-    }
+def missed_alert(detection: BlacklistDetection, camera_name: str | None) -> dict:
+    """A stored hit as its `blacklist_alert` event showed it."""
+    return blacklist_alert(detection.id, detection.match_type, record_json(detection.record, camera_name),
+                           detection.entry)
 
 
 def _names() -> dict[str, str | None]:
@@ -115,8 +103,8 @@ def missed():
         .order_by(BlacklistDetection.id.desc()).limit(20)
     ).all()
     return jsonify({
-        "records": [live_json(r, names.get(r.camera_id)) for r in records],
-        "alerts": [alert_json(d, names.get(d.record.camera_id)) for d in reversed(pending)],
+        "records": [record_json(r, names.get(r.camera_id)) for r in records],
+        "alerts": [missed_alert(d, names.get(d.record.camera_id)) for d in reversed(pending)],
     })
 
 

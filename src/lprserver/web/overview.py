@@ -7,9 +7,9 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..models import Record, utcnow
 from ..records import camera_names
-from ..stats import counters, dashboard_stats, recent_hits
+from ..statistics import counters, dashboard_stats, recent_hits
+from ..wire import record_json
 from . import bp
-from .live import live_json
 
 FEED_SIZE = 20
 
@@ -30,5 +30,5 @@ def dashboard():
     stats = dashboard_stats(db.session, utcnow(), current_app.config["TIMEZONE"])
     last_id = db.session.scalar(select(func.max(Record.id))) or 0
     return render_template("dashboard.html", stats=stats, last_id=last_id,
-                           feed=[live_json(r, names.get(r.camera_id)) for r in latest],
+                           feed=[record_json(r, names.get(r.camera_id)) for r in latest],
                            hits=recent_hits(db.session, 10), names=names)

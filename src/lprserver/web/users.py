@@ -1,22 +1,18 @@
 """The users page (admins only): create users, change roles, reset passwords, deactivate, delete."""
 
-import secrets
-
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from ..audit import audit
 from ..auth import SESSION_TOKEN_KEY, require_role
-from ..commands import USERNAME
 from ..extensions import db
 from ..models import ROLES, User, utcnow
 from ..passwords import hash_password
 from ..sessions import end_user_sessions
+from ..users import USERNAME, USERNAME_RULE, UserInputError, check_password_rule, generated_password
 from . import bp, client_ip
 from .live import disconnect_user
-
-MIN_PASSWORD = 10
 
 
 def _render(status: int = 200, **context):
@@ -28,10 +24,9 @@ def _password(form) -> tuple[str, bool]:
     """Return the password typed, or a generated one (and whether it was generated)."""
     typed = form.get("password") or ""
     if typed:
-        if len(typed) < MIN_PASSWORD:
-            raise ValueError(f"Passwords need at least {MIN_PASSWORD} characters")
+        check_password_rule(typed)
         return typed, False
-    return secrets.token_urlsafe(12), True
+    return generated_password(), True
 
 
 @bp.get("/users")
@@ -45,12 +40,12 @@ def users():
 def user_create():
     username, role = (request.form.get("username") or "").strip(), request.form.get("role", "viewer")
     if not USERNAME.fullmatch(username) or role not in ROLES:
-        return _render(400, error="Username: 1-64 of A-Z a-z 0-9 _ . @ -; role: admin, operator or viewer")
+        return _render(400, error=f"Username: {USERNAME_RULE}; role: admin, operator or viewer")
     if db.session.scalar(select(User.id).where(User.username == username)):
         return _render(400, error=f"There is already a user named {username}")
     try:
         password, generated = _password(request.form)
-    except ValueError as exc:
+    except UserInputError as exc:
         return _render(400, error=str(exc))
     db.session.add(User(username=username, role=role, password_hash=hash_password(password)))
     audit(db.session, "user.create", current_user, target=f"user:{username}", detail={"role": role},
@@ -74,7 +69,7 @@ def user_update(user_id: int):
     elif action == "password":
         try:
             password, generated = _password(request.form)
-        except ValueError as exc:
+        except UserInputError as exc:
             return _render(400, error=str(exc))
         user.password_hash = hash_password(password)
     elif action == "delete":
