@@ -246,18 +246,16 @@ def test_a_blacklisted_read_pops_up_from_each_of_the_three_doors(webapp, live_da
 
     timings = []
     for door, send in doors.items():
-        started = time.monotonic()
         answer = send()
+        answered = time.monotonic()
         assert answer["status"] == "success" and answer["blacklisted"], (door, answer)
-        card = page.wait_for_selector(".lpr-alert[data-detection-id]:has-text('wanted')", timeout=5000)
         page.locator(".lpr-alert").nth(len(timings)).wait_for(state="attached", timeout=5000)
-        timings.append(f"{door} {1000 * (time.monotonic() - started):.0f} ms")
-        assert card is not None
+        timings.append(f"{door} {1000 * (time.monotonic() - answered):.0f} ms")
     texts = page.locator(".lpr-alert").all_text_contents()  # the older cards are folded to one line
     for plate in ("กข1111", "กข2222", "กข3333"):
         assert any(plate in text and f"wanted {plate}" in text for text in texts), (plate, texts)
     with capsys.disabled():
-        print("\nblacklist pop-up in the browser, from the answer's request to the card: " + ", ".join(timings))
+        print("\nblacklist pop-up in the browser, from the read's answer to its card: " + ", ".join(timings))
     screenshot(page, "three-doors-alerts")
 
 

@@ -6,7 +6,6 @@ the delivery guarantee (README "Sending reads") is about when the commit happens
 """
 
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,16 +15,17 @@ from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from ..blacklist import match_blacklist_many
-from ..cameras import CameraRefused, authorize_camera, touch_camera
+from ..cameras import authorize_camera, touch_camera
 from ..images import FilesystemImageStore, ImageRejected, SentImage, StoredImage
-from ..models import BlacklistDetection, Camera, HealthReport, Record, utcnow
+from ..models import BlacklistDetection, Camera, Record, utcnow
 from ..plates import is_valid_normalized, match_type, normalize_plate
 from ..times import to_utc
 from ..tokens import token_matches
 from ..webhooks import enqueue as enqueue_webhooks
 from ..wire import blacklist_alert, camera_status, record_json
+from .database_errors import database_errors, refused_value
 from .errors import IngestError
-from .validation import HealthIn, ReadIn, RegisterIn, confidence_percent, parse
+from .validation import ReadIn, confidence_percent, parse
 
 log = logging.getLogger("lprserver.ingest")
 
@@ -77,86 +77,6 @@ class ReadResult:
             "duplicate": self.duplicate,
             "blacklisted": self.blacklisted,
         }
-
-
-# The database cannot take a write now (down, restarting, locked, out of connections): `unavailable`.
-# Any other failure is about a value of the reads (DataError and the like): see ingest_reads.
-UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.InternalError, sa_exc.TimeoutError,
-               sa_exc.DisconnectionError)
-# What a value the database or a conversion refuses raises, once the batch is down to that one read.
-# Not ProgrammingError and the like: a schema out of date must never tell cameras to drop their reads.
-REFUSED_VALUE = (sa_exc.DataError, ValueError, OverflowError, UnicodeError)
-
-
-def _refused_value(exc: BaseException) -> bool:
-    # A value a column type could not bind comes wrapped in a StatementError that is no DBAPIError.
-    if isinstance(exc, sa_exc.StatementError) and not isinstance(exc, sa_exc.DBAPIError):
-        exc = exc.orig if isinstance(exc.orig, BaseException) else exc
-    return isinstance(exc, REFUSED_VALUE)
-
-
-def _unavailable(exc: BaseException) -> bool:
-    return isinstance(exc, UNAVAILABLE) or getattr(exc, "connection_invalidated", False)
-
-
-@contextmanager
-def database_errors(session: Session):
-    """Turn a database that cannot take the write now into an `unavailable` answer."""
-    try:
-        yield
-    except Exception as exc:
-        if not _unavailable(exc):
-            raise
-        session.rollback()
-        log.warning("event=database_unavailable error=%s", exc.__class__.__name__)
-        raise IngestError("unavailable", "the database cannot take the write now; retry later") from None
-
-
-def _authorize(session: Session, camera_id: str, token: str | None, settings: IngestSettings,
-               now: datetime) -> Camera:
-    try:
-        return authorize_camera(session, camera_id, token, settings.auth, now)
-    except CameraRefused:
-        session.rollback()
-        raise IngestError("unauthorized", "camera token missing or wrong", "token") from None
-
-
-def register_camera(session: Session, settings: IngestSettings, payload: Any,
-                    token: str | None = None) -> dict[str, Any]:
-    """Register (or re-register) a camera and return the answer."""
-    data = parse(RegisterIn, payload)
-    now = utcnow()
-    with database_errors(session):
-        camera = _authorize(session, data.camera_id, token or data.token, settings, now)
-        touch_camera(camera, now, data.hostname)
-        camera.online = True
-        for name in ("name", "location", "latitude", "longitude", "version"):
-            value = getattr(data, name)
-            if value is not None:
-                setattr(camera, name, value)
-        session.commit()
-    return {"status": "success", "camera_id": data.camera_id, "server_time": now.isoformat()}
-
-
-def record_health(session: Session, settings: IngestSettings, payload: Any,
-                  token: str | None = None) -> dict[str, Any]:
-    """Store a camera's health report and keep it as the camera's latest."""
-    data = parse(HealthIn, payload)
-    now = utcnow()
-    with database_errors(session):
-        camera = _authorize(session, data.camera_id, token or data.token, settings, now)
-        touch_camera(camera, now, data.hostname)
-        report = HealthReport(
-            camera_id=camera.id, component=data.component, status=data.status,
-            message=data.message, system_info=data.system_info,
-            reported_at=to_utc(data.timestamp, settings.timezone, now), received_at=now,
-        )
-        session.add(report)
-        camera.health_status, camera.health_message, camera.health_at = data.status, data.message, now
-        session.flush()
-        report_id = report.id
-        session.commit()
-    return {"status": "success", "record_id": report_id}
 
 
 def ingest_read(session: Session, store: FilesystemImageStore, settings: IngestSettings,
@@ -244,7 +164,7 @@ def ingest_reads(session: Session, store: FilesystemImageStore, settings: Ingest
         if len(reads) > 1:
             log.warning("event=batch_split reads=%d error=%s", len(reads), exc.__class__.__name__)
             return _one_by_one(session, store, settings, reads)
-        if not _refused_value(exc):
+        if not refused_value(exc):
             raise
         log.warning("event=read_refused_by_database camera_id=%s error=%s", reads[0].data.camera_id,
                     exc.__class__.__name__)

@@ -24,19 +24,11 @@ from ..tokens import token_matches
 from ..webhooks import DeliveryWorker
 from ..wire import camera_status
 from .batch import GroupCommit
+from .camera_messages import record_health, register_camera
 from .connections import ConnectionGuard, eventlet_server, gevent_server, request_token
 from .errors import IngestError
 from .metrics import IngestMetrics
-from .pipeline import (
-    IngestSettings,
-    Outcome,
-    PreparedRead,
-    ingest_reads,
-    prepare_read,
-    record_health,
-    refuse_wrong_token,
-    register_camera,
-)
+from .pipeline import IngestSettings, Outcome, PreparedRead, ingest_reads, prepare_read, refuse_wrong_token
 from .presence import Presence
 from .raw_websocket import serve_connection
 from .socketio_door import create_socketio_server, oversized_poll
