@@ -14,23 +14,24 @@ from .pipeline import IngestSettings
 from .validation import HealthIn, RegisterIn, parse
 
 
-def _authorize(session: Session, camera_id: str, token: str | None, settings: IngestSettings,
-               now: datetime) -> Camera:
+def _heard_from(session: Session, settings: IngestSettings, data: Any, token: str | None,
+                now: datetime) -> Camera:
+    """The camera a checked message comes from, authorised and noted as heard from now."""
     try:
-        return authorize_camera(session, camera_id, token, settings.auth, now)
+        camera = authorize_camera(session, data.camera_id, token or data.token, settings.auth, now)
     except CameraRefused:
         session.rollback()
         raise IngestError("unauthorized", "camera token missing or wrong", "token") from None
+    touch_camera(camera, now, data.hostname)
+    return camera
 
 
 def register_camera(session: Session, settings: IngestSettings, payload: Any,
                     token: str | None = None) -> dict[str, Any]:
     """Register (or re-register) a camera and return the answer."""
-    data = parse(RegisterIn, payload)
-    now = utcnow()
+    data, now = parse(RegisterIn, payload), utcnow()
     with database_errors(session):
-        camera = _authorize(session, data.camera_id, token or data.token, settings, now)
-        touch_camera(camera, now, data.hostname)
+        camera = _heard_from(session, settings, data, token, now)
         camera.online = True
         for name in ("name", "location", "latitude", "longitude", "version"):
             value = getattr(data, name)
@@ -43,11 +44,9 @@ def register_camera(session: Session, settings: IngestSettings, payload: Any,
 def record_health(session: Session, settings: IngestSettings, payload: Any,
                   token: str | None = None) -> dict[str, Any]:
     """Store a camera's health report and keep it as the camera's latest."""
-    data = parse(HealthIn, payload)
-    now = utcnow()
+    data, now = parse(HealthIn, payload), utcnow()
     with database_errors(session):
-        camera = _authorize(session, data.camera_id, token or data.token, settings, now)
-        touch_camera(camera, now, data.hostname)
+        camera = _heard_from(session, settings, data, token, now)
         report = HealthReport(
             camera_id=camera.id, component=data.component, status=data.status,
             message=data.message, system_info=data.system_info,
