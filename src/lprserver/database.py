@@ -7,11 +7,12 @@ from . import ROOT
 
 def upgrade_database(url: str) -> None:
     """Bring the database at `url` to the current schema with Alembic (`alembic upgrade head`)."""
+    # Alembic says "setup plugin ..." for each plugin as it is imported: one line each otherwise.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from alembic import command  # imported here: only migrating needs Alembic
     from alembic.config import Config
 
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["configure_logging"] = False
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin otherwise
     command.upgrade(config, "head")
