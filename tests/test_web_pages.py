@@ -292,3 +292,36 @@ def test_the_site_has_a_favicon(client):
     with client.get("/favicon.ico") as answer:
         assert answer.status_code == 200 and answer.mimetype in ("image/vnd.microsoft.icon", "image/x-icon")
         assert answer.data[:4] == b"\x00\x00\x01\x00"
+
+
+def test_acknowledging_alerts_is_walked_for_every_kind_of_caller(app, users, make_token):
+    # POST /alerts/acknowledge: operators and admins only; a viewer 403; a stranger and any API token
+    # (pages never take one) go to sign-in.
+    record = add_record("กข1234", blacklisted=True)
+    entry = add_entry(db.session, "กข1234", reason="รถหาย")
+    detections = [BlacklistDetection(record_id=record.id, entry_id=entry.id, match_type="exact") for _ in range(4)]
+    db.session.add_all(detections)
+    db.session.commit()
+    ids = [d.id for d in detections]
+    stranger = PageClient(app)
+    token = stranger.token("/login")
+    assert stranger.post("/alerts/acknowledge", headers={"X-CSRFToken": token},
+                         json={"detection_ids": ids[:1]}).status_code == 302
+    for scope in ("read", "read-write"):
+        answer = PageClient(app).post("/alerts/acknowledge", json={"detection_ids": ids[:1]},
+                                      headers={"Authorization": f"Bearer {make_token('admin', scope)}"})
+        assert answer.status_code in (302, 400), (scope, answer.status_code)  # no CSRF token: refused first
+    viewer = signed_in(app, "viewer")
+    assert viewer.post("/alerts/acknowledge", headers={"X-CSRFToken": viewer.token("/")},
+                       json={"detection_ids": ids[:1]}).status_code == 403
+    for role, chosen in (("operator", ids[:2]), ("admin", ids[2:])):
+        browser = signed_in(app, role)
+        answer = browser.post("/alerts/acknowledge", headers={"X-CSRFToken": browser.token("/")},
+                              json={"detection_ids": chosen})
+        assert answer.status_code == 200 and [a["by"] for a in answer.get_json()["acknowledged"]] == [role] * 2
+    operator = signed_in(app, "operator")
+    for body in ({"detection_ids": []}, {"detection_ids": ["1"]}, {"detection_ids": [True]}, {}, [1]):
+        assert operator.post("/alerts/acknowledge", headers={"X-CSRFToken": operator.token("/")},
+                             json=body).status_code == 400, body
+    db.session.rollback()
+    assert all(d.acknowledged_at is not None for d in db.session.scalars(select(BlacklistDetection)))

@@ -21,7 +21,8 @@ MAX_AT_ONCE = 500
 def acknowledge():
     """Record who acknowledged these hits and when (JSON `{"detection_ids": [...]}`), and close their
     cards on every open page. Hits acknowledged already keep their first acknowledgement."""
-    ids = (request.get_json(silent=True) or {}).get("detection_ids")
+    body = request.get_json(silent=True)
+    ids = body.get("detection_ids") if isinstance(body, dict) else None
     if not isinstance(ids, list) or not 0 < len(ids) <= MAX_AT_ONCE or \
             not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids):
         abort(400, f"send {{\"detection_ids\": [...]}}: 1 to {MAX_AT_ONCE} hit ids")
