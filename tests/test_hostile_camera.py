@@ -18,6 +18,7 @@ from lprserver.ingest.errors import IngestError
 from lprserver.ingest.pipeline import IngestSettings, PreparedRead, ingest_reads
 from lprserver.ingest.validation import ReadIn
 from lprserver.models import Camera, HealthReport, Record
+from lprserver.plates import parse_plate
 
 from .imagegen import b64, flat_png, huge_header_jpeg, make_jpeg, many_scans_jpeg
 from .processes import Daemon
@@ -78,7 +79,7 @@ def test_a_990_deep_system_info_is_invalid_payload_not_unavailable(daemon, app):
 def _poisoned(read: dict) -> PreparedRead:
     """A read that skipped validation, as if a value slipped past it."""
     data = ReadIn.model_construct(**{"event_id": None, "timestamp": None, "image_data": None, **read})
-    return PreparedRead(data, read["plate_number"], None, None, None)
+    return PreparedRead(data, parse_plate(read["plate_number"], read.get("province")), None, None, None)
 
 
 def test_a_read_the_database_refuses_fails_alone_not_its_batch(app, image_root, db_kind):

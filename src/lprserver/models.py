@@ -29,6 +29,8 @@ JsonDoc = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgr
 
 ROLES = ("admin", "operator", "viewer")
 BLACKLIST_CATEGORIES = ("stolen", "wanted", "vip", "watch", "other")
+# How an entry matches reads (docs/thai-plates.md "Blacklist match modes").
+MATCH_MODES = ("exact", "lookalike", "fuzzy", "pattern")
 HEALTH_STATES = ("PASS", "WARN", "FAIL")
 
 
@@ -97,14 +99,17 @@ class Record(db.Model):
             postgresql_ops={"plate_normalized": "gin_trgm_ops"},
             info={"dialect": "postgresql"},  # needs pg_trgm; see migrations/env.py
         ).ddl_if(dialect="postgresql"),
+        Index("ix_lpr_records_province_received", "province_code", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id"))
     event_id: Mapped[str | None] = mapped_column(String(128))
     plate_number: Mapped[str] = mapped_column(String(64))
-    plate_normalized: Mapped[str] = mapped_column(String(32))
-    province: Mapped[str | None] = mapped_column(String(64))
+    plate_normalized: Mapped[str] = mapped_column(String(32))  # without the province
+    province: Mapped[str | None] = mapped_column(String(64))  # canonical Thai name, or as sent
+    province_code: Mapped[str | None] = mapped_column(String(8))  # ISO 3166-2:TH, null when unknown
+    plate_format: Mapped[str] = mapped_column(String(16), default="other", server_default="other")
     confidence: Mapped[float | None] = mapped_column(Float)
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -131,11 +136,14 @@ class BlacklistEntry(db.Model):
         CheckConstraint(
             "category IN ('stolen', 'wanted', 'vip', 'watch', 'other')", name="category"
         ),
+        CheckConstraint("match IN ('exact', 'lookalike', 'fuzzy', 'pattern')", name="match"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     license_plate_text: Mapped[str] = mapped_column(String(64))
-    plate_normalized: Mapped[str] = mapped_column(String(32))
+    plate_normalized: Mapped[str] = mapped_column(String(32))  # without the province; a pattern as typed
+    match: Mapped[str] = mapped_column(String(16), default="exact", server_default="exact")
+    province_code: Mapped[str | None] = mapped_column(String(8))  # then reads of another province miss
     reason: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str] = mapped_column(String(16), default="other", server_default="other")
     added_by: Mapped[str | None] = mapped_column(String(128))

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-RECORD_FIELDS = ("id", "camera_id", "event_id", "plate_number", "plate_normalized", "province", "confidence",
-                 "location", "latitude", "longitude", "vehicle_type", "vehicle_color", "direction",
+RECORD_FIELDS = ("id", "camera_id", "event_id", "plate_number", "plate_normalized", "province",
+                 "province_code", "plate_format", "confidence", "location", "latitude", "longitude",
+                 "vehicle_type", "vehicle_color", "direction",
                  "blacklisted", "image_sha256")
 
 

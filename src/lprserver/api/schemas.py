@@ -5,6 +5,7 @@ from marshmallow import validate
 
 from ..ingest.validation import ReadIn
 from ..models import BLACKLIST_CATEGORIES, WEBHOOK_EVENTS
+from ..plates import PLATE_FORMATS
 from ..records import PLATE_MODES
 from ..times import in_years
 
@@ -69,8 +70,12 @@ class RecordSchema(ma.Schema):
     camera_id = Str(required=True)
     event_id = NStr
     plate_number = Str(required=True)
-    plate_normalized = Str(required=True)
-    province = NStr
+    plate_normalized = Str(required=True, metadata={"description": "without the province: 1กข1234"})
+    province = ma.fields.String(allow_none=True, metadata={
+        "description": "the canonical Thai name, or as sent when not recognised"})
+    province_code = ma.fields.String(allow_none=True, metadata={
+        "description": "ISO 3166-2:TH (TH-10), null when unknown"})
+    plate_format = Str(required=True, validate=validate.OneOf(PLATE_FORMATS))
     confidence = NFloat
     captured_at = DateTimeStr
     received_at = DateTimeStr

@@ -18,7 +18,7 @@ from ..blacklist import match_blacklist_many
 from ..cameras import authorize_camera, touch_camera
 from ..images import FilesystemImageStore, ImageRejected, SentImage, StoredImage
 from ..models import BlacklistDetection, Camera, Record, utcnow
-from ..plates import is_valid_normalized, match_type, normalize_plate
+from ..plates import ParsedPlate, is_valid_normalized, match_type, parse_plate
 from ..times import to_utc
 from ..tokens import token_matches
 from ..webhooks import enqueue as enqueue_webhooks
@@ -104,13 +104,17 @@ class PreparedRead:
     """A read whose fields were checked; its image is checked where it is written."""
 
     data: ReadIn
-    plate: str
+    parsed: ParsedPlate  # the plate without its province, the province, the format
     confidence: float | None
     metadata: dict[str, Any] | None
     token: str | None
     # Sent by a signed-in admin or operator (POST /api/records with their read-write API token, README
     # "Sending reads"): no camera token is needed, but in token mode the camera must exist.
     trusted: bool = False
+
+    @property
+    def plate(self) -> str:
+        return self.parsed.normalized
 
     @property
     def key(self) -> tuple[str, str] | None:
@@ -120,12 +124,12 @@ class PreparedRead:
 def prepare_read(payload: Any, token: str | None = None, trusted: bool = False) -> PreparedRead:
     """Check the fields of a read (all but the image) before anything is written."""
     data = parse(ReadIn, payload)
-    plate = normalize_plate(data.plate_number)
-    if not is_valid_normalized(plate):
+    parsed = parse_plate(data.plate_number, data.province)
+    if not is_valid_normalized(parsed.normalized):
         raise IngestError(
             "invalid_plate", "plate_number is empty or over 32 characters once normalised", "plate_number"
         )
-    return PreparedRead(data, plate, confidence_percent(data.confidence), data.metadata(),
+    return PreparedRead(data, parsed, confidence_percent(data.confidence), data.metadata(),
                         token or data.token, trusted)
 
 
@@ -331,7 +335,9 @@ def _record_row(read: PreparedRead, camera: Camera, now: datetime, settings: Ing
     data = read.data
     return {
         "camera_id": camera.id, "event_id": data.event_id, "plate_number": data.plate_number,
-        "plate_normalized": read.plate, "province": data.province, "confidence": read.confidence,
+        "plate_normalized": read.plate, "province": read.parsed.province,
+        "province_code": read.parsed.province_code, "plate_format": read.parsed.format,
+        "confidence": read.confidence,
         "captured_at": to_utc(data.timestamp, settings.timezone, now), "received_at": now,
         "location": data.location or camera.location, "latitude": data.latitude,
         "longitude": data.longitude, "vehicle_type": data.vehicle_type,
