@@ -76,3 +76,74 @@ def test_the_alembic_console_script_migrates_from_the_repository_root_and_elsewh
                               text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
         assert_no_drift(url)
+
+
+def _records_before_0004(url: str) -> None:
+    """Rows as the server stored them before it knew provinces: the province left in the plate text."""
+    from sqlalchemy import text
+    engine = create_engine(database_url(url))
+    rows = [  # (plate_number, plate_normalized as it was, province field)
+        ("1กข 1234 กรุงเทพมหานคร", "1กข1234กรุงเทพมหานคร", None),
+        ("กข-1234 เชียงใหม่", "กข1234เชียงใหม่", None),
+        ("1กข1234 กทม", "1กข1234กทม", None),
+        ("กข 1234", "กข1234", "Bangkok"),
+        ("กข 1234", "กข1234", "Atlantis"),
+        ("70-1234", "701234", None),
+        ("ABC 1234", "ABC1234", None),
+    ]
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO cameras (id, online, created_at) VALUES ('CAM1', false, :t)"),
+                     {"t": "2026-12-01 00:00:00"})
+        for i, (plate, normalized, province) in enumerate(rows):
+            conn.execute(text(
+                "INSERT INTO lpr_records (camera_id, event_id, plate_number, plate_normalized, province, "
+                "captured_at, received_at, blacklisted) VALUES ('CAM1', :e, :p, :n, :v, :t, :t, false)"),
+                {"e": f"e{i}", "p": plate, "n": normalized, "v": province, "t": "2026-12-01 00:00:00"})
+        conn.execute(text(
+            "INSERT INTO blacklist_plates (license_plate_text, plate_normalized, category, created_at, "
+            "updated_at, active) VALUES ('กข 1234 เชียงใหม่', 'กข1234เชียงใหม่', 'stolen', :t, :t, true)"),
+            {"t": "2026-12-01 00:00:00"})
+    engine.dispose()
+
+
+def _check_parsed_after_0004(url: str) -> None:
+    from sqlalchemy import text
+    engine = create_engine(database_url(url))
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT plate_normalized, province, province_code, plate_format "
+                                 "FROM lpr_records ORDER BY id")).all()
+        entry = conn.execute(text("SELECT plate_normalized, province_code, match FROM blacklist_plates")).one()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("1กข1234", "กรุงเทพมหานคร", "TH-10", "th_car"),
+        ("กข1234", "เชียงใหม่", "TH-50", "th_car"),
+        ("1กข1234", "กรุงเทพมหานคร", "TH-10", "th_car"),
+        ("กข1234", "กรุงเทพมหานคร", "TH-10", "th_car"),
+        ("กข1234", "Atlantis", None, "th_car"),
+        ("701234", None, None, "th_numeric"),
+        ("ABC1234", None, None, "other"),
+    ]
+    assert tuple(entry) == ("กข1234", "TH-50", "exact")
+
+
+def test_upgrading_to_thai_plates_parses_the_stored_records_sqlite(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade_database(url, "0003_web_sessions")
+    _records_before_0004(url)
+    upgrade_database(url)
+    _check_parsed_after_0004(url)
+    assert_no_drift(url)
+
+
+def test_upgrading_to_thai_plates_parses_the_stored_records_postgresql(postgres):
+    engine = create_engine(database_url(postgres.url("postgres")), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("DROP DATABASE IF EXISTS before_0004")
+        conn.exec_driver_sql("CREATE DATABASE before_0004")
+    engine.dispose()
+    url = postgres.url("before_0004")
+    upgrade_database(database_url(url), "0003_web_sessions")
+    _records_before_0004(url)
+    upgrade_database(database_url(url))
+    _check_parsed_after_0004(url)
+    assert_no_drift(url)
