@@ -256,3 +256,15 @@ def test_reads_survive_a_daemon_crash_without_duplicates(daemon):
     assert len(stored) == len(rows) == reads
     assert all(stored[(camera, event)] == record_id for camera, event, record_id in tally.acknowledged_events)
     assert all((daemon.images / image_path).is_file() for *_, image_path in rows)
+
+
+def test_simulated_cameras_write_provinces_as_real_cameras_do_and_the_server_reads_them_all():
+    from lprserver.plates import parse_plate
+    from lprserver.simulate import as_cameras_send
+
+    sent = {as_cameras_send("1กข1234", "กรุงเทพมหานคร", f"SIM{n:03d}") for n in range(40)}
+    assert ("1กข1234 กรุงเทพมหานคร", None) in sent and ("1กข1234", "BANGKOK") in sent
+    assert ("1กข1234", "TH-10") in sent and ("1กข1234 กทม", None) in sent
+    for text, field in sent:
+        parsed = parse_plate(text, field)
+        assert (parsed.normalized, parsed.province_code) == ("1กข1234", "TH-10")

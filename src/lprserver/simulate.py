@@ -15,6 +15,7 @@ import string
 import threading
 import time
 import uuid
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from functools import lru_cache
 
 import socketio
 from PIL import Image, ImageChops, ImageDraw, ImageFont
+
+from .plates import find_province
 
 log = logging.getLogger("lprserver.simulate")
 
@@ -54,6 +57,29 @@ def random_plate(rng: random.Random) -> tuple[str, str | None]:
     if rng.random() < 0.15:
         return _latin_plate(rng), None
     return _thai_plate(rng), rng.choice(PROVINCES)
+
+
+# How real cameras send a plate's province (docs/thai-plates.md): each simulated camera keeps one way.
+PROVINCE_STYLES = ("field", "text", "text_newline", "field_english", "field_code", "text_short")
+
+
+def as_cameras_send(plate: str, province: str | None, camera_id: str) -> tuple[str, str | None]:
+    """(plate text, province field) for a camera, the province written the way that camera writes it."""
+    named = find_province(province)
+    if named is None:
+        return plate, province
+    style = PROVINCE_STYLES[zlib.crc32(camera_id.encode()) % len(PROVINCE_STYLES)]
+    if style == "text":
+        return f"{plate} {named.name_th}", None
+    if style == "text_newline":
+        return f"{plate}\n{named.name_th}", None
+    if style == "field_english":
+        return plate, named.name_en.upper()
+    if style == "field_code":
+        return plate, named.code
+    if style == "text_short" and named.code == "TH-10":
+        return f"{plate} กทม", None
+    return plate, named.name_th
 
 
 def _thai_plate(rng: random.Random) -> str:
@@ -314,6 +340,7 @@ class SimulatedCamera:
 
     def read_payload(self, plate: str, province: str | None, jpeg: bytes, rng: random.Random) -> dict:
         """Return an lpr_data payload for one capture, with its own event_id."""
+        plate, province = as_cameras_send(plate, province, self.camera_id)
         return {
             "camera_id": self.camera_id,
             "event_id": f"{self.camera_id}-{uuid.uuid4().hex}",
