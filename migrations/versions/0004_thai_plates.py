@@ -2,7 +2,7 @@
 
 Existing records are parsed again (lprserver.plates.parse_plate) in batches of ids: the province a
 plate text carried leaves `plate_normalized`, and `province` becomes the canonical Thai name with its
-code. README "Upgrading" gives the time this takes at 5 M rows.
+code. README "Upgrade" gives the time this takes at 5 M rows.
 
 Revision ID: 0004_thai_plates
 Revises: 0003_web_sessions
