@@ -8,20 +8,23 @@ cameras' clocks may be wrong or unset, and that column is indexed (alone and aft
 
 import csv
 import io
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, and_, false, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from .models import Camera, Record
-from .plates import normalize_plate
+from .plates import MAX_PLATE_LENGTH, normalize_plate, parse_plate, province_by_code, similar_regexes
 from .times import YEARS, parse_local
 
-PLATE_MODES = ("exact", "prefix", "contains")
+# similar: look-alikes (plates.LOOKALIKE_CLASSES), or one edit away for plates of 5+ characters
+PLATE_MODES = ("exact", "prefix", "contains", "similar")
+WHOLE_PLATE_MODES = ("exact", "similar")  # modes that compare the whole plate: a typed province is dropped
 COUNT_CAP = 10_000  # counting millions of rows on every page view would be the slow part
 ESTIMATE_ABOVE = 100_000  # a table this big is counted by PostgreSQL's estimate, not row by row
 EXPORT_CHUNK = 1000
@@ -32,8 +35,9 @@ WALK_FASTER = 3
 WALK_ALWAYS_BELOW = 3_000
 CHECKED = ("1", "true", "on", "yes")  # a checkbox's values
 CSV_COLUMNS = ("id", "captured_at", "received_at", "camera_id", "plate_number", "plate_normalized",
-               "province", "confidence", "location", "latitude", "longitude", "vehicle_type",
-               "vehicle_color", "direction", "blacklisted", "image_sha256", "event_id")
+               "province", "province_code", "plate_format", "confidence", "location", "latitude",
+               "longitude", "vehicle_type", "vehicle_color", "direction", "blacklisted", "image_sha256",
+               "event_id")
 
 
 class FilterError(ValueError):
@@ -48,7 +52,8 @@ class FilterError(ValueError):
 class RecordFilter:
     """What to find. `plate` is normalised (`normalize_plate`); `since` and `until` bound the time the
     server received the read (until exclusive); `blacklisted` keeps only hits (True) or only the others
-    (False); `since_id` keeps only records with a larger id (the API's polling)."""
+    (False); `since_id` keeps only records with a larger id (the API's polling); `province_code` is a
+    known ISO 3166-2:TH code (`TH-10`) or empty."""
 
     plate: str = ""
     plate_mode: str = "contains"
@@ -58,6 +63,7 @@ class RecordFilter:
     min_confidence: float | None = None
     blacklisted: bool | None = None
     since_id: int | None = None
+    province_code: str = ""
 
     @classmethod
     def from_args(cls, args: Mapping[str, str], timezone: str) -> "RecordFilter":
@@ -65,12 +71,13 @@ class RecordFilter:
         mode = args.get("plate_mode") or "contains"
         if mode not in PLATE_MODES:
             raise FilterError("plate_mode", f"plate_mode must be one of {', '.join(PLATE_MODES)}")
-        for name in ("plate", "camera_id"):
+        for name in ("plate", "camera_id", "province_code"):
             if "\x00" in (args.get(name) or ""):
                 raise FilterError(name, f"{name} must not hold a NUL character")
         return cls(
-            plate=normalize_plate(args.get("plate") or "")[:64],
+            plate=search_plate(args.get("plate") or "", mode),
             plate_mode=mode,
+            province_code=known_province_code(args.get("province_code") or ""),
             camera_id=(args.get("camera_id") or "").strip(),
             since=_time(args, "since", timezone),
             until=_time(args, "until", timezone),
@@ -84,11 +91,111 @@ class RecordFilter:
         out = {"plate": self.plate, "plate_mode": self.plate_mode, "camera_id": self.camera_id,
                "since": _local_input(self.since, tz), "until": _local_input(self.until, tz),
                "min_confidence": "" if self.min_confidence is None else f"{self.min_confidence:g}",
-               "blacklisted": "1" if self.blacklisted else ""}
+               "blacklisted": "1" if self.blacklisted else "", "province_code": self.province_code}
         return {k: v for k, v in out.items() if v and not (k == "plate_mode" and not self.plate)}
 
     def as_audit(self) -> dict[str, Any]:
         return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(self).items() if v}
+
+
+def search_plate(text: str, mode: str) -> str:
+    """The normalised plate to search for. A mode that compares the whole plate drops the province the
+    text may carry ("กข 1234 กรุงเทพมหานคร"), as records keep their plates without it."""
+    if mode in WHOLE_PLATE_MODES:
+        return parse_plate(text[:256]).normalized[:64]
+    return normalize_plate(text)[:64]
+
+
+def province_error(value: str) -> str:
+    """What to say about a province_code that names no province (after the field's name)."""
+    shown = value if len(value) <= 16 else value[:16] + "…"
+    return f"{shown!r} is not a Thai province's code: use ISO 3166-2:TH, such as TH-10 (Bangkok)"
+
+
+def known_province_code(value: str) -> str:
+    """The canonical code of a province_code argument (`th-10` -> `TH-10`), "" for none; FilterError when
+    it names no province."""
+    value = value.strip()
+    if not value:
+        return ""
+    province = province_by_code(value)
+    if province is None:
+        raise FilterError("province_code", "province_code " + province_error(value))
+    return province.code
+
+
+def similar_patterns(plate: str) -> list[str]:
+    """The anchored regular expressions (plates.similar_regexes) whose union is the plates similar to
+    `plate`: look-alikes, or one edit away at 5+ characters. None for a plate longer than any stored
+    one plus an edit. Python's, PostgreSQL's and JavaScript's syntax alike (the page's live rows)."""
+    return [] if len(plate) > MAX_PLATE_LENGTH + 1 else similar_regexes(plate)
+
+
+def similar_condition(plate: str):
+    """Plates similar to `plate`: an OR, over the similar patterns, of (the regular expression AND a LIKE
+    pattern it implies). PostgreSQL answers each arm with one scan of the trigram index (a BitmapOr of
+    them); SQLite runs the expressions with Python's `re` (SQLAlchemy registers REGEXP for pysqlite)."""
+    patterns = similar_patterns(plate)
+    if not patterns:
+        return false()
+    return or_(*(and_(Record.plate_normalized.regexp_match(pattern),
+                      Record.plate_normalized.like(like, escape="\\"))
+                 for pattern in patterns for like in like_skeletons(pattern)))
+
+
+# Why the LIKE patterns: pg_trgm takes trigrams from a regular expression only where the regex engine
+# can list a color's characters (U+07FF and below), so a Thai letter is a wildcard there, and the end
+# anchor gives none: `^ก[ขฃชซ][1IL][2Z].34$` has no run of three listed characters and its index scan
+# returned every row. LIKE's trigrams keep Thai letters: `ก____34` (starts with ก, ends with 34). Where
+# a skeleton still gives nothing selective (`^[ขฃชซ][ขฃชซ][1IL][2Z].4$`: `_____4`), its look-alike
+# classes are spelled out from the left until it does, up to MAX_SPELLED skeletons per pattern:
+# `ขข____4`, `ขฃ____4`, …
+MAX_SPELLED = 16
+_REGEX_TOKEN = re.compile(r"\[[^\]]*\]|\\.|.", re.DOTALL)
+
+
+def _tokens(pattern: str) -> list[str]:
+    return _REGEX_TOKEN.findall(pattern.removeprefix("^").removesuffix("$"))
+
+
+def _ascii_word(token: str) -> bool:
+    """Whether pg_trgm can take this token of a regular expression into a trigram."""
+    chars = token[1:-1] if token[0] == "[" else token[-1] if token != "." else ""
+    return bool(chars) and chars.isascii() and chars.isalnum()
+
+
+def _selective(words: list[bool]) -> bool:
+    """Whether a row of positions (True: a character trigrams can use) yields a selective trigram: three
+    in a row, or two at the start (`  a`, ` ab`)."""
+    run = best = 0
+    for known in words:
+        run = run + 1 if known else 0
+        best = max(best, run)
+    return best >= 3 or words[:2] == [True, True]
+
+
+def like_skeletons(pattern: str) -> list[str]:
+    """The LIKE patterns whose union holds every plate the anchored similar `pattern` matches: each class
+    or `.` one character (`_`), the rest themselves (`^ก[ขฃชซ].34$` -> `ก__34`); Thai classes spelled out
+    when neither the regex nor the skeleton gives the index a selective trigram (see above)."""
+    tokens = _tokens(pattern)
+    literal = [None if t[0] == "[" or t == "." else t[-1] for t in tokens]
+    if _selective([_ascii_word(t) for t in tokens]) or _selective([bool(c and c.isalnum()) for c in literal]):
+        return [_skeleton(literal)]
+    spelled: list[list[str | None]] = [literal]
+    for i, token in enumerate(tokens):
+        if token[0] != "[":
+            continue
+        if len(spelled) * (len(token) - 2) > MAX_SPELLED:
+            break
+        spelled = [[*s[:i], ch, *s[i + 1:]] for s in spelled for ch in token[1:-1]]
+        if _selective([bool(c and c.isalnum()) for c in spelled[0]]):
+            break
+    return [_skeleton(s) for s in spelled]
+
+
+def _skeleton(chars: list[str | None]) -> str:
+    return "".join("_" if ch is None else _like_escape(ch) for ch in chars)
 
 
 def _time(args: Mapping[str, str], name: str, timezone: str) -> datetime | None:
@@ -130,10 +237,14 @@ def filtered(query: Select, f: RecordFilter) -> Select:
             query = query.where(Record.plate_normalized == f.plate)
         elif f.plate_mode == "prefix":
             query = query.where(Record.plate_normalized.like(_like_escape(f.plate) + "%", escape="\\"))
+        elif f.plate_mode == "similar":
+            query = query.where(similar_condition(f.plate))
         else:
             query = query.where(Record.plate_normalized.like("%" + _like_escape(f.plate) + "%", escape="\\"))
     if f.camera_id:
         query = query.where(Record.camera_id == f.camera_id)
+    if f.province_code:
+        query = query.where(Record.province_code == f.province_code)
     if f.since:
         query = query.where(Record.received_at >= f.since)
     if f.until:
@@ -178,10 +289,21 @@ def page_statement(f: RecordFilter, limit: int, before: int | None = None,
     oldest first. `range_first`: see `range_first()`."""
     query = filtered(select(Record), f)
     if after is not None:
-        return query.where(Record.id > after).order_by(Record.id.asc()).limit(limit)
+        return query.where(Record.id > after).order_by(_oldest_first(matches_first(f))).limit(limit)
     if before is not None:
         query = query.where(Record.id < before)
-    return query.order_by(_newest_first(range_first)).limit(limit)
+    return query.order_by(_newest_first(range_first or matches_first(f))).limit(limit)
+
+
+def matches_first(f: RecordFilter) -> bool:
+    """Whether a page of `f` should read the rows its plate selects and sort them, never walk the ids.
+
+    A similar-plate search matches a handful of rows, but PostgreSQL cannot estimate how many plates a
+    regular expression matches: it guesses about 0.01 % for each of the search's 20-odd expressions, so
+    walking the primary key down until the page is full looks cheap to it, and reads the whole table
+    when (as usual) fewer than a page match. Ordered by `id + 0`, the rows come from the trigram index
+    (a BitmapOr of its scans) and are sorted."""
+    return f.plate_mode == "similar" and bool(f.plate)
 
 
 def range_first(session: Session, f: RecordFilter) -> bool:
@@ -221,6 +343,10 @@ def _newest_first(range_first: bool):
     return (Record.id + 0).desc() if range_first else Record.id.desc()
 
 
+def _oldest_first(matches_first: bool):
+    return (Record.id + 0).asc() if matches_first else Record.id.asc()
+
+
 def find_records(session: Session, f: RecordFilter, page: int = 1, per_page: int = 50,
                  before_id: int | None = None) -> list[Record]:
     """Return one page for the API: by OFFSET for `page` (from 1), or the ones older than `before_id`.
@@ -230,9 +356,10 @@ def find_records(session: Session, f: RecordFilter, page: int = 1, per_page: int
     """
     query = filtered(select(Record), f)
     if f.since_id is not None:
-        query = query.order_by(Record.id.asc())
+        query = query.order_by(_oldest_first(matches_first(f)))
     else:
-        query = query.order_by(_newest_first(before_id is None and range_first(session, f)))
+        sort = matches_first(f) or (before_id is None and range_first(session, f))
+        query = query.order_by(_newest_first(sort))
     query = query.limit(per_page)
     if before_id is not None:
         return list(session.scalars(query.where(Record.id < before_id)))

@@ -54,10 +54,20 @@
       li.append(img);
     }
     const text = document.createElement("div");
+    const head = document.createElement("div");
     const plate = document.createElement("a");
-    plate.className = "plate d-block";
+    plate.className = "plate";
     plate.href = `/records/${encodeURIComponent(record.id)}`;
     plate.textContent = record.plate_number;
+    head.append(plate);
+    // "กรุงเทพมหานคร · TH-10"; an unknown province as sent, without a code.
+    const province = [record.province, record.province_code].filter(Boolean).join(" · ");
+    if (province) {
+      const named = document.createElement("span");
+      named.className = "province small text-secondary ms-2";
+      named.textContent = province;
+      head.append(named);
+    }
     const where = document.createElement("div");
     where.className = "small";
     where.textContent = [record.camera_name || record.camera_id, record.location].filter(Boolean).join(" · ");
@@ -65,7 +75,7 @@
     when.className = "small text-secondary";
     const confidence = record.confidence == null ? "" : ` · ${Number(record.confidence).toFixed(1)}%`;
     when.textContent = window.LPR.localTime(record.captured_at) + confidence;
-    text.append(plate, where, when);
+    text.append(head, where, when);
     li.append(text);
     return li;
   }

@@ -6,6 +6,9 @@
   window.LPR.startAfter(data.last_id);
   if (!data.live) return;
   const f = data.filter;
+  // "similar": the server's own regular expressions (records.similar_patterns), so a live row matches
+  // exactly as the search does.
+  const similar = (f.similar || []).map((pattern) => new RegExp(pattern, "u"));
 
   function matches(record) {
     const plate = record.plate_normalized || "";
@@ -13,7 +16,9 @@
       if (f.plate_mode === "exact" && plate !== f.plate) return false;
       if (f.plate_mode === "prefix" && !plate.startsWith(f.plate)) return false;
       if (f.plate_mode === "contains" && !plate.includes(f.plate)) return false;
+      if (f.plate_mode === "similar" && !similar.some((re) => re.test(plate))) return false;
     }
+    if (f.province_code && record.province_code !== f.province_code) return false;
     if (f.camera_id && record.camera_id !== f.camera_id) return false;
     if (f.blacklisted && !record.blacklisted) return false;
     if (f.min_confidence != null && !(record.confidence >= f.min_confidence)) return false;
@@ -25,6 +30,19 @@
     if (content instanceof Node) td.append(content); else td.textContent = content == null ? "" : String(content);
     row.append(td);
     return td;
+  }
+
+  // "กรุงเทพมหานคร · TH-10" (the code smaller); an unknown province as sent, without a code.
+  function province(record) {
+    const out = document.createDocumentFragment();
+    if (record.province) out.append(record.province);
+    if (record.province_code) {
+      const code = document.createElement("span");
+      code.className = "text-secondary small text-nowrap";
+      code.textContent = `· ${record.province_code}`;
+      out.append(record.province ? " " : "", code);
+    }
+    return out;
   }
 
   function row(record) {
@@ -44,7 +62,7 @@
     link.href = `/records/${encodeURIComponent(record.id)}`;
     link.textContent = record.plate_number;
     cell(tr, link);
-    cell(tr, record.province);
+    cell(tr, province(record)).className = "province";
     cell(tr, record.camera_name || data.names[record.camera_id] || record.camera_id);
     cell(tr, record.location);
     cell(tr, record.confidence == null ? "" : Number(record.confidence).toFixed(1)).className = "text-end";

@@ -11,8 +11,8 @@ from ..audit import audit
 from ..extensions import db
 from ..images import FilesystemImageStore
 from ..models import Camera, Record, utcnow
-from ..plates import normalize_plate
-from ..records import RecordFilter, camera_names, count_records, find_records
+from ..plates import province_by_code
+from ..records import RecordFilter, camera_names, count_records, find_records, search_plate
 from ..times import to_utc
 from ..wire import record_json
 from . import bp
@@ -28,9 +28,12 @@ from .schemas import (
 def record_filter(args: dict) -> RecordFilter:
     """Turn the validated query arguments into the records page's filter (docs/api.md: the same filters)."""
     tz = current_app.config["TIMEZONE"]
+    mode = args.get("plate_match", "contains")
+    province = province_by_code(args.get("province_code"))  # validated: known, or not given
     return RecordFilter(
-        plate=normalize_plate(args.get("plate") or ""),
-        plate_mode=args.get("plate_match", "contains"),
+        plate=search_plate(args.get("plate") or "", mode),
+        plate_mode=mode,
+        province_code=province.code if province else "",
         camera_id=args.get("camera_id") or "",
         since=_aware(args.get("time_from"), tz),
         until=_aware(args.get("time_to"), tz),

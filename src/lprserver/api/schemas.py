@@ -5,8 +5,8 @@ from marshmallow import validate
 
 from ..ingest.validation import ReadIn
 from ..models import BLACKLIST_CATEGORIES, WEBHOOK_EVENTS
-from ..plates import PLATE_FORMATS
-from ..records import PLATE_MODES
+from ..plates import PLATE_FORMATS, PROVINCE_CODES, province_by_code
+from ..records import PLATE_MODES, province_error
 from ..times import in_years
 
 Str = ma.fields.String
@@ -39,9 +39,22 @@ class PageInfo(ma.Schema):
 
 # Records -------------------------------------------------------------------
 
+def _known_province(code: str) -> None:
+    if code.strip() and province_by_code(code) is None:  # empty: no filter, as on the page
+        raise ma.ValidationError(province_error(code))
+
+
 class RecordFilterArgs(ma.Schema):
-    plate = Str(validate=validate.Length(max=64), metadata={"description": "normalised before matching"})
-    plate_match = Str(load_default="contains", validate=validate.OneOf(PLATE_MODES))
+    plate = Str(validate=validate.Length(max=64), metadata={
+        "description": "normalised before matching; with `exact` and `similar` a province in the text "
+                       "(`กข 1234 กรุงเทพมหานคร`) is dropped, as records keep their plates without it"})
+    plate_match = Str(load_default="contains", validate=validate.OneOf(PLATE_MODES), metadata={
+        "description": "`contains`, `prefix`, `exact`, or `similar`: look-alikes (ข/ช, บ/ป, 0/O …), or "
+                       "one character inserted, deleted or substituted for plates of 5 or more characters"})
+    province_code = Str(validate=_known_province, metadata={
+        "description": "only reads of this province, by its ISO 3166-2:TH code (`TH-10`, any case); "
+                       "an unknown code is refused (400); a read whose province is unknown has none",
+        "enum": list(PROVINCE_CODES), "example": "TH-10"})
     camera_id = Str(validate=validate.Length(max=64))
     time_from = ma.fields.DateTime(data_key="from", validate=_in_years, metadata={
         "description": "when the server received the read (as the records page filters), inclusive; "

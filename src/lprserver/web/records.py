@@ -8,11 +8,36 @@ from sqlalchemy.orm import joinedload
 from ..audit import audit
 from ..extensions import db
 from ..models import BlacklistDetection, Camera, Record, User
-from ..records import FilterError, RecordFilter, camera_names, count_records, export_csv, page_records
+from ..plates import PROVINCE_CODES, province_by_code
+from ..records import (
+    FilterError,
+    RecordFilter,
+    camera_names,
+    count_records,
+    export_csv,
+    page_records,
+    similar_patterns,
+)
 from ..url_ids import row_id
 from . import bp, client_ip
 
 PER_PAGE = 50
+PLATE_FORMAT_LABELS = {"th_car": "th_car · ป้ายรถยนต์ไทย", "th_numeric": "th_numeric · ตัวเลขล้วน (พาณิชย์)",
+                       "other": "other · อื่น ๆ"}
+_LEADING_VOWELS = "เแโใไ"
+_NO_TONES = {ord(mark): None for mark in "\u0e47\u0e48\u0e49\u0e4a\u0e4b\u0e4c"}
+
+
+def _thai_order(name: str) -> tuple[str, str]:
+    """A sort key in Thai dictionary order: a leading vowel sorts after the consonant it is written
+    before, and tone marks count only between names otherwise equal."""
+    moved = name[1] + name[0] + name[2:] if name[:1] in _LEADING_VOWELS and len(name) > 1 else name
+    return moved.translate(_NO_TONES), name
+
+
+# The province filter's choices: one per code (77; Betong's plates carry Yala's code), in Thai order.
+PROVINCE_CHOICES = tuple(sorted(((p.code, p.name_th) for p in map(province_by_code, PROVINCE_CODES)),
+                                key=lambda choice: _thai_order(choice[1])))
 
 
 def _filter() -> tuple[RecordFilter, FilterError | None]:
@@ -35,6 +60,7 @@ def records():
     return render_template(
         "records.html", page=page, f=f, error=error, total=count_records(db.session, f),
         args=f.query_args(current_app.config["TIMEZONE"]), names=camera_names(db.session),
+        provinces=PROVINCE_CHOICES, similar=similar_patterns(f.plate) if f.plate_mode == "similar" else [],
         page_number=min(max(request.args.get("p", 1, type=int), 1), 10**9), last_id=last_id,
         live=before is None and after is None), 400 if error else 200
 
@@ -62,4 +88,4 @@ def record(record_id: int):
         .outerjoin(User, User.id == BlacklistDetection.acknowledged_by)
         .where(BlacklistDetection.record_id == record_id)
     ).all()
-    return render_template("record.html", r=item, camera=camera, hits=hits)
+    return render_template("record.html", r=item, camera=camera, hits=hits, plate_formats=PLATE_FORMAT_LABELS)
