@@ -16,18 +16,26 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.orm import Session
 
 from config import database_url
-from lprserver.plates import normalize_plate
+from lprserver.plates import PROVINCES, Province, parse_plate
 from lprserver.records import COUNT_CAP, RecordFilter, Total, count_records, page_records
+from lprserver.simulate import as_cameras_send
 from lprserver.statistics import dashboard_stats, record_statistics
 
-from .common import THAI_PROVINCES, BenchDatabase, machine, percentile, random_plate, write_json
+from .common import BenchDatabase, machine, percentile, random_plate, write_json
 
 CAMERAS = 200
 DAYS = 90
 CHUNK = 100_000
-COLUMNS = ("camera_id, event_id, plate_number, plate_normalized, province, confidence, captured_at, "
-           "received_at, location, vehicle_type, vehicle_color, direction, image_path, thumbnail_path, "
-           "image_bytes, blacklisted")
+COLUMNS = ("camera_id, event_id, plate_number, plate_normalized, province, province_code, plate_format, "
+           "confidence, captured_at, received_at, location, vehicle_type, vehicle_color, direction, "
+           "image_path, thumbnail_path, image_bytes, blacklisted")
+# Where the cars are registered: Bangkok about a third, the big provinces a few percent each, the rest
+# about half a percent each; Yala (TH-95) and Betong (its plates say เบตง, with Yala's code) are rare.
+PROVINCE_WEIGHTS = {"กรุงเทพมหานคร": 30, "นนทบุรี": 4, "ปทุมธานี": 4, "สมุทรปราการ": 4, "เชียงใหม่": 4,
+                    "ชลบุรี": 4, "นครราชสีมา": 3, "ขอนแก่น": 3, "สงขลา": 3, "ภูเก็ต": 2,
+                    "ยะลา": 0.1, "เบตง": 0.03}
+OTHER_PROVINCE_WEIGHT = 0.5
+NO_PROVINCE_READ = 0.05  # the camera read no province off the plate
 TIMEZONE = "Asia/Bangkok"
 PER_PAGE = 50  # the records page's page size (web/records.py PER_PAGE)
 
@@ -39,6 +47,10 @@ SEARCHES = {
     "camera_24h": ({"camera_id": "{camera}", "since": "{day_ago}"},
                    "one camera (drawn anew each run), last 24 h"),
     "past_day": ({"since": "{days_61}", "until": "{days_60}"}, "one day 60 days back, no plate or camera"),
+    "similar": ({"plate": "กข1234", "plate_mode": "similar"},
+                "plate similar to 'กข1234' (look-alikes or one edit), whole table"),
+    "province_common": ({"province_code": "TH-10"}, "province TH-10 (Bangkok, about a third), whole table"),
+    "province_rare": ({"province_code": "TH-95"}, "province TH-95 (Yala, rare), whole table"),
 }
 
 
@@ -92,6 +104,10 @@ def fill(db: BenchDatabase, rows: int, seed: int) -> dict:
         cur.execute("SELECT count(*) FROM lpr_records")
         have = cur.fetchone()[0]
         if have >= rows:
+            cur.execute("SELECT EXISTS (SELECT 1 FROM lpr_records WHERE province_code IS NOT NULL)")
+            if not cur.fetchone()[0]:
+                print("warning: these rows were filled before records had province codes; the province "
+                      "searches find nothing (fill a new --pg-dir)")
             return {"rows": have, "filled": 0, "seconds": 0}
         started = time.monotonic()
         cur.executemany("INSERT INTO cameras (id, name, location, online, created_at) "
@@ -133,10 +149,26 @@ def _drop_indexes(cur) -> list[str]:
     return add + [d for _, d in indexes]
 
 
+def _copy_text(value: str | None) -> str:
+    if value is None:
+        return r"\N"
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
+def _car(rng: random.Random, provinces: list[Province], weights: list[float]) -> tuple[str, str | None]:
+    """A car: its plate and the province it is registered in (None for a Latin plate)."""
+    plate = random_plate(rng)
+    return plate, None if plate.isascii() else rng.choices(provinces, weights)[0].name_th
+
+
 def _chunks(count: int, seed: int):
-    """Yield COPY text for `count` reads spread over the last DAYS days, oldest first."""
+    """Yield COPY text for `count` reads spread over the last DAYS days, oldest first. Each camera writes
+    the province its own way (simulate.as_cameras_send); the row keeps what parse_plate makes of it, as the
+    pipeline does."""
     rng = random.Random(seed)
-    pool = [random_plate(rng) for _ in range(max(1000, count // 15))]  # regulars come back often
+    provinces = list(PROVINCES)
+    weights = [PROVINCE_WEIGHTS.get(p.name_th, OTHER_PROVINCE_WEIGHT) for p in provinces]
+    pool = [_car(rng, provinces, weights) for _ in range(max(1000, count // 15))]  # regulars come back often
     cameras = camera_ids()
     end = datetime.now(UTC)
     step = timedelta(days=DAYS) / count
@@ -147,13 +179,16 @@ def _chunks(count: int, seed: int):
         out = io.StringIO()
         for n in range(start, min(count, start + CHUNK)):
             at += step
-            plate = pool[int(len(pool) * rng.random() ** 3)]
+            plate, registered = pool[int(len(pool) * rng.random() ** 3)]
             camera = cameras[int(CAMERAS * rng.random() ** 1.5)]
             captured = at - timedelta(milliseconds=rng.randint(50, 2000))
-            province = rng.choice(THAI_PROVINCES) if not plate[0].isascii() else r"\N"
+            read = None if rng.random() < NO_PROVINCE_READ else registered
+            text, field = as_cameras_send(plate, read, camera)
+            parsed = parse_plate(text, field)
             day = f"{at:%Y/%m/%d}/{camera}/{n:032x}"
             blacklisted = "t" if rng.random() < 0.001 else "f"
-            out.write(f"{camera}\t{camera}-{n}\t{plate}\t{normalize_plate(plate)}\t{province}\t"
+            out.write(f"{camera}\t{camera}-{n}\t{_copy_text(text)}\t{_copy_text(parsed.normalized)}\t"
+                      f"{_copy_text(parsed.province)}\t{_copy_text(parsed.province_code)}\t{parsed.format}\t"
                       f"{rng.uniform(60, 99.9):.1f}\t{captured.isoformat()}\t{at.isoformat()}\t"
                       f"Gate {camera}\t{rng.choice(kinds)}\t{rng.choice(colours)}\t"
                       f"{'in' if n % 2 else 'out'}\t"
