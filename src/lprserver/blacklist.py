@@ -11,35 +11,48 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from .audit import audit
-from .models import BLACKLIST_CATEGORIES, BlacklistDetection, BlacklistEntry, User
-from .plates import is_valid_normalized, normalize_plate
+from .models import BLACKLIST_CATEGORIES, MATCH_MODES, BlacklistDetection, BlacklistEntry, User
+from .plates import MAX_PLATE_LENGTH, PATTERN_WILDCARDS, is_valid_normalized, parse_plate, province_by_code
+from .records import province_error
 from .times import parse_local
 
 
-def match_blacklist(session: Session, plate_normalized: str, now: datetime) -> list[BlacklistEntry]:
-    """Return the active, unexpired entries whose normalised plate equals the read's."""
-    query = select(BlacklistEntry).where(
-        BlacklistEntry.plate_normalized == plate_normalized,
-        BlacklistEntry.active.is_(True),
-        or_(BlacklistEntry.expires_at.is_(None), BlacklistEntry.expires_at > now),
-    )
-    return list(session.scalars(query))
+def entry_matching(text: str, match: str = "exact",
+                   province_code: str | None = None) -> tuple[str, str | None]:
+    """The normalised plate (a pattern keeps its `*` and `?`) and the province code an entry keeps: the
+    one given, else the one its text names ("กข 1234 กรุงเทพมหานคร" -> ("กข1234", "TH-10")). Raises
+    BlacklistInputError for an unknown match or province code and a pattern that cannot be one."""
+    if match not in MATCH_MODES:
+        raise BlacklistInputError("match", f"match must be one of {', '.join(MATCH_MODES)}")
+    code = (province_code or "").strip()
+    if code:
+        province = province_by_code(code)
+        if province is None:
+            raise BlacklistInputError("province_code", "province_code " + province_error(code))
+        code = province.code
+    parsed = parse_plate(text or "")
+    plate = parsed.normalized
+    if match == "pattern":
+        if sum(ch not in PATTERN_WILDCARDS for ch in plate) < 2:
+            raise BlacklistInputError("license_plate_text", "a pattern needs at least two characters that "
+                                                            "are not wildcards (* any run, ? one character)")
+        if len(plate) > MAX_PLATE_LENGTH:
+            raise BlacklistInputError("license_plate_text", f"a pattern is at most {MAX_PLATE_LENGTH} "
+                                                            "characters once normalised")
+    elif any(ch in PATTERN_WILDCARDS for ch in plate):
+        raise BlacklistInputError("license_plate_text", "* and ? are wildcards only in a pattern: choose "
+                                                        "match pattern, or leave them out")
+    if not is_valid_normalized(plate):
+        raise BlacklistInputError("license_plate_text", "the plate is empty or over 32 characters once "
+                                                        "normalised")
+    return plate, code or parsed.province_code
 
 
-def match_blacklist_many(session: Session, plates: set[str],
-                         now: datetime) -> dict[str, list[BlacklistEntry]]:
-    """Match many normalised plates in one query: {plate: its active, unexpired entries} for the hits."""
-    if not plates:
-        return {}
-    query = select(BlacklistEntry).where(
-        BlacklistEntry.plate_normalized.in_(sorted(plates)),
-        BlacklistEntry.active.is_(True),
-        or_(BlacklistEntry.expires_at.is_(None), BlacklistEntry.expires_at > now),
-    ).order_by(BlacklistEntry.id)
-    hits: dict[str, list[BlacklistEntry]] = {}
-    for entry in session.scalars(query):
-        hits.setdefault(entry.plate_normalized, []).append(entry)
-    return hits
+def given_province(entry: BlacklistEntry) -> str | None:
+    """The province code an entry was given on its own, None when it is the one its text names (or none):
+    a change of the text then takes the new text's province."""
+    named = parse_plate(entry.license_plate_text).province_code
+    return entry.province_code if entry.province_code != named else None
 
 
 def add_entry(
@@ -49,11 +62,17 @@ def add_entry(
     category: str = "other",
     added_by: str | None = None,
     expires_at: datetime | None = None,
+    match: str = "exact",
+    province_code: str | None = None,
 ) -> BlacklistEntry:
-    """Add a blacklist entry; the plate is kept as typed and normalised."""
+    """Add a blacklist entry; the plate is kept as typed and normalised without its province (see
+    entry_matching; BlacklistInputError before anything is added)."""
+    plate, code = entry_matching(license_plate_text, match, province_code)
     entry = BlacklistEntry(
         license_plate_text=license_plate_text,
-        plate_normalized=normalize_plate(license_plate_text),
+        plate_normalized=plate,
+        match=match,
+        province_code=code,
         reason=reason,
         category=category,
         added_by=added_by,
@@ -64,18 +83,24 @@ def add_entry(
     return entry
 
 
-EDITABLE_FIELDS = ("license_plate_text", "reason", "category", "added_by", "expires_at", "active")
+EDITABLE_FIELDS = ("license_plate_text", "match", "province_code", "reason", "category", "added_by",
+                   "expires_at", "active")
 
 
 def apply_entry_changes(session: Session, entry: BlacklistEntry, changes: dict[str, Any]) -> dict[str, Any]:
-    """Apply an API PATCH to an entry and return {field: [old, new]} for the audit trail."""
+    """Apply an API PATCH to an entry and return {field: [old, new]} for the audit trail. Without a
+    `province_code`, a new plate text that names a province sets it; one given on its own is kept.
+    BlacklistInputError (nothing changed) for a bad match, province code or pattern."""
+    text = changes.get("license_plate_text", entry.license_plate_text)
+    given = changes["province_code"] if "province_code" in changes else given_province(entry)
+    plate, code = entry_matching(text, changes.get("match", entry.match), given)
+    changes = {**changes, "province_code": code}
     changed: dict[str, Any] = {}
     for name in EDITABLE_FIELDS:
         if name in changes and getattr(entry, name) != changes[name]:
             changed[name] = [_plain(getattr(entry, name)), _plain(changes[name])]
             setattr(entry, name, changes[name])
-    if "license_plate_text" in changed:
-        entry.plate_normalized = normalize_plate(entry.license_plate_text)
+    entry.plate_normalized = plate
     session.flush()
     return changed
 
@@ -124,7 +149,7 @@ def acknowledge_detection(detection: BlacklistDetection, user_id: int, now: date
 # --- Managing entries from the web app, every change audited ------------------------------
 
 CSV_FIELDS = ("license_plate_text", "reason", "category", "expires_at", "active", "added_by",
-              "created_at")
+              "created_at", "match", "province_code")
 
 
 class BlacklistInputError(ValueError):
@@ -148,14 +173,15 @@ class Actor:
 
 
 def _entry_json(entry: BlacklistEntry) -> dict[str, Any]:
-    return {"plate": entry.license_plate_text, "reason": entry.reason, "category": entry.category,
+    return {"plate": entry.license_plate_text, "match": entry.match, "province_code": entry.province_code,
+            "reason": entry.reason, "category": entry.category,
             "expires_at": entry.expires_at.isoformat() if entry.expires_at else None,
             "active": entry.active}
 
 
 def _checked(plate: str, category: str, reason: str | None) -> tuple[str, str, str | None]:
     plate = (plate or "").strip()
-    if not is_valid_normalized(normalize_plate(plate)) or len(plate) > 64:
+    if not plate or len(plate) > 64:
         raise BlacklistInputError("license_plate_text", "the plate is empty or too long")
     if category not in BLACKLIST_CATEGORIES:
         raise BlacklistInputError("category", f"category must be one of {', '.join(BLACKLIST_CATEGORIES)}")
@@ -168,21 +194,27 @@ def _checked(plate: str, category: str, reason: str | None) -> tuple[str, str, s
 
 
 def create_entry(session: Session, actor: Actor, plate: str, reason: str | None = None,
-                 category: str = "other", expires_at: datetime | None = None) -> BlacklistEntry:
+                 category: str = "other", expires_at: datetime | None = None, match: str = "exact",
+                 province_code: str | None = None) -> BlacklistEntry:
     """Add a checked entry and audit it."""
     plate, category, reason = _checked(plate, category, reason)
-    entry = add_entry(session, plate, reason, category, actor.name, expires_at)
+    entry = add_entry(session, plate, reason, category, actor.name, expires_at, match, province_code)
     audit(session, "blacklist.add", actor.user, target=f"blacklist:{entry.id}",
           detail=_entry_json(entry), ip=actor.ip)
     return entry
 
 
 def update_entry(session: Session, actor: Actor, entry: BlacklistEntry, plate: str, reason: str | None,
-                 category: str, expires_at: datetime | None, active: bool) -> BlacklistEntry:
-    """Change an entry and audit what it was and what it is now."""
+                 category: str, expires_at: datetime | None, active: bool, match: str | None = None,
+                 province_code: str | None = None) -> BlacklistEntry:
+    """Change an entry and audit what it was and what it is now. `match` None keeps the entry's;
+    `province_code` None or empty takes the one the plate text names, if any."""
     plate, category, reason = _checked(plate, category, reason)
+    match = entry.match if match is None else match
+    normalized, code = entry_matching(plate, match, province_code)
     before = _entry_json(entry)
-    entry.license_plate_text, entry.plate_normalized = plate, normalize_plate(plate)
+    entry.license_plate_text, entry.plate_normalized = plate, normalized
+    entry.match, entry.province_code = match, code
     entry.reason, entry.category, entry.expires_at, entry.active = reason, category, expires_at, active
     audit(session, "blacklist.update", actor.user, target=f"blacklist:{entry.id}",
           detail={"before": before, "after": _entry_json(entry)}, ip=actor.ip)
@@ -223,7 +255,9 @@ def _parse_expiry(text: str, timezone: str) -> datetime | None:
 
 
 def import_csv(session: Session, actor: Actor, text: str, timezone: str, now: datetime) -> ImportReport:
-    """Add one entry per CSV row (columns: plate, reason, category, expires_at); report the rest."""
+    """Add one entry per CSV row (columns: plate, reason, category, expires_at, match, province_code;
+    a missing match is exact, a missing province_code the one the plate names, if any); report the
+    rest. A row repeating a current entry (the same plate, match and province) is rejected."""
     report = ImportReport()
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     fields = {(name or "").strip().lower() for name in reader.fieldnames or []}
@@ -231,25 +265,29 @@ def import_csv(session: Session, actor: Actor, text: str, timezone: str, now: da
     if plate_column is None:
         report.rejected.append((1, "", "no plate column (license_plate_text or plate) in the header"))
         return report
-    listed = set(session.scalars(select(BlacklistEntry.plate_normalized).where(
+    listed = {tuple(row) for row in session.execute(select(
+        BlacklistEntry.plate_normalized, BlacklistEntry.match, BlacklistEntry.province_code).where(
         BlacklistEntry.active.is_(True),
-        or_(BlacklistEntry.expires_at.is_(None), BlacklistEntry.expires_at > now))))
+        or_(BlacklistEntry.expires_at.is_(None), BlacklistEntry.expires_at > now)))}
     for line, raw in enumerate(reader, start=2):
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if isinstance(v, str)}
         plate = row.get(plate_column, "")
+        match = (row.get("match") or "exact").lower()
         try:
             expires_at = _parse_expiry(row.get("expires_at", ""), timezone)
-            if normalize_plate(plate) in listed:
-                raise BlacklistInputError("license_plate_text", "already on the blacklist")
+            if plate.strip():
+                normalized, code = entry_matching(plate, match, row.get("province_code"))
+                if (normalized, match, code) in listed:
+                    raise BlacklistInputError("license_plate_text", "already on the blacklist")
             entry = create_entry(session, actor, plate, row.get("reason"), row.get("category") or "other",
-                                 expires_at)
+                                 expires_at, match, row.get("province_code"))
         except BlacklistInputError as exc:
             report.rejected.append((line, plate, str(exc)))
             continue
         except ValueError:
             report.rejected.append((line, plate, "expires_at is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM)"))
             continue
-        listed.add(entry.plate_normalized)
+        listed.add((entry.plate_normalized, entry.match, entry.province_code))
         report.added.append(entry)
     audit(session, "blacklist.import", actor.user, detail={"added": len(report.added),
                                                            "rejected": len(report.rejected)}, ip=actor.ip)

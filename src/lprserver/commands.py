@@ -8,12 +8,12 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from .blacklist import add_entry
+from .blacklist import BlacklistInputError, add_entry
 from .cameras import CAMERA_ID_PATTERN, create_camera
 from .database import upgrade_database
 from .extensions import db
-from .models import BLACKLIST_CATEGORIES, ROLES, ApiToken, User, utcnow
-from .plates import is_valid_normalized, normalize_plate
+from .models import BLACKLIST_CATEGORIES, MATCH_MODES, ROLES, ApiToken, User, utcnow
+from .plates import find_province
 from .tokens import generate_token, hash_token
 from .users import UserInputError, save_user
 
@@ -96,15 +96,30 @@ def add_camera_command(camera_id, name, location):
 @click.option("--category", type=click.Choice(BLACKLIST_CATEGORIES), default="other", show_default=True)
 @click.option("--added-by", default="cli", show_default=True)
 @click.option("--expires-in-days", type=click.IntRange(min=1))
-def blacklist_add_command(plate, reason, category, added_by, expires_in_days):
+@click.option("--match", type=click.Choice(MATCH_MODES), default="exact", show_default=True,
+              help="lookalike: also characters cameras confuse (ข/ช, 0/O); fuzzy: also one character "
+                   "more, less or different; pattern: PLATE with * (any run) and ? (one character).")
+@click.option("--province", help="Only reads of this province (or without one) match: TH-10, "
+                                 "กรุงเทพมหานคร, Bangkok. Default: the province PLATE names, if any.")
+def blacklist_add_command(plate, reason, category, added_by, expires_in_days, match, province):
     """Add a plate to the blacklist."""
-    if not is_valid_normalized(normalize_plate(plate)):
-        raise click.BadParameter("the plate is empty or over 32 characters once normalised",
-                                 param_hint="PLATE")
+    province_code = None
+    if province:
+        found = find_province(province)
+        if found is None:
+            raise click.BadParameter(f"{province!r} is not a Thai province (its ISO 3166-2:TH code such "
+                                     "as TH-10, or its Thai or English name)", param_hint="'--province'")
+        province_code = found.code
     expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
-    entry = add_entry(db.session, plate, reason, category, added_by, expires_at)
+    try:
+        entry = add_entry(db.session, plate, reason, category, added_by, expires_at, match, province_code)
+    except BlacklistInputError as exc:
+        hint = {"match": "'--match'", "province_code": "'--province'"}.get(exc.field, "PLATE")
+        raise click.BadParameter(str(exc), param_hint=hint) from None
     db.session.commit()
-    click.echo(f"Blacklist entry {entry.id}: {entry.license_plate_text} ({entry.plate_normalized})")
+    shown = ", ".join(filter(None, [entry.plate_normalized, None if match == "exact" else match,
+                                    entry.province_code]))
+    click.echo(f"Blacklist entry {entry.id}: {entry.license_plate_text} ({shown})")
 
 
 @lpr.command("cleanup")

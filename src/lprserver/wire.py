@@ -34,13 +34,15 @@ def record_json(record: Any, camera_name: str | None = None) -> dict[str, Any]:
 
 
 def blacklist_alert(detection_id: int, match_type: str, record: dict[str, Any], entry: Any) -> dict[str, Any]:
-    """The `blacklist_alert` event of one hit: the record's JSON and the entry that matched it."""
+    """The `blacklist_alert` event of one hit: the record's JSON and the entry that matched it (a
+    BlacklistEntry or the blacklist index's HotEntry), with how it matches reads."""
     return {
         "detection_id": detection_id,
         "match_type": match_type,
         "record": record,
-        "entry": {"id": entry.id, "license_plate_text": entry.license_plate_text, "reason": entry.reason,
-                  "category": entry.category},
+        "entry": {"id": entry.id, "license_plate_text": entry.license_plate_text,
+                  "plate_normalized": entry.plate_normalized, "match": entry.match,
+                  "province_code": entry.province_code, "reason": entry.reason, "category": entry.category},
     }
 
 

@@ -73,10 +73,16 @@
     return `${record.plate_normalized || record.plate_number}\u0000${record.camera_id}`;
   }
 
+  // How the read matched its entry, naming the entry's plate: the card's plate line is the read's.
+  const MATCH_WORDING = { lookalike: "look-alike of", fuzzy: "one edit from", pattern: "pattern" };
+
   function matchText(alert) {
     const entry = alert.entry || {};
     if (!alert.match_type || alert.match_type === "exact") return "";
-    return `${alert.match_type} · entry ${entry.license_plate_text || ""}`;
+    const province = entry.province_code ? ` · ${entry.province_code}` : "";
+    const wording = MATCH_WORDING[alert.match_type];
+    if (!wording) return `${alert.match_type} · entry ${entry.license_plate_text || ""}`;
+    return `${wording} ${entry.plate_normalized || entry.license_plate_text || ""}${province}`;
   }
 
   function fillCard(card, alert) {

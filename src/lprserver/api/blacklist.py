@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from ..audit import audit
 from ..auth import require_role
 from ..blacklist import (
+    BlacklistInputError,
     acknowledge_detection,
     add_entry,
     apply_entry_changes,
@@ -18,6 +19,7 @@ from ..models import BlacklistDetection, BlacklistEntry, Record, utcnow
 from ..plates import normalize_plate
 from ..statistics import start_of_day
 from . import bp
+from .errors import error_response
 from .schemas import (
     BlacklistEntrySchema,
     BlacklistIn,
@@ -42,13 +44,15 @@ def _user():
 @bp.arguments(BlacklistListArgs, location="query", as_kwargs=True)
 @bp.response(200, BlacklistPage)
 @bp.doc(tags=["blacklist"])
-def list_blacklist(page: int, per_page: int, active=None, category=None, plate=None):
+def list_blacklist(page: int, per_page: int, active=None, category=None, match=None, plate=None):
     """List blacklist entries, newest first."""
     query = select(BlacklistEntry)
     if active is not None:
         query = query.where(BlacklistEntry.active.is_(active))
     if category:
         query = query.where(BlacklistEntry.category == category)
+    if match:
+        query = query.where(BlacklistEntry.match == match)
     if plate:
         query = query.where(BlacklistEntry.plate_normalized.contains(normalize_plate(plate), autoescape=True))
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
@@ -61,11 +65,18 @@ def list_blacklist(page: int, per_page: int, active=None, category=None, plate=N
 @require_role(*WRITERS)
 @bp.arguments(BlacklistIn)
 @bp.response(201, BlacklistEntrySchema)
+@bp.alt_response(400, description="`validation_error` with `field`: an unknown `match` or `province_code`, "
+                                  "a pattern with fewer than two characters that are not wildcards …")
 @bp.doc(tags=["blacklist"])
 def create_blacklist_entry(data: dict):
     """Add a plate to the blacklist (operators and admins)."""
-    entry = add_entry(db.session, data["license_plate_text"], data.get("reason"), data["category"],
-                      data.get("added_by") or _user().username, data.get("expires_at"))
+    try:
+        entry = add_entry(db.session, data["license_plate_text"], data.get("reason"), data["category"],
+                          data.get("added_by") or _user().username, data.get("expires_at"), data["match"],
+                          data.get("province_code"))
+    except BlacklistInputError as exc:
+        db.session.rollback()
+        return _refused(exc)
     audit(db.session, "blacklist.add", user=_user(), target=f"blacklist:{entry.id}",
           detail=entry_snapshot(entry), ip=request.remote_addr)
     db.session.commit()
@@ -85,16 +96,25 @@ def get_blacklist_entry(entry_id: int):
 @require_role(*WRITERS)
 @bp.arguments(BlacklistPatch)
 @bp.response(200, BlacklistEntrySchema)
+@bp.alt_response(400, description="`validation_error` with `field`, as for POST; nothing is changed")
 @bp.doc(tags=["blacklist"])
 def update_blacklist_entry(changes: dict, entry_id: int):
-    """Change some fields of an entry: reason, category, expiry, active, the plate itself."""
+    """Change some fields of an entry: reason, category, expiry, active, match, province, the plate itself."""
     entry = db.get_or_404(BlacklistEntry, entry_id)
-    changed = apply_entry_changes(db.session, entry, changes)
+    try:
+        changed = apply_entry_changes(db.session, entry, changes)
+    except BlacklistInputError as exc:
+        db.session.rollback()
+        return _refused(exc)
     if changed:
         audit(db.session, "blacklist.update", user=_user(), target=f"blacklist:{entry.id}",
               detail=changed, ip=request.remote_addr)
     db.session.commit()
     return entry
+
+
+def _refused(exc: BlacklistInputError):
+    return error_response(400, "validation_error", f"{exc.field}: {exc}", exc.field)
 
 
 @bp.delete("/blacklist/<id:entry_id>")

@@ -4,7 +4,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from ..ingest.validation import ReadIn
-from ..models import BLACKLIST_CATEGORIES, WEBHOOK_EVENTS
+from ..models import BLACKLIST_CATEGORIES, MATCH_MODES, WEBHOOK_EVENTS
 from ..plates import PLATE_FORMATS, PROVINCE_CODES, province_by_code
 from ..records import PLATE_MODES, province_error
 from ..times import in_years
@@ -151,8 +151,27 @@ def _plate_ok(text: str) -> None:
         raise ma.ValidationError("the plate is empty or over 32 characters once normalised")
 
 
+MATCH_DESCRIPTION = (
+    "how the entry matches reads: `exact` (default: equal normalised plates), `lookalike` (equal once "
+    "characters OCR confuses are taken as one: ข/ช, บ/ป, 0/O …), `fuzzy` (look-alike, or one character "
+    "inserted, deleted or substituted when both plates have 5 or more characters), `pattern` "
+    "(`*` any run, `?` one character, over the whole normalised plate: `กข12*`; at least two characters "
+    "that are not wildcards, at most 32)")
+PLATE_TEXT_DESCRIPTION = ("the plate as typed; a province it names (`กข 1234 กรุงเทพมหานคร`) sets "
+                          "`province_code` unless one is given")
+ENTRY_PROVINCE_DESCRIPTION = (
+    "ISO 3166-2:TH code (`TH-10`, any case): a read whose province is known and different does not "
+    "match; a read without a province does. Null or absent: the province the plate text names, if any; "
+    "an unknown code is refused (400)")
+
+
 class BlacklistIn(ma.Schema):
-    license_plate_text = Str(required=True, validate=[validate.Length(max=64), _plate_ok])
+    license_plate_text = Str(required=True, validate=[validate.Length(max=64), _plate_ok],
+                             metadata={"description": PLATE_TEXT_DESCRIPTION})
+    match = Str(load_default="exact", validate=validate.OneOf(MATCH_MODES),
+                metadata={"description": MATCH_DESCRIPTION})
+    province_code = Str(allow_none=True, validate=_known_province,
+                        metadata={"description": ENTRY_PROVINCE_DESCRIPTION, "enum": list(PROVINCE_CODES)})
     reason = Str(allow_none=True, validate=validate.Length(max=2000))
     added_by = Str(allow_none=True, validate=validate.Length(max=128))
     category = Str(load_default="other", validate=validate.OneOf(BLACKLIST_CATEGORIES))
@@ -160,7 +179,12 @@ class BlacklistIn(ma.Schema):
 
 
 class BlacklistPatch(ma.Schema):
-    license_plate_text = Str(validate=[validate.Length(max=64), _plate_ok])
+    license_plate_text = Str(validate=[validate.Length(max=64), _plate_ok],
+                             metadata={"description": PLATE_TEXT_DESCRIPTION})
+    match = Str(validate=validate.OneOf(MATCH_MODES), metadata={"description": MATCH_DESCRIPTION})
+    province_code = Str(allow_none=True, validate=_known_province, metadata={
+        "description": "as for POST; absent keeps a code given on its own, and a new plate text that names "
+                       "a province sets it", "enum": list(PROVINCE_CODES)})
     reason = Str(allow_none=True, validate=validate.Length(max=2000))
     added_by = Str(allow_none=True, validate=validate.Length(max=128))
     category = Str(validate=validate.OneOf(BLACKLIST_CATEGORIES))
@@ -171,13 +195,17 @@ class BlacklistPatch(ma.Schema):
 class BlacklistListArgs(PageArgs):
     active = ma.fields.Boolean()
     category = Str(validate=validate.OneOf(BLACKLIST_CATEGORIES))
+    match = Str(validate=validate.OneOf(MATCH_MODES))
     plate = Str(validate=validate.Length(max=64), metadata={"description": "contains, normalised"})
 
 
 class BlacklistEntrySchema(ma.Schema):
     id = ma.fields.Integer(required=True)
     license_plate_text = Str(required=True)
-    plate_normalized = Str(required=True)
+    plate_normalized = Str(required=True, metadata={
+        "description": "without the province; a pattern keeps its `*` and `?`"})
+    match = Str(required=True, validate=validate.OneOf(MATCH_MODES))
+    province_code = NStr
     reason = NStr
     category = Str(required=True)
     added_by = NStr

@@ -14,11 +14,11 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
-from ..blacklist import match_blacklist_many
 from ..cameras import authorize_camera, touch_camera
+from ..hotlist import cache_for, current_hotlist
 from ..images import FilesystemImageStore, ImageRejected, SentImage, StoredImage
 from ..models import BlacklistDetection, Camera, Record, utcnow
-from ..plates import ParsedPlate, is_valid_normalized, match_type, parse_plate
+from ..plates import ParsedPlate, is_valid_normalized, parse_plate
 from ..times import to_utc
 from ..tokens import token_matches
 from ..webhooks import enqueue as enqueue_webhooks
@@ -158,8 +158,10 @@ def ingest_reads(session: Session, store: FilesystemImageStore, settings: Ingest
     try:
         return _store_batch(session, store, settings, reads)
     except sa_exc.IntegrityError:
-        # Another connection stored one of these (camera_id, event_id) first: store them one by one.
+        # Another connection stored one of these (camera_id, event_id) first, or a hit names an entry
+        # deleted since the blacklist index was checked: store them one by one, the index checked again.
         session.rollback()
+        cache_for(session).invalidate()
         if len(reads) == 1:
             return [_earlier_or_raise(session, reads[0])]
         return _one_by_one(session, store, settings, reads)
@@ -253,7 +255,7 @@ def warm_up(session: Session, now: datetime) -> None:
     and the tables already looked up by its PostgreSQL backend."""
     session.scalars(select(Camera).where(Camera.id.in_([""]))).all()
     _earlier_reads(session, [("", "")])
-    match_blacklist_many(session, {""}, now)
+    current_hotlist(session, now)  # the blacklist index, built before the first batch needs it
     session.rollback()
 
 
@@ -356,21 +358,20 @@ def _insert_reads(session: Session, cameras: dict[str, Camera],
     """Insert the rows (one statement), their blacklist hits and webhook events; the caller commits."""
     if not reads:
         return []
-    hits = match_blacklist_many(session, {read.plate for read, _ in reads}, now)
-    rows = [_record_row(read, cameras[read.data.camera_id], now, settings, stored, bool(hits.get(read.plate)))
-            for read, stored in reads]
+    hotlist = current_hotlist(session, now)
+    hits = [hotlist.match(read.plate, read.data.plate_number, read.parsed.province_code, now)
+            for read, _ in reads]
+    rows = [_record_row(read, cameras[read.data.camera_id], now, settings, stored, bool(found))
+            for (read, stored), found in zip(reads, hits, strict=True)]
     ids = session.scalars(insert(Record).returning(Record.id, sort_by_parameter_order=True), rows).all()
     changed = {read.data.camera_id for read, _ in reads
                if touch_camera(cameras[read.data.camera_id], now, read.data.hostname)}
     results, pending = [], []
-    for (read, _), row, record_id in zip(reads, rows, ids, strict=True):
+    for (read, _), row, record_id, found in zip(reads, rows, ids, hits, strict=True):
         camera = cameras[read.data.camera_id]
-        entries = hits.get(read.plate, [])
-        detections = [
-            BlacklistDetection(record_id=record_id, entry_id=entry.id, detected_at=now,
-                               match_type=match_type(entry.license_plate_text, read.data.plate_number))
-            for entry in entries
-        ]
+        entries = [hit.entry for hit in found]
+        detections = [BlacklistDetection(record_id=record_id, entry_id=hit.entry.id, detected_at=now,
+                                         match_type=hit.match_type) for hit in found]
         session.add_all(detections)
         pending.append((record_json(dict(row, id=record_id), camera.name), entries, detections))
         results.append(ReadResult(record_id, False, bool(entries), camera.id))

@@ -15,9 +15,23 @@ from ..extensions import db
 from ..models import BLACKLIST_CATEGORIES, BlacklistEntry, utcnow
 from ..times import parse_local
 from . import bp, client_ip
+from .records import PROVINCE_CHOICES
 
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 EDITORS = ("admin", "operator")
+# The match select, and what each mode catches (docs/thai-plates.md "Blacklist match modes").
+MATCH_CHOICES = (
+    ("exact", "exact · ตรงกัน", "the same plate once spaces, dashes and Thai digits are set aside"),
+    ("lookalike", "look-alike · คล้าย", "also characters cameras confuse: ข/ช, บ/ป, ด/ต, 0/O, 8/B …"),
+    ("fuzzy", "one edit · ต่างหนึ่งตัว",
+     "a look-alike, or one character more, less or different (plates of 5 characters or more)"),
+    ("pattern", "pattern · รูปแบบ", "* any run, ? one character, over the whole plate: กข12* (at least two "
+                                   "characters that are not wildcards)"),
+)
+
+
+def _choices() -> dict:
+    return {"categories": BLACKLIST_CATEGORIES, "matches": MATCH_CHOICES, "provinces": PROVINCE_CHOICES}
 
 
 def _actor() -> service.Actor:
@@ -37,8 +51,8 @@ def _expiry(text: str | None) -> datetime | None:
 
 def _render(status: int = 200, **context):
     entries = db.session.scalars(select(BlacklistEntry).order_by(BlacklistEntry.id.desc())).all()
-    return render_template("blacklist.html", entries=entries, categories=BLACKLIST_CATEGORIES,
-                           now=utcnow(), is_current=service.is_current, **context), status
+    return render_template("blacklist.html", entries=entries, now=utcnow(), is_current=service.is_current,
+                           **_choices(), **context), status
 
 
 @bp.get("/blacklist")
@@ -54,10 +68,11 @@ def blacklist_add():
     try:
         entry = service.create_entry(db.session, _actor(), form.get("license_plate_text", ""),
                                      form.get("reason"), form.get("category", "other"),
-                                     _expiry(form.get("expires_at")))
+                                     _expiry(form.get("expires_at")), form.get("match") or "exact",
+                                     form.get("province_code"))
     except service.BlacklistInputError as exc:
         db.session.rollback()
-        return _render(400, error=str(exc), form=form)
+        return _render(400, error=str(exc), error_field=exc.field, form=form)
     db.session.commit()
     flash(f"Added {entry.license_plate_text} to the blacklist · เพิ่มในบัญชีดำแล้ว", "success")
     return redirect(url_for("web.blacklist"))
@@ -67,7 +82,8 @@ def blacklist_add():
 @require_role(*EDITORS)
 def blacklist_edit(entry_id: int):
     entry = db.get_or_404(BlacklistEntry, entry_id)
-    return render_template("blacklist_edit.html", entry=entry, categories=BLACKLIST_CATEGORIES)
+    return render_template("blacklist_edit.html", entry=entry, given_province=service.given_province(entry),
+                           **_choices())
 
 
 @bp.post("/blacklist/<id:entry_id>/edit")
@@ -78,12 +94,13 @@ def blacklist_update(entry_id: int):
     try:
         service.update_entry(db.session, _actor(), entry, form.get("license_plate_text", ""),
                              form.get("reason"), form.get("category", "other"),
-                             _expiry(form.get("expires_at")), form.get("active") == "on")
+                             _expiry(form.get("expires_at")), form.get("active") == "on",
+                             form.get("match") or None, form.get("province_code"))
     except service.BlacklistInputError as exc:
         db.session.rollback()
         entry = db.get_or_404(BlacklistEntry, entry_id)
-        return render_template("blacklist_edit.html", entry=entry, categories=BLACKLIST_CATEGORIES,
-                               error=str(exc)), 400
+        return render_template("blacklist_edit.html", entry=entry, error=str(exc), error_field=exc.field,
+                               form=form, given_province=service.given_province(entry), **_choices()), 400
     db.session.commit()
     flash(f"Saved {entry.license_plate_text} · บันทึกแล้ว", "success")
     return redirect(url_for("web.blacklist"))
