@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from lprserver.blacklist import add_entry
 from lprserver.extensions import db
 from lprserver.models import AuditEntry, Camera, Record
 from lprserver.records import RecordFilter, page_records
@@ -217,13 +218,25 @@ def test_detections_newest_first_and_acknowledged(client, api_token, make_token)
 
 
 @pytest.mark.parametrize(("role", "blacklist_write", "webhooks"), [
-    ("admin", 201, 200), ("operator", 201, 403), ("viewer", 403, 403)])
+    ("admin", 201, 200), ("operator", 201, 403), ("viewer", 403, 403), (None, 401, 401)])
 def test_role_rules(client, make_token, role, blacklist_write, webhooks):
-    token = make_token(role)
-    assert client.get("/api/blacklist", headers=bearer(token)).status_code == 200
-    answer = client.post("/api/blacklist", headers=bearer(token), json={"license_plate_text": "ABC1"})
+    headers = bearer(make_token(role)) if role else {}  # None: a stranger, no token
+    assert client.get("/api/blacklist", headers=headers).status_code == (200 if role else 401)
+    answer = client.post("/api/blacklist", headers=headers, json={"license_plate_text": "ABC1"})
     assert answer.status_code == blacklist_write
-    answer = client.get("/api/webhooks", headers=bearer(token))
+    # POST and PATCH with a match mode and a province (SPEC §9) follow the same rule, and so do bad values.
+    entry = add_entry(db.session, "ABC2")
+    db.session.commit()
+    allowed = blacklist_write == 201
+    for method, path, done in (("post", "/api/blacklist", 201), ("patch", f"/api/blacklist/{entry.id}", 200)):
+        answer = getattr(client, method)(path, headers=headers, json={
+            "license_plate_text": "ABC 12*", "match": "pattern", "province_code": "TH-10"})
+        assert answer.status_code == (done if allowed else blacklist_write), (method, role)
+        if allowed:
+            assert (answer.get_json()["match"], answer.get_json()["province_code"]) == ("pattern", "TH-10")
+        answer = getattr(client, method)(path, headers=headers, json={"license_plate_text": "ABC3", "match": "x"})
+        assert answer.status_code == (400 if allowed else blacklist_write), (method, role)
+    answer = client.get("/api/webhooks", headers=headers)
     assert answer.status_code == webhooks
     if webhooks == 403:
         assert answer.get_json()["error"]["code"] == "forbidden"

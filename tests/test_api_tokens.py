@@ -58,6 +58,8 @@ def test_read_only_token_cannot_write(client, make_token):
     assert client.get("/api/blacklist", headers=bearer(token)).status_code == 200
     for method, path, body in [
         ("post", "/api/blacklist", {"license_plate_text": "ABC1"}),
+        ("post", "/api/blacklist", {"license_plate_text": "ABC1*", "match": "pattern", "province_code": "TH-10"}),
+        ("patch", "/api/blacklist/1", {"match": "lookalike", "province_code": "TH-50"}),
         ("post", "/api/tokens", {"name": "more"}),
         ("post", "/api/webhooks", {"url": "http://127.0.0.1:9/hook"}),
         ("post", "/api/records", {"camera_id": "CAM001", "plate_number": "ABC1"}),

@@ -10,8 +10,8 @@ look-ups, whatever the size of the list.
 `HotlistCache` keeps one process's index current: every batch looks up the entries added since the
 newest one it has (one primary-key range, usually one row), and at most once a second it compares the
 table's count, largest id and latest `updated_at` with its own to see edits and deletions; then it
-rebuilds. Every process that matches reads (the daemon's store workers, the web app's POST
-/api/records) has its own.
+rebuilds. A batch with hits also checks that the entries hit are unchanged (see match_reads). Every
+process that matches reads (the daemon's store workers, the web app's POST /api/records) has its own.
 """
 
 import threading
@@ -49,6 +49,7 @@ class HotEntry:
     expires_at: datetime | None
     reason: str | None
     category: str
+    updated_at: datetime | None = None  # as the index read it: a hit is confirmed against the table
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +238,12 @@ class HotlistCache:
         finally:
             self._lock.release()
 
+    def rebuild(self, session: Session, now: datetime) -> Hotlist:
+        """Read the whole table again now."""
+        with self._lock:
+            self._rebuild(session, now)
+            return self.index
+
     def invalidate(self) -> None:
         """Compare the fingerprint before the next batch (a detection named an entry deleted meanwhile)."""
         self.checked_at = float("-inf")
@@ -285,7 +292,15 @@ def _useful(row, now: datetime) -> bool:
 
 def _entry(row) -> HotEntry:
     return HotEntry(row.id, row.license_plate_text, row.plate_normalized, row.match, row.province_code,
-                    row.expires_at, row.reason, row.category)
+                    row.expires_at, row.reason, row.category, row.updated_at)
+
+
+def _confirmed(session: Session, found: list[list[Hit]]) -> bool:
+    """Whether the entries hit are in the table as the index has them (one primary-key look-up)."""
+    stamps = {hit.entry.id: hit.entry.updated_at for hits in found for hit in hits}
+    rows = session.execute(select(BlacklistEntry.id, BlacklistEntry.updated_at)
+                           .where(BlacklistEntry.id.in_(sorted(stamps)))).all()
+    return dict(rows) == stamps
 
 
 _caches: dict[str, HotlistCache] = {}
@@ -305,3 +320,20 @@ def cache_for(session: Session) -> HotlistCache:
 def current_hotlist(session: Session, now: datetime) -> Hotlist:
     """The process's index of the session's database, brought up to date (see HotlistCache)."""
     return cache_for(session).current(session, now)
+
+
+Read = tuple[str, str, str | None]  # the normalised plate, the text as sent, the province code
+
+
+def match_reads(session: Session, reads: list[Read], now: datetime) -> list[list[Hit]]:
+    """Each read's hits, with the process's index. A batch with hits checks that their entries are in the
+    table as the index has them, and is matched again with a rebuilt index if not: a change to an entry
+    that would raise an alert, or its deletion, counts at once; one that makes an entry match more reads
+    within FULL_CHECK_SECONDS."""
+    cache = cache_for(session)
+    index = cache.current(session, now)
+    found = [index.match(plate, text, province, now) for plate, text, province in reads]
+    if any(found) and not _confirmed(session, found):
+        index = cache.rebuild(session, now)
+        found = [index.match(plate, text, province, now) for plate, text, province in reads]
+    return found

@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from ..cameras import authorize_camera, touch_camera
-from ..hotlist import cache_for, current_hotlist
+from ..hotlist import cache_for, current_hotlist, match_reads
 from ..images import FilesystemImageStore, ImageRejected, SentImage, StoredImage
 from ..models import BlacklistDetection, Camera, Record, utcnow
 from ..plates import ParsedPlate, is_valid_normalized, parse_plate
@@ -358,9 +358,8 @@ def _insert_reads(session: Session, cameras: dict[str, Camera],
     """Insert the rows (one statement), their blacklist hits and webhook events; the caller commits."""
     if not reads:
         return []
-    hotlist = current_hotlist(session, now)
-    hits = [hotlist.match(read.plate, read.data.plate_number, read.parsed.province_code, now)
-            for read, _ in reads]
+    hits = match_reads(session, [(read.plate, read.data.plate_number, read.parsed.province_code)
+                                 for read, _ in reads], now)
     rows = [_record_row(read, cameras[read.data.camera_id], now, settings, stored, bool(found))
             for (read, stored), found in zip(reads, hits, strict=True)]
     ids = session.scalars(insert(Record).returning(Record.id, sort_by_parameter_order=True), rows).all()
