@@ -20,7 +20,7 @@ from PIL import Image
 
 from config import database_url
 from lprserver.database import upgrade_database
-from lprserver.plates import normalize_plate
+from lprserver.plates import normalize_plate, parse_plate
 from tests import processes
 from tests.pgcluster import ThrowawayPostgres
 
@@ -189,21 +189,35 @@ class BenchDatabase:
                 remove_tree(self.cluster.base_dir)
 
 
-def fill_blacklist(db: BenchDatabase, entries: int, seed: int = 7) -> list[str]:
-    """Insert `entries` active blacklist plates; return their texts."""
-    rng = random.Random(seed)
-    plates = list({random_plate(rng) for _ in range(entries * 2)})[:entries]
+def fill_blacklist(db: BenchDatabase, entries: int, seed: int = 7, mix: str = "exact") -> list[str]:
+    """Insert `entries` active blacklist plates, exact-only or `mixed` (bench/blacklists.py: a quarter
+    look-alike, one-edit and pattern entries); return plate texts that hit them (for exact entries, their
+    texts). A list of the other mix already there is replaced."""
+    if mix == "mixed":
+        from .blacklists import make_entries
+
+        made = make_entries(entries, mix, seed)
+        rows = [(e.text, parse_plate(e.text).normalized, e.match, e.province_code) for e in made]
+        plates = [e.hit for e in made]
+    else:
+        rng = random.Random(seed)
+        plates = list({random_plate(rng) for _ in range(entries * 2)})[:entries]
+        rows = [(plate, normalize_plate(plate), "exact", None) for plate in plates]
     now = datetime.now(UTC)
     with db.connect() as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM blacklist_plates")
-        if cur.fetchone()[0] >= entries:
+        cur.execute("SELECT count(*), count(*) FILTER (WHERE match <> 'exact') FROM blacklist_plates")
+        count, not_exact = cur.fetchone()
+        if count >= entries and bool(not_exact) == (mix == "mixed"):
             return plates
+        if count:
+            cur.execute("DELETE FROM blacklist_plates")
         buffer = io.StringIO()
-        for plate in plates:
-            buffer.write(f"{plate}\t{normalize_plate(plate)}\tbench\tstolen\tbench\t{now}\t{now}\tt\n")
+        for text, normalized, match, province_code in rows:
+            code = province_code or "\\N"  # COPY's null
+            buffer.write(f"{text}\t{normalized}\t{match}\t{code}\tbench\tstolen\tbench\t{now}\t{now}\tt\n")
         buffer.seek(0)
-        cur.copy_expert("COPY blacklist_plates (license_plate_text, plate_normalized, reason, category, "
-                        "added_by, created_at, updated_at, active) FROM STDIN", buffer)
+        cur.copy_expert("COPY blacklist_plates (license_plate_text, plate_normalized, match, province_code, "
+                        "reason, category, added_by, created_at, updated_at, active) FROM STDIN", buffer)
         # As autovacuum would within a minute of such an import: without statistics the planner reads all
         # 10,000 rows for each batch's plates (1.8 ms a batch) instead of looking them up in the index.
         cur.execute("ANALYZE blacklist_plates")

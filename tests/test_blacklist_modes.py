@@ -331,6 +331,22 @@ def test_a_table_emptied_and_refilled_with_the_same_ids_is_seen_at_the_next_batc
     assert matched(cache, "กข1234") == [] and matched(cache, "ขค999") == [(old.id, "exact")]  # clock unmoved
 
 
+def test_an_import_larger_than_a_batch_takes_in_rebuilds_the_index(app, monkeypatch):
+    from lprserver import hotlist
+
+    monkeypatch.setattr(hotlist, "CATCH_UP_ROWS", 2)
+    cache = HotlistCache(Clock())
+    first = add_entry(db.session, "กข1")
+    db.session.commit()
+    assert matched(cache, "กข1") == [(first.id, "exact")] and cache.builds == 1
+    added = [add_entry(db.session, f"ขค{n}") for n in range(3)]
+    db.session.commit()
+    assert matched(cache, "ขค2") == [(added[2].id, "exact")] and cache.builds == 2
+    more = add_entry(db.session, "ขค9")
+    db.session.commit()
+    assert matched(cache, "ขค9") == [(more.id, "exact")] and cache.builds == 2  # one: taken in as it is
+
+
 def test_entries_expired_or_switched_off_are_not_indexed(app):
     add_entry(db.session, "กข1", expires_at=utcnow() - timedelta(minutes=1))
     add_entry(db.session, "กข2").active = False

@@ -35,6 +35,9 @@ from .plates import (
 )
 
 FULL_CHECK_SECONDS = 1.0  # edits and deletions reach matching within this (additions at the next batch)
+# New entries a batch takes into the index one by one; more at once (an import) and it is rebuilt. The LIMIT
+# also keeps the look-up on the primary key when the table has no statistics yet (a scan: 3.7 ms at 100,000).
+CATCH_UP_ROWS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +62,15 @@ class Hit:
 
 
 class _HotPattern:
-    """A pattern entry, compiled on first use (most are never a candidate)."""
+    """A pattern entry, compiled when indexed (16 µs each): no read waits for a compile."""
 
     __slots__ = ("entry", "_regex")
 
     def __init__(self, entry: HotEntry):
         self.entry = entry
-        self._regex: Pattern[str] | None = None
+        self._regex: Pattern[str] = pattern_regex(entry.plate_normalized)
 
     def matches(self, plate: str) -> bool:
-        if self._regex is None:
-            self._regex = pattern_regex(self.entry.plate_normalized)
         return self._regex.fullmatch(plate) is not None
 
 
@@ -228,7 +229,7 @@ class HotlistCache:
                 self._rebuild(session, now)
             elif self.clock() - self.checked_at >= self.full_check_seconds:
                 self.checked_at = self.clock()
-                if _fingerprint(session) != self.fingerprint:
+                if table_fingerprint(session) != self.fingerprint:
                     self._rebuild(session, now)
                 else:
                     self._catch_up(session, now)
@@ -259,10 +260,13 @@ class HotlistCache:
 
     def _catch_up(self, session: Session, now: datetime) -> None:
         """Add the rows after the newest one the index has; rebuild if that one changed or went."""
-        query = select(*_COLUMNS).order_by(BlacklistEntry.id)
+        query = select(*_COLUMNS).order_by(BlacklistEntry.id).limit(CATCH_UP_ROWS + 1)
         if self.anchor is not None:
             query = query.where(BlacklistEntry.id >= self.anchor[0])
         rows = session.execute(query).all()
+        if len(rows) > CATCH_UP_ROWS:
+            self._rebuild(session, now)
+            return
         if self.anchor is not None:
             if not rows or (rows[0].id, rows[0].updated_at) != self.anchor:
                 self._rebuild(session, now)
@@ -279,7 +283,7 @@ class HotlistCache:
         self.anchor = (rows[-1].id, rows[-1].updated_at)
 
 
-def _fingerprint(session: Session) -> Fingerprint:
+def table_fingerprint(session: Session) -> Fingerprint:
     count, largest, latest = session.execute(select(
         func.count(), func.max(BlacklistEntry.id), func.max(BlacklistEntry.updated_at))).one()
     return count, largest, latest
