@@ -9,8 +9,8 @@ read by read on a mix of random plates (most miss; 10,000 one-edit entries and 5
 about one in eight) and exact, look-alike, one-edit and pattern hits, and the same
 reads against an exact-only list of the same size. Then it loads the list into a database (a
 temporary SQLite file by default) and times what a store worker pays there: the index
-rebuilt from the table, the per-batch look-up of new entries, the once-a-second fingerprint
-(`--db postgresql`: in a throwaway PostgreSQL).
+rebuilt from the table, the per-batch look-up of new entries, the once-a-second fingerprint, and that
+check once it sees an edit or a deletion (`--db postgresql`: in a throwaway PostgreSQL).
 One process; timings are printed, never asserted.
 """
 
@@ -144,10 +144,26 @@ def time_database(url: str, entries: list[HotEntry]) -> dict:
             table_fingerprint(session)
             prints.append((time.perf_counter() - start) * 1000)
             session.rollback()
+        edits, deletions = [], []  # the once-a-second check once it sees one edit, or one deletion
+        for n in range(10):
+            entry = session.get(BlacklistEntry, 1000 + n)
+            entry.reason = f"edited {n}"
+            session.commit()
+            start = time.perf_counter()
+            cache.sync(session, now)
+            edits.append((time.perf_counter() - start) * 1000)
+            session.delete(session.get(BlacklistEntry, 2000 + n))
+            session.commit()
+            start = time.perf_counter()
+            cache.sync(session, now)
+            deletions.append((time.perf_counter() - start) * 1000)
+        assert cache.builds == 3, "an edit or a deletion rebuilt the index"
     engine.dispose()
     return {"dialect": engine.dialect.name, "insert_s": loaded, "rebuild_s": min(rebuilds),
             "rebuilds_s": rebuilds, "batch_check_ms_median": statistics.median(checks),
-            "fingerprint_ms_median": statistics.median(prints)}
+            "fingerprint_ms_median": statistics.median(prints),
+            "edit_sync_ms_median": statistics.median(edits),
+            "deletion_sync_ms_median": statistics.median(deletions)}
 
 
 def main(argv=None) -> dict:
@@ -215,7 +231,8 @@ def print_result(r: dict) -> None:
         print(f"{d['dialect']}: {e['total']:,} rows inserted in {d['insert_s']:.1f} s; index rebuilt from "
               f"the table in {d['rebuild_s']:.2f} s; a batch's check for new entries "
               f"{d['batch_check_ms_median']:.3f} ms; the once-a-second fingerprint "
-              f"{d['fingerprint_ms_median']:.2f} ms (medians)")
+              f"{d['fingerprint_ms_median']:.2f} ms; taking in one edit {d['edit_sync_ms_median']:.1f} ms, "
+              f"one deletion {d['deletion_sync_ms_median']:.1f} ms (medians)")
 
 
 if __name__ == "__main__":

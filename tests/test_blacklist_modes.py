@@ -7,11 +7,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from lprserver.blacklist import Actor, BlacklistInputError, add_entry, apply_entry_changes, create_entry
 from lprserver.extensions import db
-from lprserver.hotlist import HotEntry, Hotlist, HotlistCache
+from lprserver.hotlist import RECHECK_SECONDS, HotEntry, Hotlist, HotlistCache
 from lprserver.models import AuditEntry, BlacklistDetection, BlacklistEntry, Record, utcnow
 from lprserver.plates import (
     FUZZY_MIN_LENGTH,
@@ -211,6 +211,15 @@ def test_the_index_agrees_with_a_scan_of_the_whole_list_on_random_plates():
         assert got == expected, read
         checked, matched = checked + 1, matched + bool(expected)
     assert checked > 700 and matched > 250  # the misreads really exercised the modes
+    gone = set(rng.sample(range(1, 1201), 600))  # entries taken out answer nothing any more
+    for entry_id in gone:
+        index.remove(entry_id)
+    left = [e for e in entries if e.id not in gone]
+    for read in reads[:300]:
+        if read:
+            assert [(h.entry.id, h.match_type) for h in index.match(read, read, None, NOW)] == \
+                brute_force(left, read, None, NOW), read
+    assert index.size == 600
 
 
 # --- the services ------------------------------------------------------------------------------------
@@ -304,7 +313,8 @@ def test_additions_count_at_once_and_edits_and_deletions_within_a_second(app):
     clock.now += 0.5
     assert matched(cache, "กช1234") == []
     clock.now += 0.5
-    assert matched(cache, "กช1234") == [(first.id, "lookalike")] and cache.builds == 2
+    assert matched(cache, "กช1234") == [(first.id, "lookalike")]
+    assert cache.builds == 1  # the changed row taken in, not the table read again
     db.session.delete(db.session.get(BlacklistEntry, second.id))
     db.session.commit()
     clock.now += 1.0
@@ -316,7 +326,72 @@ def test_additions_count_at_once_and_edits_and_deletions_within_a_second(app):
     db.session.get(BlacklistEntry, first.id).active = True
     db.session.commit()
     clock.now += 1.0
-    assert matched(cache, "กข1234") == [(first.id, "exact")]
+    assert matched(cache, "กข1234") == [(first.id, "exact")]  # a look-alike entry, read as it is
+    assert (cache.builds, cache.index.size) == (1, 1)
+
+
+def test_an_index_followed_change_by_change_answers_as_one_built_afresh(app):
+    rng = random.Random(5)
+    clock = Clock()
+    followed = HotlistCache(clock)
+    plates = ["กข1234", "กข12*", "ขค5678", "กช1234", "*5678", "ABC123", "1กข99", "ขค567", "กข 1234 เชียงใหม่"]
+    reads = [(p, c) for p in ("กข1234", "กช1234", "กข1299", "ขค5678", "ขค567", "ฮฮ5678", "A8C123", "1กข99")
+             for c in (None, "TH-10", "TH-50")]
+
+    def answers(cache: HotlistCache) -> list:
+        db.session.rollback()
+        now = utcnow()
+        index = cache.current(db.session, now)
+        return [[(h.entry.id, h.match_type) for h in index.match(parse_plate(p).normalized, p, c, now)]
+                for p, c in reads]
+
+    ids: list[int] = []
+    for step in range(80):
+        roll = rng.random()
+        if roll < 0.35 or not ids:
+            text = rng.choice(plates)
+            match = "pattern" if "*" in text else rng.choice(["exact", "lookalike", "fuzzy"])
+            ids.append(add_entry(db.session, text, match=match, province_code=rng.choice([None, "TH-50"])).id)
+        elif roll < 0.5:
+            db.session.delete(db.session.get(BlacklistEntry, ids.pop(rng.randrange(len(ids)))))
+        else:
+            entry = db.session.get(BlacklistEntry, rng.choice(ids))
+            change = rng.choice([{"active": not entry.active}, {"province_code": rng.choice([None, "TH-10"])},
+                                 {"expires_at": rng.choice([None, utcnow() - timedelta(1), utcnow() + timedelta(1)])},
+                                 {"match": rng.choice(["exact", "lookalike", "fuzzy"])} if entry.match != "pattern"
+                                 else {"license_plate_text": rng.choice(["กข12*", "*5678", "ขค?678"])}])
+            apply_entry_changes(db.session, entry, change)
+        db.session.commit()
+        clock.now += rng.choice([0.0, 0.3, 1.0])
+        if clock.now - followed.checked_at >= 1:
+            assert answers(followed) == answers(HotlistCache(Clock())), step
+        else:
+            answers(followed)
+    clock.now += 1
+    assert answers(followed) == answers(HotlistCache(Clock()))
+    assert followed.builds == 1 and followed.syncs > 10
+
+
+def test_an_edit_committed_after_a_check_with_an_earlier_stamp_is_read_again(app):
+    # The edit's transaction stamped its row, then another change committed and a check set the watermark
+    # past that stamp, then the edit committed: the fingerprint cannot show it, the recheck does.
+    clock = Clock()
+    cache = HotlistCache(clock)
+    slow, other = add_entry(db.session, "กข1234"), add_entry(db.session, "ขค999")
+    db.session.commit()
+    assert matched(cache, "กช1234") == []
+    other.reason = "changed"
+    db.session.commit()
+    clock.now += 1
+    matched(cache, "ขค999")
+    stamp = cache.watermark - timedelta(milliseconds=500)
+    db.session.execute(update(BlacklistEntry).where(BlacklistEntry.id == slow.id)
+                       .values(match="lookalike", updated_at=stamp))
+    db.session.commit()
+    clock.now += 1
+    assert matched(cache, "กช1234") == []  # the fingerprint is what it was
+    clock.now += RECHECK_SECONDS - 1
+    assert matched(cache, "กช1234") == [(slow.id, "lookalike")] and cache.builds == 1
 
 
 def test_a_table_emptied_and_refilled_with_the_same_ids_is_seen_at_the_next_batch(app):

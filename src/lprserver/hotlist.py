@@ -10,17 +10,18 @@ look-ups, whatever the size of the list.
 `HotlistCache` keeps one process's index current: every batch looks up the entries added since the
 newest one it has (one primary-key range, usually one row), and at most once a second it compares the
 table's count, largest id and latest `updated_at` with its own to see edits and deletions; then it
-rebuilds. A batch with hits also checks that the entries hit are unchanged (see match_reads). Every
-process that matches reads (the daemon's store workers, the web app's POST /api/records) has its own.
+takes in the rows changed since and drops the ones gone, without reading the whole table. A batch
+with hits also checks that the entries hit are unchanged (see match_reads). Every process that
+matches reads (the daemon's store workers, the web app's POST /api/records) has its own.
 """
 
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from re import Pattern
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from .models import BlacklistEntry
@@ -38,6 +39,8 @@ FULL_CHECK_SECONDS = 1.0  # edits and deletions reach matching within this (addi
 # New entries a batch takes into the index one by one; more at once (an import) and it is rebuilt. The LIMIT
 # also keeps the look-up on the primary key when the table has no statistics yet (a scan: 3.7 ms at 100,000).
 CATCH_UP_ROWS = 1000
+# How long an edit may take from its stamp (the flush) to its commit and still be seen (HotlistCache).
+RECHECK_SECONDS = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,18 +87,31 @@ class Hotlist:
         self._prefixed: dict[str, list[_HotPattern]] = {}
         self._suffixed: dict[str, list[_HotPattern]] = {}
         self._inner: dict[str, list[_HotPattern]] = {}  # by the first two characters of a literal run
-        self._anywhere: list[_HotPattern] = []  # no literal run of two: tried on every read (rare)
+        self._anywhere: dict[str, list[_HotPattern]] = {}  # "": no literal run of two, tried on every read
         self._prefix_lengths: list[int] = []
         self._suffix_lengths: list[int] = []
-        self.size = 0
+        self._entries: dict[int, HotEntry] = {}
         for entry in entries:
             self.add(entry)
 
+    @property
+    def size(self) -> int:
+        return len(self._entries)
+
     def add(self, entry: HotEntry) -> None:
-        self.size += 1
+        """Index an entry (in place of the one with its id, if any)."""
+        if entry.id in self._entries:
+            self.remove(entry.id)
+        self._entries[entry.id] = entry
         plate = entry.plate_normalized
         if entry.match == "pattern":
-            self._add_pattern(_HotPattern(entry))
+            groups, literal = self._pattern_group(plate)
+            groups.setdefault(literal, []).append(_HotPattern(entry))
+            lengths = self._prefix_lengths if groups is self._prefixed else \
+                self._suffix_lengths if groups is self._suffixed else None
+            if lengths is not None and len(literal) not in lengths:
+                lengths.append(len(literal))
+                lengths.sort()
         elif entry.match == "exact":
             self._exact.setdefault(plate, []).append(entry)
         else:  # lookalike, fuzzy
@@ -105,20 +121,38 @@ class Hotlist:
                 for variant in {key, *_deletions(key)}:
                     self._one_edit.setdefault(variant, []).append((entry, key))
 
-    def _add_pattern(self, pattern: _HotPattern) -> None:
-        text = pattern.entry.plate_normalized
-        prefix = pattern_prefix(text)
-        suffix = _pattern_suffix(text)
-        if prefix:
-            _grouped(self._prefixed, self._prefix_lengths, prefix, pattern)
-        elif suffix:
-            _grouped(self._suffixed, self._suffix_lengths, suffix, pattern)
+    def remove(self, entry_id: int) -> None:
+        """Take an entry out of the index (nothing if it is not in it). The lists it was in are replaced,
+        not changed, so a read being matched meanwhile sees them whole."""
+        entry = self._entries.pop(entry_id, None)
+        if entry is None:
+            return
+        plate = entry.plate_normalized
+        if entry.match == "pattern":
+            groups, literal = self._pattern_group(plate)
+            _without(groups, literal, lambda item: item.entry.id == entry_id)
+        elif entry.match == "exact":
+            _without(self._exact, plate, lambda item: item.id == entry_id)
         else:
-            runs = [run for run in _literal_runs(text) if len(run) >= 2]
-            if runs:
-                self._inner.setdefault(max(runs, key=len)[:2], []).append(pattern)
-            else:
-                self._anywhere.append(pattern)
+            key = lookalike_key(plate)
+            _without(self._lookalike, key, lambda item: item.id == entry_id)
+            if entry.match == "fuzzy" and len(key) >= FUZZY_MIN_LENGTH:
+                for variant in {key, *_deletions(key)}:
+                    _without(self._one_edit, variant, lambda item: item[0].id == entry_id)
+
+    def _pattern_group(self, text: str) -> tuple[dict[str, list[_HotPattern]], str]:
+        """Where a pattern is kept: by the literal text it starts with, else ends with, else by the first
+        two characters of its longest literal run, else with those tried on every read (key "")."""
+        prefix = pattern_prefix(text)
+        if prefix:
+            return self._prefixed, prefix
+        suffix = _pattern_suffix(text)
+        if suffix:
+            return self._suffixed, suffix
+        runs = [run for run in _literal_runs(text) if len(run) >= 2]
+        if runs:
+            return self._inner, max(runs, key=len)[:2]
+        return self._anywhere, ""
 
     def match(self, plate: str, plate_text: str, province_code: str | None, now: datetime) -> list[Hit]:
         """The active entries a read matches: its normalised plate (without the province), its text as
@@ -163,7 +197,7 @@ class Hotlist:
         if self._inner:
             for pair in {plate[i:i + 2] for i in range(len(plate) - 1)}:
                 yield from self._inner.get(pair, ())
-        yield from self._anywhere
+        yield from self._anywhere.get("", ())
 
 
 def _deletions(key: str) -> list[str]:
@@ -189,12 +223,12 @@ def _literal_runs(pattern: str) -> list[str]:
     return [r for r in (*runs, run) if r]
 
 
-def _grouped(groups: dict[str, list[_HotPattern]], lengths: list[int], literal: str,
-             pattern: _HotPattern) -> None:
-    groups.setdefault(literal, []).append(pattern)
-    if len(literal) not in lengths:
-        lengths.append(len(literal))
-        lengths.sort()
+def _without(groups: dict, key: str, is_it) -> None:
+    kept = [item for item in groups.get(key, ()) if not is_it(item)]
+    if kept:
+        groups[key] = kept
+    else:
+        groups.pop(key, None)
 
 
 # --- keeping a process's index current --------------------------------------------------------------
@@ -208,31 +242,39 @@ Fingerprint = tuple[int, int | None, datetime | None]  # count, largest id, late
 
 
 class HotlistCache:
-    """One process's Hotlist of one database, brought up to date before a batch is matched."""
+    """One process's Hotlist of one database, brought up to date before a batch is matched.
+
+    Built once from the whole table; after that it follows the table change by change. Each batch takes
+    in the rows after the newest one it has (by id). At most once a second it reads the table's
+    fingerprint (count, largest id, latest `updated_at`); when that differs it drops the ids that are
+    gone and takes in the rows new since, or changed since the latest `updated_at` it had seen (its
+    watermark). An edit is stamped before its transaction commits, so one committed just after a check
+    may carry a stamp below the watermark that check set: RECHECK_SECONDS later the rows stamped from
+    RECHECK_SECONDS before that watermark are read again. Edits must move `updated_at` (the model's
+    onupdate does; the processes that write share one clock)."""
 
     def __init__(self, clock=time.monotonic, full_check_seconds: float = FULL_CHECK_SECONDS):
         self.clock = clock
         self.full_check_seconds = full_check_seconds
         self.index: Hotlist | None = None
-        self.fingerprint: Fingerprint | None = None
-        self.anchor: tuple[int, datetime] | None = None  # the newest row seen: (id, updated_at)
+        self.known: set[int] = set()  # the ids of every row taken in, those not indexed too
+        self.largest: int | None = None  # the largest of them
+        self.anchor: tuple[int, datetime] | None = None  # the newest row taken in: (id, updated_at)
+        self.watermark: datetime | None = None  # every change stamped up to this is in the index
+        self.rechecks: list[tuple[float, datetime]] = []  # (when, rows stamped after this): read again
         self.checked_at = float("-inf")
-        self.builds = 0
+        self.builds = self.syncs = 0
         self._lock = threading.Lock()
 
     def current(self, session: Session, now: datetime) -> Hotlist:
         """The index as the database has it now (additions) or at most a second ago (edits, deletions)."""
         if not self._lock.acquire(blocking=self.index is None):
-            return self.index  # another thread is refreshing it: this batch matches the one in use
+            return self.index  # another thread is bringing it up to date: this batch takes it as it is
         try:
             if self.index is None:
                 self._rebuild(session, now)
             elif self.clock() - self.checked_at >= self.full_check_seconds:
-                self.checked_at = self.clock()
-                if table_fingerprint(session) != self.fingerprint:
-                    self._rebuild(session, now)
-                else:
-                    self._catch_up(session, now)
+                self._sync(session, now)
             else:
                 self._catch_up(session, now)
             return self.index
@@ -245,21 +287,40 @@ class HotlistCache:
             self._rebuild(session, now)
             return self.index
 
+    def sync(self, session: Session, now: datetime) -> Hotlist:
+        """Compare with the table now, however long ago it was last compared."""
+        with self._lock:
+            self._sync(session, now)
+            return self.index
+
+    def refresh(self, session: Session, ids: set[int], now: datetime) -> Hotlist:
+        """Take these rows in again now (the entries a batch hit, changed or deleted since)."""
+        with self._lock:
+            rows = session.execute(select(*_COLUMNS).where(BlacklistEntry.id.in_(sorted(ids)))).all()
+            for gone in ids - {row.id for row in rows}:
+                self.index.remove(gone)
+                self.known.discard(gone)
+            self._take(rows, now)
+            return self.index
+
     def invalidate(self) -> None:
         """Compare the fingerprint before the next batch (a detection named an entry deleted meanwhile)."""
         self.checked_at = float("-inf")
 
     def _rebuild(self, session: Session, now: datetime) -> None:
+        self.checked_at = self.clock()
         rows = session.execute(select(*_COLUMNS).order_by(BlacklistEntry.id)).all()
         self.index = Hotlist(_entry(row) for row in rows if _useful(row, now))
-        stamps = [row.updated_at for row in rows if row.updated_at is not None]
-        self.fingerprint = (len(rows), rows[-1].id if rows else None, max(stamps) if stamps else None)
+        self.known = {row.id for row in rows}
+        self.largest = rows[-1].id if rows else None
         self.anchor = (rows[-1].id, rows[-1].updated_at) if rows else None
-        self.checked_at = self.clock()
+        stamps = [row.updated_at for row in rows if row.updated_at is not None]
+        self._set_watermark(max(stamps) if stamps else None)
         self.builds += 1
 
     def _catch_up(self, session: Session, now: datetime) -> None:
-        """Add the rows after the newest one the index has; rebuild if that one changed or went."""
+        """Take in the rows after the newest one the index has; compare with the table if that one
+        changed or went."""
         query = select(*_COLUMNS).order_by(BlacklistEntry.id).limit(CATCH_UP_ROWS + 1)
         if self.anchor is not None:
             query = query.where(BlacklistEntry.id >= self.anchor[0])
@@ -269,18 +330,67 @@ class HotlistCache:
             return
         if self.anchor is not None:
             if not rows or (rows[0].id, rows[0].updated_at) != self.anchor:
-                self._rebuild(session, now)
+                self._sync(session, now)
                 return
             rows = rows[1:]
-        if not rows:
+        if rows:
+            self._take(rows, now)
+            self.anchor = (rows[-1].id, rows[-1].updated_at)
+
+    def _sync(self, session: Session, now: datetime) -> None:
+        """Bring the index level with the table: drop the ids that are gone, take in the rows that are
+        new, or stamped after the watermark (or after a due recheck's stamp)."""
+        self.checked_at = self.clock()
+        count, largest, latest = table_fingerprint(session)
+        due = [since for when, since in self.rechecks if when <= self.clock()]
+        moved = latest != self.watermark
+        if count == len(self.known) and largest == self.largest and not moved and not due:
             return
+        new: set[int] = set()
+        if count != len(self.known) or largest != self.largest:
+            ids = set(session.scalars(select(BlacklistEntry.id)))
+            for gone in self.known - ids:
+                self.index.remove(gone)
+            new, self.known = ids - self.known, self.known & ids
+            self.largest = max(ids, default=None)
+        wanted = [BlacklistEntry.id.in_(sorted(new))] if new else []
+        if moved or due:
+            since = [*due, self.watermark] if moved else due
+            wanted.append(BlacklistEntry.id.is_not(None) if None in since
+                          else BlacklistEntry.updated_at > min(since))
+        if len(new) > CATCH_UP_ROWS:
+            self._rebuild(session, now)  # a large import: read the table whole
+            return
+        rows = []
+        if wanted:
+            rows = session.execute(select(*_COLUMNS).where(or_(*wanted)).order_by(BlacklistEntry.id)
+                                   .limit(CATCH_UP_ROWS + 1)).all()
+            if len(rows) > CATCH_UP_ROWS:
+                self._rebuild(session, now)  # a change of many rows
+                return
+        self._take(rows, now)
+        self.rechecks = [(when, since) for when, since in self.rechecks if when > self.clock()]
+        newest = session.execute(select(BlacklistEntry.id, BlacklistEntry.updated_at)
+                                 .order_by(BlacklistEntry.id.desc()).limit(1)).first()
+        self.anchor = tuple(newest) if newest else None
+        if moved or new:
+            self._set_watermark(latest)  # read first: a change made since is seen at the next check
+        self.syncs += 1
+
+    def _set_watermark(self, latest: datetime | None) -> None:
+        self.watermark = latest
+        if latest is not None:
+            margin = timedelta(seconds=RECHECK_SECONDS)
+            self.rechecks.append((self.clock() + RECHECK_SECONDS, latest - margin))
+
+    def _take(self, rows, now: datetime) -> None:
         for row in rows:
+            self.known.add(row.id)
+            self.largest = row.id if self.largest is None else max(self.largest, row.id)
             if _useful(row, now):
                 self.index.add(_entry(row))
-        count, _, latest = self.fingerprint
-        stamps = [stamp for stamp in (latest, *(row.updated_at for row in rows)) if stamp is not None]
-        self.fingerprint = (count + len(rows), rows[-1].id, max(stamps) if stamps else None)
-        self.anchor = (rows[-1].id, rows[-1].updated_at)
+            else:
+                self.index.remove(row.id)
 
 
 def table_fingerprint(session: Session) -> Fingerprint:
@@ -338,6 +448,6 @@ def match_reads(session: Session, reads: list[Read], now: datetime) -> list[list
     index = cache.current(session, now)
     found = [index.match(plate, text, province, now) for plate, text, province in reads]
     if any(found) and not _confirmed(session, found):
-        index = cache.rebuild(session, now)
+        index = cache.refresh(session, {hit.entry.id for hits in found for hit in hits}, now)
         found = [index.match(plate, text, province, now) for plate, text, province in reads]
     return found
