@@ -107,11 +107,11 @@ class Hotlist:
         if entry.match == "pattern":
             groups, literal = self._pattern_group(plate)
             groups.setdefault(literal, []).append(_HotPattern(entry))
-            lengths = self._prefix_lengths if groups is self._prefixed else \
-                self._suffix_lengths if groups is self._suffixed else None
-            if lengths is not None and len(literal) not in lengths:
-                lengths.append(len(literal))
-                lengths.sort()
+            # New lists, never sorted in place: a read may be walking the old one in another thread.
+            if groups is self._prefixed and len(literal) not in self._prefix_lengths:
+                self._prefix_lengths = sorted([*self._prefix_lengths, len(literal)])
+            elif groups is self._suffixed and len(literal) not in self._suffix_lengths:
+                self._suffix_lengths = sorted([*self._suffix_lengths, len(literal)])
         elif entry.match == "exact":
             self._exact.setdefault(plate, []).append(entry)
         else:  # lookalike, fuzzy
