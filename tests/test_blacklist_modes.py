@@ -422,6 +422,24 @@ def test_an_import_larger_than_a_batch_takes_in_rebuilds_the_index(app, monkeypa
     assert matched(cache, "ขค9") == [(more.id, "exact")] and cache.builds == 2  # one: taken in as it is
 
 
+def test_the_recheck_after_a_large_import_compares_stamps_instead_of_rebuilding_for_ever(app, monkeypatch):
+    # An import of many entries stamps them within a second; the recheck RECHECK_SECONDS after the build
+    # finds them all again. Rebuilding then scheduled the same recheck again: a rebuild every few seconds
+    # (bench/ingest_load with 100,000 entries fell to 58 reads/s).
+    from lprserver import hotlist
+
+    monkeypatch.setattr(hotlist, "CATCH_UP_ROWS", 2)
+    clock = Clock()
+    cache = HotlistCache(clock)
+    added = [add_entry(db.session, f"ขค{n}") for n in range(6)]
+    db.session.commit()
+    assert matched(cache, "ขค5") == [(added[5].id, "exact")] and cache.builds == 1
+    for _ in range(5):
+        clock.now += hotlist.RECHECK_SECONDS + 1
+        assert matched(cache, "ขค5") == [(added[5].id, "exact")]
+    assert cache.builds == 1
+
+
 def test_entries_expired_or_switched_off_are_not_indexed(app):
     add_entry(db.session, "กข1", expires_at=utcnow() - timedelta(minutes=1))
     add_entry(db.session, "กข2").active = False

@@ -98,6 +98,10 @@ class Hotlist:
     def size(self) -> int:
         return len(self._entries)
 
+    def stamps(self) -> dict[int, datetime | None]:
+        """Each indexed entry's `updated_at` as the index read it."""
+        return {entry_id: entry.updated_at for entry_id, entry in self._entries.items()}
+
     def add(self, entry: HotEntry) -> None:
         """Index an entry (in place of the one with its id, if any)."""
         if entry.id in self._entries:
@@ -366,8 +370,12 @@ class HotlistCache:
             rows = session.execute(select(*_COLUMNS).where(or_(*wanted)).order_by(BlacklistEntry.id)
                                    .limit(CATCH_UP_ROWS + 1)).all()
             if len(rows) > CATCH_UP_ROWS:
-                self._rebuild(session, now)  # a change of many rows
-                return
+                if moved or new:
+                    self._rebuild(session, now)  # a change of many rows
+                    return
+                # A recheck after a large import or a rebuild: a rebuild here would schedule the same
+                # recheck again, for ever. Compare the stamps and take in only the rows that differ.
+                rows = self._differing(session, min(due))
         self._take(rows, now)
         self.rechecks = [(when, since) for when, since in self.rechecks if when > self.clock()]
         newest = session.execute(select(BlacklistEntry.id, BlacklistEntry.updated_at)
@@ -376,6 +384,19 @@ class HotlistCache:
         if moved or new:
             self._set_watermark(latest)  # read first: a change made since is seen at the next check
         self.syncs += 1
+
+    def _differing(self, session: Session, since: datetime | None) -> list:
+        """The rows stamped after `since` whose stamp is not the one the index holds."""
+        stamps = select(BlacklistEntry.id, BlacklistEntry.updated_at)
+        if since is not None:
+            stamps = stamps.where(BlacklistEntry.updated_at > since)
+        held = self.index.stamps()
+        ids = sorted(i for i, stamp in session.execute(stamps) if i not in held or held[i] != stamp)
+        rows = []
+        for start in range(0, len(ids), CATCH_UP_ROWS):
+            rows += session.execute(select(*_COLUMNS).where(
+                BlacklistEntry.id.in_(ids[start:start + CATCH_UP_ROWS]))).all()
+        return sorted(rows, key=lambda row: row.id)
 
     def _set_watermark(self, latest: datetime | None) -> None:
         self.watermark = latest
