@@ -234,7 +234,10 @@ class Daemon(processes.Daemon):
         env = {
             "FLASK_CONFIG": "production", "SECRET_KEY": secrets.token_hex(32),
             "DATABASE_URL": database_url, "IMAGE_STORAGE_PATH": str(image_root),
-            "INGEST_AUTH": "open", "LOG_LEVEL": "WARNING", "ASYNC_MODE": async_mode, **(extra_env or {}),
+            "INGEST_AUTH": "open", "LOG_LEVEL": "WARNING", "ASYNC_MODE": async_mode,
+            # Every simulated camera connects from this machine: open mode's budget of new cameras per
+            # address (60 a minute) would answer most of their first reads `unavailable`.
+            "INGEST_NEW_CAMERAS_PER_MINUTE": "100000", **(extra_env or {}),
         }
         # The transport-only daemon answers reads without storing them (bench/transport_daemon.py).
         command = [sys.executable, "-m", "bench.transport_daemon"] if transport_only else None
