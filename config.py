@@ -23,7 +23,9 @@ def secret_key_weakness(key: str | None) -> str | None:
         return "is shorter than 32 characters"
     counts = Counter(key)
     bits = -sum(n * math.log2(n / len(key)) for n in counts.values())
-    if bits < MIN_KEY_BITS or len(counts) < 10:
+    # Six: 32 random hex digits show fewer than 10 different ones once in 10,000 keys, fewer than 6
+    # once in 3 * 10^12.
+    if bits < MIN_KEY_BITS or len(counts) < 6:
         return "has too little randomness (too few different characters)"
     if any(key == (key[:size] * (len(key) // size + 1))[:len(key)] for size in range(1, len(key) // 2 + 1)):
         return "repeats a shorter pattern"
