@@ -105,7 +105,10 @@ def test_live_reads_show_their_province_and_follow_the_province_filter(webapp, l
     screenshot(records, "records-live-province-filter")
     for size, viewport in SIZES.items():
         page.set_viewport_size(viewport)
-        page.wait_for_timeout(600)  # the charts redraw at the new size
+        for _ in range(50):  # the charts redraw at the new size when Chart.js's resize observer fires
+            page.wait_for_timeout(100)
+            if not overflows(page):
+                break
         feed = page.locator("#live-feed")
         assert feed.evaluate("f => f.scrollWidth <= f.clientWidth"), size
         assert not overflows(page), (size, page.evaluate("""[...document.querySelectorAll('body *')]
