@@ -35,13 +35,18 @@ def test_upgrade_head_on_an_empty_sqlite_file_matches_the_models(tmp_path):
     assert_no_drift(url)
 
 
-def test_upgrade_head_on_an_empty_postgresql_matches_the_models(postgres):
+def _empty_postgresql(postgres, name: str) -> str:
+    """A new, empty database on the test server; its URL."""
     engine = create_engine(database_url(postgres.url("postgres")), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.exec_driver_sql("DROP DATABASE IF EXISTS drift_check")
-        conn.exec_driver_sql("CREATE DATABASE drift_check")
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
     engine.dispose()
-    url = postgres.url("drift_check")
+    return postgres.url(name)
+
+
+def test_upgrade_head_on_an_empty_postgresql_matches_the_models(postgres):
+    url = _empty_postgresql(postgres, "drift_check")
     upgrade_database(database_url(url))
     assert_no_drift(url)
     engine = create_engine(database_url(url))
@@ -136,12 +141,7 @@ def test_upgrading_to_thai_plates_parses_the_stored_records_sqlite(tmp_path):
 
 
 def test_upgrading_to_thai_plates_parses_the_stored_records_postgresql(postgres):
-    engine = create_engine(database_url(postgres.url("postgres")), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql("DROP DATABASE IF EXISTS before_0004")
-        conn.exec_driver_sql("CREATE DATABASE before_0004")
-    engine.dispose()
-    url = postgres.url("before_0004")
+    url = _empty_postgresql(postgres, "before_0004")
     upgrade_database(database_url(url), "0003_web_sessions")
     _records_before_0004(url)
     upgrade_database(database_url(url))
