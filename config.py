@@ -152,6 +152,10 @@ class Config:
         self.IMAGE_SYNC = env.get("IMAGE_SYNC", "batch")
         self.RETENTION_DAYS = _int(env, "RETENTION_DAYS", 0)
         self.TIMEZONE = env.get("TIMEZONE", "Asia/Bangkok")
+        # SPEC §10 "Review": reads under this confidence (0-100) wait on /review; 0 sends none there.
+        self.REVIEW_CONFIDENCE = _float(env, "REVIEW_CONFIDENCE", 80.0)
+        # SPEC §10 "Visits": how often the daemon looks for open visits past their group's max stay.
+        self.OVERSTAY_CHECK_SECONDS = _float(env, "OVERSTAY_CHECK_SECONDS", 30.0)
         # Webhooks: the ingest daemon's delivery worker (off the ingest path).
         self.WEBHOOK_WORKER = env.get("WEBHOOK_WORKER", "1") not in ("0", "false", "no")
         self.WEBHOOK_TIMEOUT = _float(env, "WEBHOOK_TIMEOUT", 5.0)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -32,6 +33,11 @@ BLACKLIST_CATEGORIES = ("stolen", "wanted", "vip", "watch", "other")
 # How an entry matches reads (docs/thai-plates.md "Blacklist match modes").
 MATCH_MODES = ("exact", "lookalike", "fuzzy", "pattern")
 HEALTH_STATES = ("PASS", "WARN", "FAIL")
+# SPEC §10: a camera's role at a gate, and how a read waits for review.
+CAMERA_ROLES = ("entry", "exit", "pass")
+REVIEW_STATES = ("pending", "confirmed", "corrected")
+# SPEC §11: what raised an alert.
+ALERT_TRIGGERS = ("blacklist", "not_on_list", "overstay", "camera_offline")
 
 
 def utcnow() -> datetime:
@@ -77,6 +83,10 @@ class Camera(db.Model):
     health_message: Mapped[str | None] = mapped_column(Text)
     health_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # SPEC §10 "Gates": entry and exit cameras open and close visits; a read at a camera with an
+    # allow_group of a plate not currently known in that group raises a not_on_list alert.
+    role: Mapped[str] = mapped_column(String(8), default="pass", server_default="pass")
+    allow_group: Mapped[str | None] = mapped_column(String(64))
 
 
 class Record(db.Model):
@@ -87,11 +97,21 @@ class Record(db.Model):
         UniqueConstraint("camera_id", "event_id", name="uq_lpr_records_camera_event"),
         Index("ix_lpr_records_received_at", "received_at"),
         Index("ix_lpr_records_camera_received", "camera_id", "received_at"),
+        # Prefix searches, and a plate's reads newest first (its page, SPEC §10) read from one index;
+        # PostgreSQL counts a plate's reads per camera from the index alone (the INCLUDEd columns).
         Index(
-            "ix_lpr_records_plate_prefix",
+            "ix_lpr_records_plate_id",
             "plate_normalized",
+            "id",
             postgresql_ops={"plate_normalized": "varchar_pattern_ops"},
+            postgresql_include=["camera_id", "received_at"],
         ),
+        # The review queue, oldest first, and the corrections of each camera (SPEC §10).
+        Index("ix_lpr_records_review", "id", postgresql_where=text("review_state = 'pending'"),
+              sqlite_where=text("review_state = 'pending'")),
+        Index("ix_lpr_records_corrected", "camera_id", "corrected_at",
+              postgresql_where=text("corrected_at IS NOT NULL"),
+              sqlite_where=text("corrected_at IS NOT NULL")),
         Index(
             "ix_lpr_records_plate_trgm",
             "plate_normalized",
@@ -125,6 +145,15 @@ class Record(db.Model):
     image_bytes: Mapped[int | None] = mapped_column(Integer)
     blacklisted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     extra: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    # SPEC §10 "Corrections": plate_number stays as sent; plate_normalized and province follow this.
+    plate_corrected: Mapped[str | None] = mapped_column(String(64))
+    corrected_by: Mapped[str | None] = mapped_column(String(64))
+    corrected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SPEC §10 "Review": pending for a low-confidence read or a look-alike/fuzzy hit, until confirmed or
+    # corrected; null for a read that never needed review.
+    review_state: Mapped[str | None] = mapped_column(String(16))
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     camera: Mapped[Camera] = relationship(lazy="raise")
 
@@ -169,6 +198,102 @@ class BlacklistDetection(db.Model):
 
     record: Mapped[Record] = relationship(lazy="raise")
     entry: Mapped[BlacklistEntry] = relationship(lazy="raise")
+
+
+class KnownGroup(db.Model):
+    """A group of known plates (`residents`, `staff`…) and its settings (SPEC §10)."""
+
+    __tablename__ = "known_groups"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    max_stay_minutes: Mapped[int | None] = mapped_column(Integer)  # an open visit longer raises overstay
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class KnownPlate(db.Model):
+    """A plate of the allow list: residents, staff, fleet (SPEC §10 "Known plates")."""
+
+    __tablename__ = "known_plates"
+    __table_args__ = (
+        UniqueConstraint("plate_normalized", "group_name", name="uq_known_plates_plate_group"),
+        CheckConstraint("valid_until IS NULL OR valid_from IS NULL OR valid_until > valid_from",
+                        name="valid_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plate: Mapped[str] = mapped_column(String(64))  # as typed
+    plate_normalized: Mapped[str] = mapped_column(String(32))  # without the province
+    province_code: Mapped[str | None] = mapped_column(String(8))  # then reads of another province miss
+    name: Mapped[str | None] = mapped_column(String(128))
+    notes: Mapped[str | None] = mapped_column(Text)
+    group_name: Mapped[str] = mapped_column(ForeignKey("known_groups.name", onupdate="CASCADE"))
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    added_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Visit(db.Model):
+    """A vehicle's stay: opened by a read at an entry camera (or `direction: in`), closed by the next
+    read at an exit camera (or `direction: out`). An exit with no open visit is kept with no entry."""
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        # One open visit per plate: a second entry read keeps it open (a race between store workers
+        # fails one batch on this index, and its reads are stored again one by one).
+        Index("uq_visits_open_plate", "plate_normalized", unique=True,
+              postgresql_where=text("exited_at IS NULL"), sqlite_where=text("exited_at IS NULL")),
+        Index("ix_visits_entered_at", "entered_at"),
+        Index("ix_visits_exited_at", "exited_at"),
+        Index("ix_visits_plate", "plate_normalized", "id"),
+        # Retention deletes records: their visits' references are found by these.
+        Index("ix_visits_entry_record", "entry_record_id"),
+        Index("ix_visits_exit_record", "exit_record_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    plate_normalized: Mapped[str] = mapped_column(String(32))
+    province_code: Mapped[str | None] = mapped_column(String(8))
+    group_name: Mapped[str | None] = mapped_column(String(64))  # the plate's known group when it entered
+    entered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    entry_camera_id: Mapped[str | None] = mapped_column(String(64))
+    entry_record_id: Mapped[int | None] = mapped_column(ForeignKey("lpr_records.id", ondelete="SET NULL"))
+    exited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    exit_camera_id: Mapped[str | None] = mapped_column(String(64))
+    exit_record_id: Mapped[int | None] = mapped_column(ForeignKey("lpr_records.id", ondelete="SET NULL"))
+    overstay_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Alert(db.Model):
+    """Something that happened and someone should see (SPEC §11): a blacklist hit, a read not on a
+    gate's list, an overstay, a camera gone offline. Rules (later) decide only where else it goes."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_created_at", "created_at"),
+        Index("ix_alerts_trigger_id", "trigger", "id"),
+        Index("ix_alerts_record", "record_id"),
+        Index("ix_alerts_detection", "detection_id"),
+        CheckConstraint("trigger IN ('blacklist', 'not_on_list', 'overstay', 'camera_offline')",
+                        name="trigger"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(16))
+    plate: Mapped[str | None] = mapped_column(String(32))  # normalised
+    province_code: Mapped[str | None] = mapped_column(String(8))
+    camera_id: Mapped[str | None] = mapped_column(String(64))
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("lpr_records.id", ondelete="CASCADE"))
+    detection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("blacklist_detections.id", ondelete="CASCADE"))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id", ondelete="CASCADE"))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class HealthReport(db.Model):

@@ -4,7 +4,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from ..ingest.validation import ReadIn
-from ..models import BLACKLIST_CATEGORIES, MATCH_MODES, WEBHOOK_EVENTS
+from ..models import BLACKLIST_CATEGORIES, MATCH_MODES, REVIEW_STATES, WEBHOOK_EVENTS
 from ..plates import PLATE_FORMATS, PROVINCE_CODES, province_by_code
 from ..records import PLATE_MODES, province_error
 from ..times import in_years
@@ -78,6 +78,12 @@ class RecordListArgs(RecordFilterArgs, PageArgs):
             raise ma.ValidationError("before_id cannot be combined with page or since_id", "before_id")
 
 
+class KnownShown(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    name = NStr
+    group = Str(required=True)
+
+
 class RecordSchema(ma.Schema):
     id = ma.fields.Integer(required=True)
     camera_id = Str(required=True)
@@ -104,6 +110,17 @@ class RecordSchema(ma.Schema):
     image_url = NStr
     thumbnail_url = NStr
     metadata = ma.fields.Dict()
+    known = ma.fields.Nested(KnownShown, allow_none=True, metadata={
+        "description": "the current known plate this read is (SPEC §10), null when none"})
+    plate_corrected = ma.fields.String(allow_none=True, metadata={
+        "description": "the plate as an operator corrected it (plate_number stays as sent); "
+                       "plate_normalized and province follow it"})
+    corrected_by = NStr
+    corrected_at = ma.fields.String(allow_none=True, metadata={"format": "date-time"})
+    review_state = ma.fields.String(allow_none=True, validate=validate.OneOf(REVIEW_STATES), metadata={
+        "description": "`pending` while the read waits on /review (confidence under REVIEW_CONFIDENCE, "
+                       "or a look-alike or fuzzy hit), then `confirmed` or `corrected`; null when it "
+                       "never needed review"})
 
 
 class RecordPage(PageInfo):

@@ -1,5 +1,9 @@
 """The one ingest pipeline: validate → save image → insert row → match blacklist → answer.
 
+Everything a read causes comes out of here, in its transaction: the row, its blacklist hits, the
+alerts (SPEC §11: a hit, a plate not on a gate's list), the visit it opens or closes (SPEC §10), whether
+it waits for review, its live events and its webhook events.
+
 Every door (Socket.IO, raw WebSocket, HTTP) calls these functions and only
 translates payloads and answers. The pipeline owns its transaction because
 the delivery guarantee (README "Sending reads") is about when the commit happens.
@@ -14,15 +18,18 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
+from ..alerts import raise_alert
 from ..cameras import authorize_camera, touch_camera
 from ..hotlist import cache_for, current_hotlist, match_reads
 from ..images import FilesystemImageStore, ImageRejected, SentImage, StoredImage
+from ..known import current_known
 from ..models import BlacklistDetection, Camera, Record, utcnow
 from ..plates import ParsedPlate, is_valid_normalized, parse_plate
 from ..times import to_utc
 from ..tokens import token_matches
+from ..visits import GateRead, apply_visits, visit_kind
 from ..webhooks import enqueue as enqueue_webhooks
-from ..wire import blacklist_alert, camera_status, record_json
+from ..wire import alert_event, blacklist_alert, camera_status, record_json
 from .database_errors import database_errors, refused_value
 from .errors import IngestError
 from .validation import ReadIn, confidence_percent, parse
@@ -36,6 +43,7 @@ class IngestSettings:
     image_max_bytes: int
     image_max_pixels: int
     timezone: str
+    review_confidence: float = 80.0  # SPEC §10 "Review": reads under this wait on /review
 
     @classmethod
     def from_config(cls, config) -> "IngestSettings":
@@ -44,6 +52,7 @@ class IngestSettings:
             image_max_bytes=config["IMAGE_MAX_BYTES"],
             image_max_pixels=config["IMAGE_MAX_PIXELS"],
             timezone=config["TIMEZONE"],
+            review_confidence=config["REVIEW_CONFIDENCE"],
         )
 
 
@@ -52,7 +61,8 @@ class ReadResult:
     """A stored read: what to answer, and everything it caused that others must hear of.
 
     `events` are the live events of README "Live updates", in order (`new_record`, a
-    `blacklist_alert` per hit, `camera_status` when the camera's state changed); each door hands
+    `blacklist_alert` per hit, an `alert` per other trigger, `camera_status` when the camera's state
+    changed); each door hands
     them to its publisher after the commit. Its webhook events were queued in the transaction."""
 
     record_id: int
@@ -69,6 +79,10 @@ class ReadResult:
     @property
     def alerts(self) -> list[dict[str, Any]]:
         return [data for event, data in self.events if event == "blacklist_alert"]
+
+    @property
+    def other_alerts(self) -> list[dict[str, Any]]:
+        return [data for event, data in self.events if event == "alert"]
 
     def answer(self) -> dict[str, Any]:
         return {
@@ -148,7 +162,7 @@ def ingest_reads(session: Session, store: FilesystemImageStore, settings: Ingest
 
     Per read: the camera is authorised, a repeat of an earlier (camera_id, event_id)
     is answered with the first record, the image is written durably, then the row,
-    its blacklist hits and its webhook events are inserted, all committed at once.
+    its blacklist hits, alerts, visit and webhook events are inserted, all committed at once.
     A read's outcome is a ReadResult or the IngestError to answer. One read never costs
     the others theirs: when the batch fails on anything but an unavailable database, each
     read is stored again on its own, and the one that fails alone on a value the database
@@ -163,7 +177,12 @@ def ingest_reads(session: Session, store: FilesystemImageStore, settings: Ingest
         session.rollback()
         cache_for(session).invalidate()
         if len(reads) == 1:
-            return [_earlier_or_raise(session, reads[0])]
+            earlier = _earlier(session, reads[0])
+            if earlier is not None:
+                return [earlier]
+            # No earlier read: another batch opened this plate's visit first (one open visit per plate,
+            # SPEC §10), or committed a blacklist change. Stored once more, that commit now visible.
+            return [_store_batch(session, store, settings, reads)[0]]
         return _one_by_one(session, store, settings, reads)
     except Exception as exc:
         session.rollback()
@@ -259,13 +278,11 @@ def warm_up(session: Session, now: datetime) -> None:
     session.rollback()
 
 
-def _earlier_or_raise(session: Session, read: PreparedRead) -> Outcome:
+def _earlier(session: Session, read: PreparedRead) -> Outcome | None:
     with database_errors(session):
         earlier = _earlier_reads(session, [read.key] if read.key else [])
         session.rollback()
-    if read.key not in earlier:
-        raise RuntimeError("insert conflicted but no earlier read was found")
-    return earlier[read.key]
+    return earlier.get(read.key)
 
 
 def _cameras_for(session: Session, reads: list[PreparedRead], settings: IngestSettings, now: datetime,
@@ -332,8 +349,17 @@ def _paths(stored: list[StoredImage]) -> list[str]:
     return [path for s in stored for path in (s.path, s.thumbnail_path)]
 
 
+REVIEWED_MATCHES = ("lookalike", "fuzzy")  # hits an operator should confirm (SPEC §10 "Review")
+
+
+def needs_review(confidence: float | None, hits, settings: IngestSettings) -> bool:
+    """Whether a read waits on /review: under REVIEW_CONFIDENCE, or hit by a look-alike or fuzzy entry."""
+    return (confidence is not None and confidence < settings.review_confidence) or \
+        any(hit.match_type in REVIEWED_MATCHES for hit in hits)
+
+
 def _record_row(read: PreparedRead, camera: Camera, now: datetime, settings: IngestSettings,
-                stored: StoredImage | None, blacklisted: bool) -> dict[str, Any]:
+                stored: StoredImage | None, hits) -> dict[str, Any]:
     data = read.data
     return {
         "camera_id": camera.id, "event_id": data.event_id, "plate_number": data.plate_number,
@@ -348,38 +374,63 @@ def _record_row(read: PreparedRead, camera: Camera, now: datetime, settings: Ing
         "thumbnail_path": stored.thumbnail_path if stored else None,
         "image_sha256": stored.sha256 if stored else None,
         "image_bytes": stored.size if stored else None,
-        "blacklisted": blacklisted,
+        "blacklisted": bool(hits),
+        "review_state": "pending" if needs_review(read.confidence, hits, settings) else None,
     }
 
 
 def _insert_reads(session: Session, cameras: dict[str, Camera],
                   reads: list[tuple[PreparedRead, StoredImage | None]], now: datetime,
                   settings: IngestSettings) -> list[ReadResult]:
-    """Insert the rows (one statement), their blacklist hits and webhook events; the caller commits."""
+    """Insert the rows (one statement), their blacklist hits, alerts, visits and webhook events; the
+    caller commits."""
     if not reads:
         return []
     hits = match_reads(session, [(read.plate, read.data.plate_number, read.parsed.province_code)
                                  for read, _ in reads], now)
-    rows = [_record_row(read, cameras[read.data.camera_id], now, settings, stored, bool(found))
+    known = current_known(session)
+    rows = [_record_row(read, cameras[read.data.camera_id], now, settings, stored, found)
             for (read, stored), found in zip(reads, hits, strict=True)]
     ids = session.scalars(insert(Record).returning(Record.id, sort_by_parameter_order=True), rows).all()
     changed = {read.data.camera_id for read, _ in reads
                if touch_camera(cameras[read.data.camera_id], now, read.data.hostname)}
-    results, pending = [], []
+    results, pending, gate_reads = [], [], []
     for (read, _), row, record_id, found in zip(reads, rows, ids, hits, strict=True):
         camera = cameras[read.data.camera_id]
+        plate, province = read.plate, read.parsed.province_code
         entries = [hit.entry for hit in found]
         detections = [BlacklistDetection(record_id=record_id, entry_id=hit.entry.id, detected_at=now,
                                          match_type=hit.match_type) for hit in found]
         session.add_all(detections)
-        pending.append((record_json(dict(row, id=record_id), camera.name), entries, detections))
+        others = []
+        if camera.allow_group and known.in_group(plate, province, camera.allow_group, now) is None:
+            others.append(raise_alert(session, "not_on_list", now, plate=plate, province_code=province,
+                                      camera_id=camera.id, record_id=record_id,
+                                      detail={"group": camera.allow_group}))
+        kind = visit_kind(camera, read.data.direction)
+        if kind is not None:
+            gate_reads.append(GateRead(record_id, plate, province, camera.id, kind,
+                                       known.stay_group(plate, province, now)))
+        record = record_json(dict(row, id=record_id), camera.name, known.first(plate, province, now))
+        pending.append((record, entries, detections, others))
         results.append(ReadResult(record_id, False, bool(entries), camera.id))
-    session.flush()  # detection ids, for the alerts
+    session.flush()  # detection ids, for their alerts
+    hit_alerts = [[raise_alert(session, "blacklist", now, plate=record["plate_normalized"],
+                               province_code=record["province_code"], camera_id=record["camera_id"],
+                               record_id=record["id"], detection_id=d.id,
+                               detail={"entry_id": entry.id, "match_type": d.match_type,
+                                       "category": entry.category})
+                   for entry, d in zip(entries, detections, strict=True)]
+                  for record, entries, detections, _ in pending]
+    apply_visits(session, gate_reads, now)
+    session.flush()  # alert ids, for the events
     webhook_events = []
-    for result, (record, entries, detections) in zip(results, pending, strict=True):
-        alerts = [blacklist_alert(d.id, d.match_type, record, entry)
-                  for entry, d in zip(entries, detections, strict=True)]
-        result.events = [("new_record", record), *(("blacklist_alert", alert) for alert in alerts)]
+    for result, (record, entries, detections, others), hit_rows in zip(results, pending, hit_alerts,
+                                                                        strict=True):
+        alerts = [blacklist_alert(d.id, d.match_type, record, entry, alert.id)
+                  for entry, d, alert in zip(entries, detections, hit_rows, strict=True)]
+        result.events = [("new_record", record), *(("blacklist_alert", alert) for alert in alerts),
+                         *(("alert", alert_event(other, record)) for other in others)]
         if result.camera_id in changed:  # the camera's last_seen moved: once per camera and batch
             changed.discard(result.camera_id)
             camera = cameras[result.camera_id]
