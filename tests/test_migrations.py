@@ -1,4 +1,4 @@
-"""The first migration gives exactly the schema the models declare, on both databases."""
+"""The migrations give exactly the schema the models declare, on both databases, and keep the data."""
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -147,3 +147,52 @@ def test_upgrading_to_thai_plates_parses_the_stored_records_postgresql(postgres)
     upgrade_database(database_url(url))
     _check_parsed_after_0004(url)
     assert_no_drift(url)
+
+
+def _downgrade(url: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from lprserver.database import ROOT
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["configure_logging"] = False
+    command.downgrade(config, revision)
+
+
+def _check_vehicles_0005(url: str) -> None:
+    """After 0005 (SPEC §10): the stored reads are kept, their cameras are `pass` gates, and the plate
+    index serves a plate's reads newest first."""
+    from sqlalchemy import text
+    engine = create_engine(database_url(url))
+    with engine.connect() as conn:
+        roles = conn.execute(text("SELECT role, allow_group FROM cameras")).all()
+        states = conn.execute(text("SELECT DISTINCT review_state, plate_corrected FROM lpr_records")).all()
+        count = conn.execute(text("SELECT count(*) FROM lpr_records")).scalar()
+        indexes = {ix["name"] for ix in inspect(conn).get_indexes("lpr_records")}
+        tables = set(inspect(conn).get_table_names())
+    engine.dispose()
+    assert [tuple(r) for r in roles] == [("pass", None)]
+    assert [tuple(r) for r in states] == [(None, None)] and count == 7
+    assert "ix_lpr_records_plate_id" in indexes and "ix_lpr_records_plate_prefix" not in indexes
+    assert {"known_plates", "known_groups", "visits", "alerts"} <= tables
+
+
+def _vehicles_round_trip(url: str) -> None:
+    upgrade_database(database_url(url), "0004_thai_plates")
+    _records_before_0004(url)
+    upgrade_database(database_url(url))
+    _check_vehicles_0005(url)
+    _downgrade(database_url(url), "0004_thai_plates")
+    upgrade_database(database_url(url))
+    _check_vehicles_0005(url)
+    assert_no_drift(url)
+
+
+def test_upgrading_to_vehicles_keeps_the_reads_and_downgrades_sqlite(tmp_path):
+    _vehicles_round_trip(f"sqlite:///{tmp_path / 'v.db'}")
+
+
+def test_upgrading_to_vehicles_keeps_the_reads_and_downgrades_postgresql(postgres):
+    _vehicles_round_trip(_empty_postgresql(postgres, "before_0005"))

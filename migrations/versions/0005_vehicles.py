@@ -139,20 +139,21 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Downgrade schema."""
-    with op.batch_alter_table('lpr_records', schema=None) as batch_op:
-        batch_op.drop_index('ix_lpr_records_corrected')
-        batch_op.drop_index('ix_lpr_records_review')
-        batch_op.drop_index('ix_lpr_records_plate_id')
-        batch_op.create_index('ix_lpr_records_plate_prefix', ['plate_normalized'], unique=False,
-                              postgresql_ops={'plate_normalized': 'varchar_pattern_ops'})
-        for column in ('reviewed_at', 'reviewed_by', 'review_state', 'corrected_at', 'corrected_by',
-                       'plate_corrected'):
-            batch_op.drop_column(column)
-    with op.batch_alter_table('cameras', schema=None) as batch_op:
-        batch_op.drop_column('allow_group')
-        batch_op.drop_column('role')
+    """Downgrade schema.
+
+    Columns are dropped with ALTER TABLE DROP COLUMN (SQLite 3.35 and later have it): batch mode
+    would copy `cameras` and `lpr_records`, and SQLite refuses to drop a table other rows reference."""
     op.drop_table('alerts')
     op.drop_table('visits')
     op.drop_table('known_plates')
     op.drop_table('known_groups')
+    op.drop_index('ix_lpr_records_corrected', table_name='lpr_records')
+    op.drop_index('ix_lpr_records_review', table_name='lpr_records')
+    op.drop_index('ix_lpr_records_plate_id', table_name='lpr_records')
+    op.create_index('ix_lpr_records_plate_prefix', 'lpr_records', ['plate_normalized'], unique=False,
+                    postgresql_ops={'plate_normalized': 'varchar_pattern_ops'})
+    for column in ('reviewed_at', 'reviewed_by', 'review_state', 'corrected_at', 'corrected_by',
+                   'plate_corrected'):
+        op.drop_column('lpr_records', column)
+    op.drop_column('cameras', 'allow_group')
+    op.drop_column('cameras', 'role')
