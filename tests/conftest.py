@@ -22,8 +22,10 @@ from lprserver.users import save_user
 from .pgcluster import ThrowawayPostgres
 from .processes import Daemon
 
-TABLES = ("webhook_deliveries", "webhooks", "blacklist_detections", "health_reports", "audit_log", "api_tokens", "lpr_records",
-          "blacklist_plates", "cameras", "web_sessions", "users")
+# Children before their parents: SQLite deletes table by table with its foreign keys on.
+TABLES = ("webhook_deliveries", "webhooks", "alerts", "visits", "blacklist_detections", "health_reports", "audit_log",
+          "api_tokens", "lpr_records", "blacklist_plates", "known_plates", "known_groups", "cameras", "web_sessions",
+          "users")
 
 
 def pytest_addoption(parser):
