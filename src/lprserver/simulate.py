@@ -36,6 +36,10 @@ PROVINCES = (
     "เชียงใหม่", "ชลบุรี", "ภูเก็ต", "ขอนแก่น", "นครราชสีมา", "สงขลา", "ระยอง", "อุดรธานี",
 )
 LOCATIONS = ("ประตูหน้า", "ประตูหลัง", "ลานจอดรถ B1", "ทางเข้าอาคาร A", "ด่านเก็บเงิน 2")
+# The front gate's camera sees cars coming in, the back gate's cars going out (SPEC §10 "Visits": a
+# read with direction in opens a visit, out closes it); the others say nothing.
+DIRECTIONS = {"ประตูหน้า": "in", "ประตูหลัง": "out"}
+UNSURE_SHARE = 0.1  # reads a camera is unsure of (confidence 55-80): they wait on /review
 # Debian's fonts-thai-tlwg (setup.sh run installs it); DejaVu has no Thai letters (they show as boxes).
 THAI_FONTS = (
     "/usr/share/fonts/truetype/tlwg/Garuda-Bold.ttf",
@@ -346,7 +350,9 @@ class SimulatedCamera:
             "event_id": f"{self.camera_id}-{uuid.uuid4().hex}",
             "plate_number": plate,
             "province": province,
-            "confidence": round(rng.uniform(80, 99.9), 1),
+            "confidence": round(rng.uniform(55, 80) if rng.random() < UNSURE_SHARE else
+                                rng.uniform(80, 99.9), 1),
+            "direction": DIRECTIONS.get(self.location),
             "image_data": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii"),
             "location": self.location,
             "timestamp": datetime.now(UTC).isoformat(),
