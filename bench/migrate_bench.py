@@ -1,7 +1,10 @@
-"""Time migration 0004 (Thai plates) on a table of records stored before it, in a throwaway cluster.
+"""Time a migration (0004 Thai plates, or 0005 vehicles) on a table of records stored before it.
 
-    python -m bench.migrate_bench                 # 5,000,000 rows
-    python -m bench.migrate_bench --rows 50000    # a smoke run
+    python -m bench.migrate_bench                          # 0004 at 5,000,000 rows
+    python -m bench.migrate_bench --migration 0005         # 0005: new columns, the plate index rebuilt
+    python -m bench.migrate_bench --rows 50000             # a smoke run
+
+The cluster is a throwaway one.
 
 The rows are written as the server stored them before 0004: a third of the Thai plates with the
 province in the plate text (and so in `plate_normalized`), the rest with it in the `province` field
@@ -23,7 +26,7 @@ from tests.pgcluster import ThrowawayPostgres
 from .common import machine, random_plate, remove_tree, work_dir, write_json
 from .query_bench import CAMERAS, CHUNK, DAYS, camera_ids
 
-BEFORE = "0003_web_sessions"
+BEFORE = {"0004": "0003_web_sessions", "0005": "0004_thai_plates"}  # the revision the rows are written at
 COLUMNS = ("camera_id, event_id, plate_number, plate_normalized, province, confidence, captured_at, "
            "received_at")
 
@@ -58,13 +61,15 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--migration", choices=sorted(BEFORE), default="0004")
     parser.add_argument("--json", help="write the results here (default bench/results/migrate_bench-*.json)")
     args = parser.parse_args(argv)
-    result = {"machine": machine(), "rows": args.rows}
+    result = {"machine": machine(), "rows": args.rows, "migration": args.migration}
+    before = BEFORE[args.migration]
     cluster = ThrowawayPostgres(tempfile.mkdtemp(prefix="lpr-bench-pg-", dir=work_dir()))
     url = cluster.start()
     try:
-        upgrade_database(database_url(url), BEFORE)
+        upgrade_database(database_url(url), before)
         import psycopg2
         with psycopg2.connect(url) as conn, conn.cursor() as cur:
             cur.executemany("INSERT INTO cameras (id, online, created_at) VALUES (%s, false, now())",
@@ -73,7 +78,7 @@ def main(argv=None) -> None:
             for chunk in _chunks(args.rows, args.seed):
                 cur.copy_expert(f"COPY lpr_records ({COLUMNS}) FROM STDIN", chunk)
             conn.commit()
-            print(f"filled {args.rows:,} rows at revision {BEFORE} in {time.monotonic() - started:.1f} s",
+            print(f"filled {args.rows:,} rows at revision {before} in {time.monotonic() - started:.1f} s",
                   flush=True)
         conn = psycopg2.connect(url)
         conn.autocommit = True
@@ -96,7 +101,7 @@ def main(argv=None) -> None:
                    "with_province_code": with_code, "th_car": th_car,
                    "province_left_in_plate": province_left, "table_mb_before": size_before,
                    "table_mb_after": size_after})
-    print(f"migration 0004 on {total:,} rows: {took:.1f} s ({args.rows / took:,.0f} rows/s); "
+    print(f"migration {args.migration} on {total:,} rows: {took:.1f} s ({args.rows / took:,.0f} rows/s); "
           f"{with_code:,} with a province code, {th_car:,} th_car, {province_left:,} with a province left in "
           f"plate_normalized; table + indexes {size_before:,} MB before, {size_after:,} MB after")
     print(f"results: {write_json('migrate_bench', result, args.json)}")
