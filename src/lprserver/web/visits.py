@@ -1,0 +1,54 @@
+"""The visits page (SPEC §10): vehicles on site now with how long, and a day's closed visits."""
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app, render_template, request
+from flask_login import login_required
+
+from ..extensions import db
+from ..models import utcnow
+from ..records import camera_names
+from ..visit_list import closed_between, day_summary, duration_text, is_overstay, max_stays, on_site
+from ..visits import stay_seconds
+from . import bp
+
+PER_PAGE = 200  # a day's closed visits per page
+ON_SITE_LIMIT = 1000
+
+
+def _day(text: str | None, today: date) -> tuple[date, str | None]:
+    if not text:
+        return today, None
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        return today, f"'{text[:40]}' is not a day: use YYYY-MM-DD · รูปแบบวันที่ไม่ถูกต้อง"
+    if not 1970 <= day.year <= 2100:
+        return today, "the day must lie in the years 1970-2100"
+    return day, None
+
+
+@bp.get("/visits")
+@login_required
+def visits():
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    now = utcnow()
+    today = now.astimezone(tz).date()
+    day, error = _day(request.args.get("day"), today)
+    start = datetime.combine(day, datetime.min.time(), tz)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
+    page_number = min(max(request.args.get("p", 1, type=int), 1), 10**6)
+    limits, names = max_stays(db.session), camera_names(db.session)
+    here = [(v, stay_seconds(v, now), is_overstay(v, now, limits))
+            for v in on_site(db.session, ON_SITE_LIMIT)]
+    closed = [(v, stay_seconds(v, now), is_overstay(v, now, limits))
+              for v in closed_between(db.session, start, end, PER_PAGE + 1, (page_number - 1) * PER_PAGE)]
+    summary = day_summary(db.session, start, end)
+    return render_template(
+        "visits.html", on_site_rows=here, closed=closed[:PER_PAGE], more=len(closed) > PER_PAGE,
+        page_number=page_number, summary=summary, day=day, today=today, error=error, names=names,
+        limits=limits, duration=duration_text, now=now,
+        previous_day=day - timedelta(days=1), next_day=day + timedelta(days=1),
+        overstays=sum(1 for _, _, over in here if over), on_site_limit=ON_SITE_LIMIT,
+    ), 400 if error else 200
