@@ -112,10 +112,13 @@ class KnownCache:
 
 
 def table_fingerprint(session: Session) -> Fingerprint:
-    plates = session.execute(
-        select(func.count(), func.max(KnownPlate.id), func.max(KnownPlate.updated_at))).one()
-    groups = session.execute(select(func.count(), func.max(KnownGroup.updated_at))).one()
-    return (*plates, *groups)
+    """Count, largest id and latest stamp of the plates, count and latest stamp of the groups: one query."""
+    def one(*columns, table):
+        return select(*columns).select_from(table).scalar_subquery()
+    return tuple(session.execute(select(
+        one(func.count(), table=KnownPlate), one(func.max(KnownPlate.id), table=KnownPlate),
+        one(func.max(KnownPlate.updated_at), table=KnownPlate), one(func.count(), table=KnownGroup),
+        one(func.max(KnownGroup.updated_at), table=KnownGroup))).one())
 
 
 def load(session: Session) -> KnownList:
