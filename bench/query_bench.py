@@ -1,4 +1,5 @@
-"""Fill PostgreSQL with realistic records (rows only) and time the records page's and statistics' queries.
+"""Fill PostgreSQL with realistic records (rows only) and time the records page's, statistics' and a
+plate's page's queries.
 
     python -m bench.query_bench                          # 5,000,000 rows in a throwaway cluster
     python -m bench.query_bench --pg-dir /var/tmp/lpr-5m # keep the filled cluster for the next run
@@ -12,10 +13,20 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, select
 from sqlalchemy.orm import Session
 
 from config import database_url
+from lprserver.models import Record
+from lprserver.plate_history import PER_PAGE as PLATE_PER_PAGE
+from lprserver.plate_history import (
+    cameras_seen,
+    end_read,
+    plate_history,
+    reads_of,
+    route_of,
+    sightings_page,
+)
 from lprserver.plates import PROVINCES, Province, parse_plate
 from lprserver.records import COUNT_CAP, RecordFilter, Total, count_records, page_records
 from lprserver.simulate import as_cameras_send
@@ -38,6 +49,10 @@ OTHER_PROVINCE_WEIGHT = 0.5
 NO_PROVINCE_READ = 0.05  # the camera read no province off the plate
 TIMEZONE = "Asia/Bangkok"
 PER_PAGE = 50  # the records page's page size (web/records.py PER_PAGE)
+# A plate's page (SPEC §10) is timed on a vehicle read every HEAVY_EVERY-th row: 100,000 reads at 5 M rows,
+# at the cameras the other reads are at.
+HEAVY_PLATE, HEAVY_PROVINCE, HEAVY_EVERY = "ฮฮ9999", "กรุงเทพมหานคร", 50
+HEAVY_DEPTH = 0.9  # the deep sightings page starts this far into the plate's reads (90,000 of 100,000)
 
 # The searches of the records page (web/records.py): each is timed as its first page and its total.
 SEARCHES = {
@@ -70,6 +85,25 @@ def _count(args):
     return lambda session, now, camera: count_records(session, _search(args, now, camera))
 
 
+def _plate_summary(session, now, camera):
+    """The head of a plate's page: its reads, first and last seen."""
+    return [reads_of(session, HEAVY_PLATE), end_read(session, HEAVY_PLATE, newest=False),
+            end_read(session, HEAVY_PLATE, newest=True)]
+
+
+_deep_before: dict[str, int] = {}
+
+
+def _plate_deep_page(session, now, camera):
+    """A sightings page HEAVY_DEPTH of the way into the plate's reads (its before_id found once, untimed
+    after the warm-up run)."""
+    if "id" not in _deep_before:
+        ids = session.execute(select(Record.id).where(Record.plate_normalized == HEAVY_PLATE)
+                              .order_by(Record.id.desc())).scalars().all()
+        _deep_before["id"] = ids[int(len(ids) * HEAVY_DEPTH)] if ids else 0
+    return sightings_page(session, HEAVY_PLATE, {}, _deep_before["id"], PLATE_PER_PAGE)[0]
+
+
 # name -> (what runs it, what it stands for). Each calls the app's own service, the one the page or
 # the API calls, so the statements timed are the ones the app sends (EXPLAIN ANALYZE of each is saved).
 QUERIES = {
@@ -80,6 +114,18 @@ QUERIES = {
                        "GET /api/statistics (default 24 h): every statement it runs"),
     "dashboard_charts": (lambda session, now, camera: dashboard_stats(session, now, TIMEZONE),
                          "the dashboard's chart data (page and periodic `stats` event): every statement"),
+    "plate_page": (lambda session, now, camera: plate_history(session, HEAVY_PLATE, now),
+                   f"a plate's page / GET /api/plates/<plate>, a plate read every {HEAVY_EVERY}th row: "
+                   "every statement"),
+    "plate_summary": (_plate_summary, "a plate's page: reads, first and last seen"),
+    "plate_cameras": (lambda session, now, camera: cameras_seen(session, HEAVY_PLATE),
+                      "a plate's page: reads and last seen per camera"),
+    "plate_sightings": (lambda session, now, camera: sightings_page(session, HEAVY_PLATE, {}, None,
+                                                                    PLATE_PER_PAGE)[0],
+                        "a plate's page: the newest sightings"),
+    "plate_deep_page": (_plate_deep_page, f"a plate's page: sightings {HEAVY_DEPTH:.0%} deep (before_id)"),
+    "plate_route": (lambda session, now, camera: route_of(session, HEAVY_PLATE, {}, {})[0],
+                    "a plate's page: the route of its newest 500 sightings"),
 }
 
 
@@ -108,6 +154,11 @@ def fill(db: BenchDatabase, rows: int, seed: int) -> dict:
             if not cur.fetchone()[0]:
                 print("warning: these rows were filled before records had province codes; the province "
                       "searches find nothing (fill a new --pg-dir)")
+            cur.execute("SELECT count(*) FROM lpr_records WHERE plate_normalized = %s", (HEAVY_PLATE,))
+            if cur.fetchone()[0] < have // HEAVY_EVERY // 2:
+                print(f"warning: these rows were filled before the bench read {HEAVY_PLATE} every "
+                      f"{HEAVY_EVERY}th row; the plate_* figures are of a lighter plate "
+                      "(fill a new --pg-dir)")
             return {"rows": have, "filled": 0, "seconds": 0}
         started = time.monotonic()
         cur.executemany("INSERT INTO cameras (id, name, location, online, created_at) "
@@ -180,6 +231,8 @@ def _chunks(count: int, seed: int):
         for n in range(start, min(count, start + CHUNK)):
             at += step
             plate, registered = pool[int(len(pool) * rng.random() ** 3)]
+            if n % HEAVY_EVERY == 0:
+                plate, registered = HEAVY_PLATE, HEAVY_PROVINCE
             camera = cameras[int(CAMERAS * rng.random() ** 1.5)]
             captured = at - timedelta(milliseconds=rng.randint(50, 2000))
             read = None if rng.random() < NO_PROVINCE_READ else registered
@@ -247,6 +300,8 @@ def _size(result) -> int | str:
         return len(result)
     if isinstance(result, Total):
         return f"{result.value} ({result.kind})"
+    if hasattr(result, "reads"):  # plate_history's History
+        return f"{result.reads} reads"
     return "-"
 
 
