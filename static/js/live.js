@@ -70,7 +70,61 @@
 
   function groupKey(alert) {
     const record = alert.record || {};
+    if (alert.trigger) return `${alert.trigger}\u0000${alert.plate || record.plate_normalized}\u0000${alert.camera_id || record.camera_id}`;
     return `${record.plate_normalized || record.plate_number}\u0000${record.camera_id}`;
+  }
+
+  // A blacklist card holds hits (detection ids); the cards of other triggers hold alerts ("a" + id).
+  function cardId(alert) { return alert.trigger ? `a${alert.id}` : alert.detection_id; }
+  function ackId(data) { return data.detection_id != null ? data.detection_id : `a${data.alert_id}`; }
+
+  // The other triggers (SPEC §11): the same card in its own colour, saying what happened.
+  const TRIGGER_LABELS = {
+    not_on_list: "NOT ON LIST · ไม่อยู่ในรายชื่อ", overstay: "OVERSTAY · อยู่เกินเวลา",
+    camera_offline: "CAMERA OFFLINE · กล้องออฟไลน์",
+  };
+
+  function minutesText(minutes) {
+    const h = Math.floor(minutes / 60);
+    const m = Math.round(minutes % 60);
+    if (!h) return `${m} min`;
+    return m ? `${h} h ${m} min` : `${h} h`;
+  }
+
+  function triggerText(alert) {
+    const detail = alert.detail || {};
+    if (alert.trigger === "not_on_list") return `not on list: ${detail.group || ""}`;
+    if (alert.trigger === "overstay") {
+      const max = detail.max_stay_minutes != null ? ` (max ${minutesText(detail.max_stay_minutes)})` : "";
+      return `overstay: ${minutesText(Math.floor((detail.stay_seconds || 0) / 60))}${max}`;
+    }
+    return alert.trigger.replace(/_/g, " ");
+  }
+
+  function fillTriggerCard(card, alert) {
+    const record = alert.record || {};
+    const detail = alert.detail || {};
+    const camera = record.camera_name ? `${record.camera_name} (${alert.camera_id || record.camera_id})` : (alert.camera_id || record.camera_id);
+    card.classList.add(`kind-${alert.trigger}`);
+    card.dataset.trigger = alert.trigger;
+    card.querySelector(".card-header").classList.remove("bg-danger");
+    card.querySelector(".alert-head-label").textContent = TRIGGER_LABELS[alert.trigger] || alert.trigger;
+    setField(card, "category", detail.group || "");
+    card.querySelector('[data-field="category"]').classList.replace("text-danger", "text-dark");
+    const plate = record.plate_corrected || record.plate_number || alert.plate || "";
+    setField(card, "plate", plate);
+    setField(card, "head-plate", `${plate} · ${triggerText(alert)}`);
+    setField(card, "match", triggerText(alert));
+    setField(card, "camera", camera || "—");
+    setField(card, "location", record.location || "—");
+    card.querySelector('[data-field="reason"]').parentElement.hidden = true;
+    setField(card, "time", localTime(alert.trigger === "overstay" ? detail.entered_at : (record.captured_at || alert.created_at)));
+    const img = card.querySelector(".alert-image");
+    if (record.thumbnail_url || record.image_url) { img.src = record.image_url || record.thumbnail_url; img.hidden = false; } else { img.hidden = true; }
+    const link = card.querySelector('[data-field="link"]');
+    if (alert.trigger === "overstay") { link.textContent = "Visits · การเข้าออก"; link.href = "/visits"; }
+    else if (record.id) { link.textContent = "Open record · ดูรายการ"; link.href = `/records/${encodeURIComponent(record.id)}`; }
+    else { link.textContent = ""; link.removeAttribute("href"); }
   }
 
   // How the read matched its entry, naming the entry's plate: the card's plate line is the read's.
@@ -117,7 +171,8 @@
   }
 
   function showAlert(alert, quiet) {
-    if (groupOfDetection.has(alert.detection_id)) return;
+    const id = cardId(alert);
+    if (groupOfDetection.has(id)) return;
     const key = groupKey(alert);
     let group = groups.get(key);
     if (!group || group.ids.size === group.acked.size) {
@@ -125,11 +180,11 @@
       group = { card: newCard(key), ids: new Set(), acked: new Set(), count: 0 };
       groups.set(key, group);
     }
-    group.ids.add(alert.detection_id);
-    groupOfDetection.set(alert.detection_id, key);
+    group.ids.add(id);
+    groupOfDetection.set(id, key);
     group.count += 1;
-    group.card.dataset.detectionId = alert.detection_id;
-    fillCard(group.card, alert);
+    if (alert.trigger) { group.card.dataset.alertId = alert.id; fillTriggerCard(group.card, alert); }
+    else { group.card.dataset.detectionId = alert.detection_id; fillCard(group.card, alert); }
     setField(group.card, "count", group.count);
     group.card.querySelector(".alert-count").hidden = group.count < 2;
     document.querySelector("#alert-stack .alert-cards").prepend(group.card);  // newest first
@@ -165,10 +220,11 @@
   }
 
   function markAcknowledged(data) {
-    const key = groupOfDetection.get(data.detection_id);
+    const id = ackId(data);
+    const key = groupOfDetection.get(id);
     const group = key && groups.get(key);
     if (!group) return;
-    group.acked.add(data.detection_id);
+    group.acked.add(id);
     if (group.acked.size < group.ids.size) return;
     group.card.classList.add("acknowledged");
     setField(group.card, "acked", `✔ ${data.by || ""} ${localTime(data.acknowledged_at)}`);
@@ -184,10 +240,15 @@
       const response = await fetch("/alerts/acknowledge", {
         method: "POST", credentials: "same-origin",
         headers: { "X-CSRFToken": csrf, Accept: "application/json", "Content-Type": "application/json" },
-        body: JSON.stringify({ detection_ids: ids }),
+        body: JSON.stringify({
+          detection_ids: ids.filter((id) => typeof id === "number"),
+          alert_ids: ids.filter((id) => typeof id === "string").map((id) => Number(id.slice(1))),
+        }),
       });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      (await response.json()).acknowledged.forEach(markAcknowledged);
+      const answer = await response.json();
+      answer.acknowledged.forEach(markAcknowledged);
+      (answer.alerts || []).forEach(markAcknowledged);
     } catch (err) {
       if (button) { button.disabled = false; button.textContent = "Retry · ลองอีกครั้ง"; }
     }
@@ -257,6 +318,7 @@
       });
       // Hits still waiting when the page opens show quietly; ones missed while disconnected beep.
       missed.alerts.forEach((alert) => showAlert(alert, firstLoad));
+      (missed.other_alerts || []).forEach((alert) => showAlert(alert, firstLoad));
     } catch (err) { /* the next reconnect tries again */ }
   }
 
@@ -283,6 +345,8 @@
     });
     socket.on("blacklist_alert", (alert) => { showAlert(alert, false); dispatch("blacklist_alert", alert); });
     socket.on("blacklist_ack", (data) => { markAcknowledged(data); dispatch("blacklist_ack", data); });
+    socket.on("alert", (alert) => { showAlert(alert, false); dispatch("alert", alert); });
+    socket.on("alert_ack", (data) => { markAcknowledged(data); dispatch("alert_ack", data); });
     socket.on("camera_status", (data) => dispatch("camera_status", data));
     socket.on("stats", (data) => {
       // Any page's headline numbers ([data-counter]) follow the periodic figures.

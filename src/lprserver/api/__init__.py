@@ -76,4 +76,4 @@ def check_access():
         csrf.protect()
 
 
-from . import blacklist, cameras, ingest, records, statistics, tokens, webhooks  # noqa: E402,F401
+from . import alerts, blacklist, cameras, ingest, records, statistics, tokens, visits, webhooks  # noqa: E402,F401

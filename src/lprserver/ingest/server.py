@@ -20,6 +20,7 @@ from ..images import FilesystemImageStore, thread_map
 from ..live import relay_from_config
 from ..models import Camera
 from ..monitoring import disk_check
+from ..overstay import OverstayChecker
 from ..tokens import token_matches
 from ..webhooks import DeliveryWorker
 from ..wire import camera_status
@@ -307,6 +308,8 @@ def serve(app: Flask, async_mode: str, ingest_class: type[Ingest] = Ingest) -> N
     ingest.start()
     if app.config["WEBHOOK_WORKER"]:
         DeliveryWorker(app).start()  # webhooks are sent from here, off every camera's path
+    if app.config["OVERSTAY_CHECK_SECONDS"] > 0:  # overstay alerts (SPEC §10), live like a read's alerts
+        OverstayChecker(app, app.config["OVERSTAY_CHECK_SECONDS"], ingest.notify).start()
     cap = app.config["INGEST_MAX_MESSAGE_BYTES"]
     metrics = IngestMetrics(ingest, app.config["METRICS_TOKEN"])
     start_heartbeat(app.config["HEARTBEAT_FILE"], app.config["HEARTBEAT_INTERVAL"],

@@ -9,6 +9,7 @@ from flask_socketio import ConnectionRefusedError, join_room
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from ..alert_list import pending_alert_events
 from ..extensions import csrf, db, socketio
 from ..live import SIGNATURE_HEADER, TIMESTAMP_HEADER, relay_key, verify
 from ..models import BlacklistDetection, Camera, utcnow
@@ -21,7 +22,7 @@ from . import bp
 log = logging.getLogger("lprserver.web.live")
 
 LIVE_ROOM = "signed-in"
-RELAYED_EVENTS = ("new_record", "blacklist_alert", "camera_status")
+RELAYED_EVENTS = ("new_record", "blacklist_alert", "alert", "camera_status")
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 _stats_lock = threading.Lock()
 _stats_running = False
@@ -105,6 +106,7 @@ def missed():
     return jsonify({
         "records": [record_json(r, names.get(r.camera_id)) for r in records],
         "alerts": [missed_alert(d, names.get(d.record.camera_id)) for d in reversed(pending)],
+        "other_alerts": pending_alert_events(db.session),  # `alert` events not yet acknowledged
     })
 
 
