@@ -1,0 +1,36 @@
+"""The record page's correction form (SPEC §10 "Corrections"): operators and admins type the plate a
+camera got wrong."""
+
+from flask import flash, redirect, request, url_for
+from flask_login import current_user
+
+from ..auth import require_role
+from ..corrections import CorrectionError, correct_record
+from ..extensions import db
+from ..models import Record, utcnow
+from . import bp, client_ip
+from .live import publish
+from .records import record as record_page
+
+
+@bp.post("/records/<id:record_id>/correct")
+@require_role("admin", "operator")
+def correct(record_id: int):
+    """Correct the read; a refused plate or province comes back on the record page, under its field."""
+    item = db.get_or_404(Record, record_id)
+    plate = request.form.get("plate_corrected", "")
+    province = request.form.get("province", "")
+    try:  # no province chosen: the one the plate text names, else the read keeps its own
+        correction = correct_record(db.session, item, plate, province or None,
+                                    current_user._get_current_object(), utcnow(), ip=client_ip())
+    except CorrectionError as exc:
+        db.session.rollback()
+        return record_page(record_id, correction={"plate_corrected": plate, "province": province,
+                                                  "field": exc.field, "error": str(exc)})
+    db.session.commit()
+    for event, data in correction.events:
+        publish(event, data)
+    shown = item.plate_corrected + (f" · {item.province}" if item.province else "")
+    flash(f"Corrected to {shown} · แก้ไขแล้ว" if correction.changed else
+          f"Correction confirmed again: {shown} · ยืนยันการแก้ไข", "success")
+    return redirect(url_for("web.record", record_id=record_id))
