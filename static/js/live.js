@@ -143,8 +143,9 @@
     const record = alert.record || {};
     const entry = alert.entry || {};
     setField(card, "category", entry.category);
-    setField(card, "plate", record.plate_number);
-    setField(card, "head-plate", `${record.plate_number} · ${record.camera_name || record.camera_id}`);
+    const plate = record.plate_corrected || record.plate_number;  // a correction's hit shows the plate it is
+    setField(card, "plate", plate);
+    setField(card, "head-plate", `${plate} · ${record.camera_name || record.camera_id}`);
     setField(card, "match", matchText(alert));
     setField(card, "camera", record.camera_name ? `${record.camera_name} (${record.camera_id})` : record.camera_id);
     setField(card, "location", record.location || "—");

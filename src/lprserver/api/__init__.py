@@ -77,3 +77,4 @@ def check_access():
 
 
 from . import alerts, blacklist, cameras, ingest, records, statistics, tokens, visits, webhooks  # noqa: E402,F401
+from . import corrections, review  # noqa: E402,F401 (SPEC §10: corrections and the review queue)

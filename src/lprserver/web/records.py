@@ -80,7 +80,8 @@ def export():
 
 @bp.get("/records/<id:record_id>")
 @login_required
-def record(record_id: int):
+def record(record_id: int, correction: dict | None = None):
+    """One read; `correction` is the correction form sent back with its error (web/corrections.py)."""
     item = db.get_or_404(Record, record_id)
     camera = db.session.get(Camera, item.camera_id)
     hits = db.session.execute(
@@ -88,4 +89,6 @@ def record(record_id: int):
         .outerjoin(User, User.id == BlacklistDetection.acknowledged_by)
         .where(BlacklistDetection.record_id == record_id)
     ).all()
-    return render_template("record.html", r=item, camera=camera, hits=hits, plate_formats=PLATE_FORMAT_LABELS)
+    return render_template("record.html", r=item, camera=camera, hits=hits, plate_formats=PLATE_FORMAT_LABELS,
+                           provinces=PROVINCE_CHOICES, correction=correction or {}
+                           ), 400 if correction else 200
