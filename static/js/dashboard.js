@@ -18,6 +18,11 @@
   const hours = bar("chart-hours", data.stats.per_hour.labels, data.stats.per_hour.counts, "#0d6efd");
   const cameras = bar("chart-cameras", [], [], "#20c997", true);
   const plates = bar("chart-plates", [], [], "#6f42c1", true);
+  // A top plate's bar opens the plate's page (its labels are normalised plates).
+  plates.options.onClick = (event, bars) => {
+    if (bars.length) window.location.href = `/plates/${encodeURIComponent(plates.data.labels[bars[0].index])}`;
+  };
+  plates.options.onHover = (event, bars) => { event.native.target.style.cursor = bars.length ? "pointer" : ""; };
 
   function setCounter(key, value) {
     document.querySelectorAll(`[data-counter="${key}"]`).forEach((el) => { el.textContent = String(value); });
@@ -59,7 +64,7 @@
     plate.className = "plate";
     plate.href = `/records/${encodeURIComponent(record.id)}`;
     plate.textContent = record.plate_number;
-    head.append(plate);
+    head.append(plate, window.LPR.plateLink(record.plate_normalized));
     // "กรุงเทพมหานคร · TH-10"; an unknown province as sent, without a code.
     const province = [record.province, record.province_code].filter(Boolean).join(" · ");
     if (province) {

@@ -24,6 +24,35 @@
     return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`;
   }
 
+  // A small clock beside a read's plate: the plate's own page (SPEC §10); built from text, never HTML.
+  const SVG = "http://www.w3.org/2000/svg";
+  function plateLink(plate) {
+    const link = document.createElement("a");
+    if (!plate) return link;
+    link.className = "plate-page";
+    link.href = `/plates/${encodeURIComponent(plate)}`;
+    link.title = `All reads of ${plate} · ประวัติทะเบียน`;
+    link.setAttribute("aria-label", link.title);
+    const icon = document.createElementNS(SVG, "svg");
+    icon.setAttribute("width", "14");
+    icon.setAttribute("height", "14");
+    icon.setAttribute("viewBox", "0 0 16 16");
+    icon.setAttribute("aria-hidden", "true");
+    const circle = document.createElementNS(SVG, "circle");
+    [["cx", "8"], ["cy", "8"], ["r", "6.5"]].forEach(([k, v]) => circle.setAttribute(k, v));
+    const hands = document.createElementNS(SVG, "path");
+    hands.setAttribute("d", "M8 4.4V8l2.6 1.6");
+    hands.setAttribute("stroke-linecap", "round");
+    [circle, hands].forEach((part) => {
+      part.setAttribute("fill", "none");
+      part.setAttribute("stroke", "currentColor");
+      part.setAttribute("stroke-width", "1.6");
+      icon.append(part);
+    });
+    link.append(icon);
+    return link;
+  }
+
   function on(event, handler) { (handlers[event] = handlers[event] || []).push(handler); }
   function dispatch(event, data) { (handlers[event] || []).forEach((h) => h(data)); }
 
@@ -276,7 +305,7 @@
     plate.className = "plate";
     plate.href = `/records/${encodeURIComponent(record.id)}`;
     plate.textContent = record.plate_number;
-    row.children[1].append(plate);
+    row.children[1].append(plate, plateLink(record.plate_normalized));
     const category = document.createElement("span");
     category.className = "badge text-bg-secondary";
     category.textContent = entry.category || "";
@@ -366,7 +395,7 @@
   });
 
   window.LPR = {
-    on, localTime,
+    on, localTime, plateLink,
     startAfter(id) { if (lastRecordId === null || id > lastRecordId) lastRecordId = id; },
   };
   document.addEventListener("DOMContentLoaded", () => { window.LPR.socket = connect(); });

@@ -11,7 +11,7 @@ from ..plate_history import PER_PAGE, plate_from_path, plate_history
 from ..url_ids import row_id
 from . import bp
 
-SKETCH_WIDTH, SKETCH_HEIGHT, SKETCH_MARGIN = 600, 360, 36
+SKETCH_WIDTH, SKETCH_HEIGHT, SKETCH_MARGIN = 420, 260, 34
 
 
 @bp.get("/plates/<path:plate>")
@@ -52,7 +52,9 @@ def route_sketch(stops) -> dict | None:
         points.append({"x": x, "y": y, "number": number, "stop": stop})
         places.setdefault((x, y), []).append(number)
     # One dot per place, labelled with the camera and the numbers of the stops made there.
+    # Labels read inwards near the sides, so a long camera name stays inside the sketch.
     dots = [{"x": x, "y": y, "numbers": numbers,
+             "anchor": "start" if x < SKETCH_WIDTH * 0.3 else "end" if x > SKETCH_WIDTH * 0.7 else "middle",
              "name": next(p["stop"].camera_name or p["stop"].camera_id for p in points
                           if (p["x"], p["y"]) == (x, y))}
             for (x, y), numbers in places.items()]
