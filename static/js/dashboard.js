@@ -64,7 +64,7 @@
     plate.className = "plate";
     plate.href = `/records/${encodeURIComponent(record.id)}`;
     plate.textContent = record.plate_number;
-    head.append(plate, window.LPR.plateLink(record.plate_normalized));
+    head.append(plate, window.LPR.plateLink(record.plate_normalized), window.LPR.knownBadge(record));
     // "กรุงเทพมหานคร · TH-10"; an unknown province as sent, without a code.
     const province = [record.province, record.province_code].filter(Boolean).join(" · ");
     if (province) {

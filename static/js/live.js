@@ -24,6 +24,17 @@
     return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`;
   }
 
+  // The known plate a read is (SPEC §10): a small badge with its name and group, or an empty text node.
+  function knownBadge(record) {
+    const known = record && record.known;
+    if (!known) return document.createTextNode("");
+    const badge = document.createElement("span");
+    badge.className = "badge text-bg-info known-badge ms-1";
+    badge.title = "known plate · ทะเบียนที่รู้จัก";
+    badge.textContent = [known.name, known.group].filter(Boolean).join(" · ");
+    return badge;
+  }
+
   // A small clock beside a read's plate: the plate's own page (SPEC §10); built from text, never HTML.
   const SVG = "http://www.w3.org/2000/svg";
   function plateLink(plate) {
@@ -395,7 +406,7 @@
   });
 
   window.LPR = {
-    on, localTime, plateLink,
+    on, localTime, plateLink, knownBadge,
     startAfter(id) { if (lastRecordId === null || id > lastRecordId) lastRecordId = id; },
   };
   document.addEventListener("DOMContentLoaded", () => { window.LPR.socket = connect(); });

@@ -61,7 +61,7 @@
     link.className = "plate";
     link.href = `/records/${encodeURIComponent(record.id)}`;
     link.textContent = record.plate_number;
-    cell(tr, link).append(window.LPR.plateLink(record.plate_normalized));
+    cell(tr, link).append(window.LPR.plateLink(record.plate_normalized), window.LPR.knownBadge(record));
     cell(tr, province(record)).className = "province";
     cell(tr, record.camera_name || data.names[record.camera_id] || record.camera_id);
     cell(tr, record.location);

@@ -76,5 +76,5 @@ def check_access():
         csrf.protect()
 
 
-from . import alerts, blacklist, cameras, ingest, plates, records, statistics, tokens, visits, webhooks  # noqa: E402,F401
+from . import alerts, blacklist, cameras, ingest, known, plates, records, statistics, tokens, visits, webhooks  # noqa: E402,F401
 from . import corrections, review  # noqa: E402,F401 (SPEC §10: corrections and the review queue)

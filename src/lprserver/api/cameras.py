@@ -1,37 +1,98 @@
-"""Cameras and their state: online, last seen, health, reads today."""
+"""Cameras and their state: online, last seen, health, reads today, corrections; their gate settings."""
 
-from flask import current_app
-from flask_login import login_required
+import marshmallow as ma
+from flask import current_app, request
+from flask_login import current_user, login_required
+from marshmallow import validate
 from sqlalchemy import select
 
+from ..auth import require_role
+from ..camera_gates import GateInputError, correction_counts, update_camera
 from ..extensions import db
-from ..models import Camera, utcnow
+from ..models import CAMERA_ROLES, Camera, utcnow
 from ..statistics import reads_today
 from . import bp
-from .schemas import CameraList, CameraSchema
+from .errors import error_response
+from .schemas import CameraSchema
+
+WRITERS = ("admin", "operator")
 
 
-def _with_reads(camera: Camera, counts: dict[str, int]) -> Camera:
+class CameraOut(CameraSchema):
+    role = ma.fields.String(required=True, validate=validate.OneOf(CAMERA_ROLES), metadata={
+        "description": "`entry` and `exit` cameras open and close visits; `pass` (default) takes the "
+                       "read's `direction`"})
+    allow_group = ma.fields.String(allow_none=True, metadata={
+        "description": "a known group: a read of a plate not a current known plate of it raises "
+                       "`not_on_list`; null for none"})
+    corrections = ma.fields.Integer(metadata={"description": "reads of this camera an operator corrected"})
+
+
+class CameraListOut(ma.Schema):
+    cameras = ma.fields.List(ma.fields.Nested(CameraOut), required=True)
+    total = ma.fields.Integer(required=True)
+
+
+class CameraPatch(ma.Schema):
+    name = ma.fields.String(allow_none=True, validate=validate.Length(max=128))
+    location = ma.fields.String(allow_none=True, validate=validate.Length(max=255))
+    latitude = ma.fields.Float(allow_none=True, validate=validate.Range(min=-90, max=90))
+    longitude = ma.fields.Float(allow_none=True, validate=validate.Range(min=-180, max=180))
+    role = ma.fields.String(validate=validate.OneOf(CAMERA_ROLES))
+    allow_group = ma.fields.String(allow_none=True, validate=validate.Length(max=64), metadata={
+        "description": "the name of an existing known group (`PUT /api/known-groups/<group>` makes one); "
+                       "null or empty for none"})
+
+
+def _with_counts(camera: Camera, counts: dict[str, int], corrected: dict[str, int]) -> Camera:
     camera.reads_today = counts.get(camera.id, 0)
+    camera.corrections = corrected.get(camera.id, 0)
     return camera
+
+
+def _counts() -> tuple[dict[str, int], dict[str, int]]:
+    return reads_today(db.session, utcnow(), current_app.config["TIMEZONE"]), correction_counts(db.session)
 
 
 @bp.get("/cameras")
 @login_required
-@bp.response(200, CameraList)
+@bp.response(200, CameraListOut)
 @bp.doc(tags=["cameras"])
 def list_cameras():
-    """List every camera with its state and today's reads."""
-    counts = reads_today(db.session, utcnow(), current_app.config["TIMEZONE"])
-    cameras = [_with_reads(c, counts) for c in db.session.scalars(select(Camera).order_by(Camera.id))]
+    """List every camera with its state, gate settings, today's reads and its corrected reads."""
+    counts, corrected = _counts()
+    rows = db.session.scalars(select(Camera).order_by(Camera.id))
+    cameras = [_with_counts(c, counts, corrected) for c in rows]
     return {"cameras": cameras, "total": len(cameras)}
 
 
 @bp.get("/cameras/<camera:camera_id>")
 @login_required
-@bp.response(200, CameraSchema)
+@bp.response(200, CameraOut)
 @bp.doc(tags=["cameras"])
 def get_camera(camera_id: str):
-    """Return one camera with its state and today's reads."""
+    """Return one camera with its state, gate settings, today's reads and its corrected reads."""
     camera = db.get_or_404(Camera, camera_id)
-    return _with_reads(camera, reads_today(db.session, utcnow(), current_app.config["TIMEZONE"]))
+    return _with_counts(camera, *_counts())
+
+
+@bp.patch("/cameras/<camera:camera_id>")
+@require_role(*WRITERS)
+@bp.arguments(CameraPatch)
+@bp.response(200, CameraOut)
+@bp.alt_response(400, description="`validation_error` with `field`: a role that is not entry, exit or "
+                                  "pass, an `allow_group` that names no known group (`no such group`), "
+                                  "a latitude or longitude out of range; nothing is changed")
+@bp.doc(tags=["cameras"])
+def patch_camera(changes: dict, camera_id: str):
+    """Change a camera's gate settings (`role`, `allow_group`), name, location or coordinates (operators
+    and admins). The daemon uses them from its next read."""
+    camera = db.get_or_404(Camera, camera_id)
+    try:
+        update_camera(db.session, current_user._get_current_object(), request.remote_addr, camera, changes)
+    except GateInputError as exc:
+        db.session.rollback()
+        return error_response(400, "validation_error", f"{exc.field}: {exc}", exc.field)
+    db.session.commit()
+    return _with_counts(camera, *_counts())
+

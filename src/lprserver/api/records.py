@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from ..audit import audit
 from ..extensions import db
 from ..images import FilesystemImageStore
+from ..known import known_for
 from ..models import Camera, Record, utcnow
 from ..plates import province_by_code
 from ..records import RecordFilter, camera_names, count_records, find_records, search_plate
@@ -65,8 +66,10 @@ def list_records(page: int, per_page: int, before_id: int | None = None, **filte
     rows = find_records(db.session, criteria, page, per_page, before_id=before_id)
     names = camera_names(db.session)
     more = len(rows) == per_page and criteria.since_id is None
+    known = known_for(db.session, [(r.plate_normalized, r.province_code) for r in rows], utcnow())
     return jsonify({
-        "records": [record_json(r, names.get(r.camera_id)) for r in rows],
+        "records": [record_json(r, names.get(r.camera_id), known.get((r.plate_normalized, r.province_code)))
+                    for r in rows],
         "page": page,
         "per_page": per_page,
         **count_records(db.session, criteria).as_json(),
@@ -102,7 +105,9 @@ def get_record(record_id: int):
     """Return one record."""
     record = db.get_or_404(Record, record_id)
     camera = db.session.get(Camera, record.camera_id)
-    return jsonify(record_json(record, camera.name if camera else None))
+    known = known_for(db.session, [(record.plate_normalized, record.province_code)], utcnow())
+    return jsonify(record_json(record, camera.name if camera else None,
+                               known.get((record.plate_normalized, record.province_code))))
 
 
 IMAGE_DOC = {200: {"description": "the image, in the format the camera sent (JPEG or PNG)",

@@ -13,7 +13,7 @@ ROLE_LABELS = {"admin": "Admin · ผู้ดูแล", "operator": "Operator 
 
 def init_app(app: Flask) -> None:
     """Register the pages, the sign-in pages and the live channel on the app."""
-    from . import alerts, blacklist, cameras, live, overview, plates, records, users, visits  # noqa: F401
+    from . import alerts, blacklist, cameras, known, live, overview, plates, records, users, visits  # noqa: F401
     from . import corrections, review  # noqa: F401 (corrections and the review queue, SPEC §10)
     from .auth import bp as auth_bp
 

@@ -1,16 +1,18 @@
-"""The cameras page: state, last seen, reads today, latest health; admins create cameras."""
+"""The cameras page: state, last seen, reads today, corrected reads, latest health, gate settings;
+admins create cameras, operators and admins set a camera's role and allow_group."""
 
 import re
 
-from flask import current_app, render_template, request
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ..audit import audit
 from ..auth import require_role
+from ..camera_gates import GateInputError, correction_counts, update_camera
 from ..cameras import CAMERA_ID_PATTERN, create_camera
 from ..extensions import db
-from ..models import Camera, utcnow
+from ..models import CAMERA_ROLES, Camera, KnownGroup, utcnow
 from ..statistics import reads_today
 from . import bp, client_ip
 
@@ -18,7 +20,9 @@ from . import bp, client_ip
 def _render(status: int = 200, **context):
     cameras = db.session.scalars(select(Camera).order_by(Camera.id)).all()
     today = reads_today(db.session, utcnow(), current_app.config["TIMEZONE"])
-    return render_template("cameras.html", cameras=cameras, today=today, **context), status
+    groups = db.session.scalars(select(KnownGroup.name).order_by(KnownGroup.name)).all()
+    return render_template("cameras.html", cameras=cameras, today=today, roles=CAMERA_ROLES, groups=groups,
+                           corrected=correction_counts(db.session), **context), status
 
 
 @bp.get("/cameras")
@@ -45,3 +49,20 @@ def camera_create():
     db.session.commit()
     # Rendered, never flashed or redirected: the token must not sit in a cookie or a URL.
     return _render(new_token=token, new_camera=camera_id)
+
+
+@bp.post("/cameras/<camera:camera_id>/gate")
+@require_role("admin", "operator")
+def camera_gate(camera_id: str):
+    """Set a camera's role and allow_group (SPEC §10 "Gates")."""
+    camera = db.get_or_404(Camera, camera_id)
+    changes = {"role": request.form.get("role", ""), "allow_group": request.form.get("allow_group")}
+    try:
+        update_camera(db.session, current_user, client_ip(), camera, changes)
+    except GateInputError as exc:
+        db.session.rollback()
+        return _render(400, gate_error=str(exc), gate_camera=camera_id)
+    db.session.commit()
+    flash(f"Camera {camera.name or camera.id}: {camera.role}"
+          f"{', allows ' + camera.allow_group if camera.allow_group else ''} · บันทึกแล้ว", "success")
+    return redirect(url_for("web.cameras"))

@@ -7,7 +7,8 @@ from sqlalchemy.orm import joinedload
 
 from ..audit import audit
 from ..extensions import db
-from ..models import BlacklistDetection, Camera, Record, User
+from ..known import known_for
+from ..models import BlacklistDetection, Camera, Record, User, utcnow
 from ..plates import PROVINCE_CODES, province_by_code
 from ..records import (
     FilterError,
@@ -62,6 +63,7 @@ def records():
         args=f.query_args(current_app.config["TIMEZONE"]), names=camera_names(db.session),
         provinces=PROVINCE_CHOICES, similar=similar_patterns(f.plate) if f.plate_mode == "similar" else [],
         page_number=min(max(request.args.get("p", 1, type=int), 1), 10**9), last_id=last_id,
+        known=known_for(db.session, [(r.plate_normalized, r.province_code) for r in page.records], utcnow()),
         live=before is None and after is None), 400 if error else 200
 
 
@@ -89,6 +91,8 @@ def record(record_id: int, correction: dict | None = None):
         .outerjoin(User, User.id == BlacklistDetection.acknowledged_by)
         .where(BlacklistDetection.record_id == record_id)
     ).all()
+    known = known_for(db.session, [(item.plate_normalized, item.province_code)], utcnow())
     return render_template("record.html", r=item, camera=camera, hits=hits, plate_formats=PLATE_FORMAT_LABELS,
+                           known=known.get((item.plate_normalized, item.province_code)),
                            provinces=PROVINCE_CHOICES, correction=correction or {}
                            ), 400 if correction else 200
