@@ -2,6 +2,7 @@
 corrections, sightings newest first with keyset paging, the route, and links to it from every page."""
 
 import re
+import time
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -273,9 +274,14 @@ def test_the_plate_page_in_a_browser(webapp, app, client, users, browser, sighti
         assert page.inner_text("#plate-title") == PLATE
         assert page.locator(".sighting").count() == READS
         assert page.locator("#route-stops li").count() == len(VISITS)
-        page.locator(".sighting-thumb[src]").first.wait_for()
-        assert page.evaluate("[...document.querySelectorAll('img.sighting-thumb')].every(i => i.complete && "
-                             "i.naturalWidth > 0)")
+        # The thumbnails load lazily: the newest ones show once the grid is in view.
+        page.locator("#plate-sightings").scroll_into_view_if_needed()
+        loaded = "[...document.querySelectorAll('img.sighting-thumb')].slice(0, 2).every(i => i.complete && " \
+                 "i.naturalWidth > 0)"
+        deadline = time.monotonic() + 10
+        while not page.evaluate(loaded) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert page.evaluate(loaded)
         assert not overflows(page)
         screenshot(page, f"plate-page-{size}")
         page.click(f".sighting[data-record-id='{sightings[-1]}']")
