@@ -409,3 +409,61 @@ def test_the_page_and_its_forms_are_walked_for_every_kind_of_caller(app, users, 
     assert admin.login("admin").status_code == 302
     assert admin.post(forms[3][0], data={"csrf_token": admin.token("/known")}).status_code == 302
     assert count() == 2
+
+
+# --- in a real browser --------------------------------------------------------------------------------
+
+SIZES = {"desktop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_known_and_cameras_pages_work_and_fit_in_a_browser(webapp, app, users, browser, size):
+    from .test_browser import open_page
+    from .webserver import screenshot, sign_in
+
+    now = utcnow()
+    db.session.add_all([Camera(id="GATE1", name="ประตูหน้า หอพัก", location="หน้าหอพัก", role="entry", created_at=now,
+                               online=True, last_seen=now),
+                        Camera(id="GATE2", name="ประตูหลัง", role="exit", created_at=now)])
+    db.session.commit()
+    context = browser.new_context(viewport=SIZES[size], locale="th-TH")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        sign_in(page, webapp, "operator")
+        open_page(page, webapp, "/known")
+        for plate, group, name in (("กข 1234 กรุงเทพมหานคร", "residents", "สมชาย ใจดี"), ("ขค 5678", "staff", "Somsak"),
+                                   ("1กค 99", "residents", "ห้อง 204")):
+            page.fill("#kp-plate", plate)
+            page.fill("#kp-group", group)
+            page.fill("#kp-name", name)
+            page.click("#known-form button[type=submit]")
+            page.wait_for_url(f"{webapp.url}/known")
+        page.fill("#kp-plate", "ฮฮ1")
+        page.fill("#kp-group", "staff")
+        page.fill("#kp-from", "2026-02-01T08:00")
+        page.fill("#kp-until", "2026-01-01T08:00")
+        page.click("#known-form button[type=submit]")
+        assert "must be after valid_from" in page.inner_text("#kp-error-valid_until")
+        open_page(page, webapp, "/known")
+        page.locator('tr[data-group="residents"] input[name=max_stay_minutes]').fill("120")
+        page.locator('tr[data-group="residents"] button[type=submit]').click()
+        page.wait_for_url(f"{webapp.url}/known")
+        assert page.locator("#known-table tbody tr").count() == 3
+        assert page.input_value('tr[data-group="residents"] input[name=max_stay_minutes]') == "120"
+        assert not page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")
+        screenshot(page, f"known-{size}")
+        open_page(page, webapp, "/cameras")
+        row = page.locator('tr[data-camera-id="GATE1"]')
+        row.locator("select[name=allow_group]").select_option("residents")
+        row.locator("button[type=submit]").click()
+        page.wait_for_url(f"{webapp.url}/cameras")
+        assert page.locator('tr[data-camera-id="GATE1"] select[name=allow_group]').input_value() == "residents"
+        assert not page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")
+        screenshot(page, f"cameras-gates-{size}")
+    finally:
+        context.close()
+    assert errors == []
+    db.session.rollback()
+    assert db.session.get(Camera, "GATE1").allow_group == "residents"
