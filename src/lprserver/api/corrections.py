@@ -3,13 +3,14 @@ correction with its image (`GET /api/corrections/export.zip`)."""
 
 import csv
 import io
+import os
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from datetime import datetime
 
 import marshmallow as ma
-from flask import current_app, request, send_file
+from flask import Response, current_app, request
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -117,28 +118,57 @@ def export_corrections(since: datetime | None = None, until: datetime | None = N
                   "until": until.isoformat() if until else None, "camera_id": camera_id})
     db.session.commit()
     store = FilesystemImageStore(current_app.config["IMAGE_STORAGE_PATH"])
-    # Written to a temporary file (deleted when sent), never held in memory: thousands of images.
-    spool = tempfile.TemporaryFile(prefix="lpr-corrections-")
+    # Written to a temporary file, never held in memory (thousands of images), sent from it in chunks
+    # and deleted once sent (or when the answer is closed).
+    spool = tempfile.NamedTemporaryFile(prefix="lpr-corrections-", suffix=".zip", delete=False)
+    try:
+        with spool, zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
+            write_training_set(archive, store, corrected(db.session, since, until, camera_id))
+    except BaseException:
+        os.unlink(spool.name)
+        raise
+    path = spool.name
+    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
+    response = Response(_chunks(path), mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="corrections-{stamp}.zip"',
+        "Content-Length": str(os.path.getsize(path)), "Cache-Control": "no-store"})
+    response.call_on_close(lambda: _remove(path))
+    return response
+
+
+def write_training_set(archive: zipfile.ZipFile, store: FilesystemImageStore, records) -> None:
+    """Add each record's image as images/<id>.<ext> and labels.csv listing them (LABEL_COLUMNS)."""
     labels = io.StringIO()
     writer = csv.writer(labels)
     writer.writerow(LABEL_COLUMNS)
-    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
-        for record in corrected(db.session, since, until, camera_id):
-            try:
-                path = store.path(record.image_path)
-            except ValueError:
-                continue
-            if not path.is_file():
-                continue
-            name = f"images/{record.id}{path.suffix.lower() or '.jpg'}"
-            archive.write(path, name)
-            writer.writerow([name, record.plate_number, record.plate_corrected, record.camera_id,
-                             record.captured_at.isoformat() if record.captured_at else ""])
-        archive.writestr("labels.csv", labels.getvalue().encode("utf-8"), compress_type=zipfile.ZIP_DEFLATED)
-    spool.seek(0)
-    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
-    return send_file(spool, mimetype="application/zip", as_attachment=True,
-                     download_name=f"corrections-{stamp}.zip", max_age=0)
+    for record in records:
+        try:
+            path = store.path(record.image_path)
+        except ValueError:
+            continue
+        if not path.is_file():
+            continue
+        name = f"images/{record.id}{path.suffix.lower() or '.jpg'}"
+        archive.write(path, name)
+        writer.writerow([name, record.plate_number, record.plate_corrected, record.camera_id,
+                         record.captured_at.isoformat() if record.captured_at else ""])
+    archive.writestr("labels.csv", labels.getvalue().encode("utf-8"), compress_type=zipfile.ZIP_DEFLATED)
+
+
+def _chunks(path: str, size: int = 1 << 16) -> Iterator[bytes]:
+    try:
+        with open(path, "rb") as file:  # opened when the server starts sending
+            while chunk := file.read(size):
+                yield chunk
+    finally:
+        _remove(path)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def corrected(session: Session, since: datetime | None, until: datetime | None,
