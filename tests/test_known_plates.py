@@ -189,15 +189,20 @@ def test_an_oversized_or_unreadable_import_is_refused_and_stores_nothing(client,
     h = {**bearer(api_token), "Content-Type": "text/csv"}
     big = "plate,group\n" + "".join(f"P{i},g\n" for i in range(MAX_IMPORT_ROWS + 1))
     answer = client.post("/api/known-plates/import", headers=h, data=big.encode())
-    [rejected] = answer.get_json()["rejected"]
-    assert answer.get_json()["added"] == 0 and "at most 10,000" in rejected["reason"] and count() == 0
+    error = answer.get_json()["error"]
+    assert answer.status_code == 400 and error["field"] == "file" and "at most 10,000" in error["message"]
+    assert count() == 0
     huge = client.post("/api/known-plates/import", headers=h, data=b"plate,group\n" + b"x" * (3 * 1024 * 1024))
     assert huge.status_code == 413 and huge.get_json()["error"]["code"] == "payload_too_large"
     for data, message in ((b"", "send a CSV file"), (b"\xff\xfe\x00bad", "not UTF-8")):
         answer = client.post("/api/known-plates/import", headers=h, data=data)
         assert answer.status_code == 400 and message in answer.get_json()["error"]["message"]
-    header = client.post("/api/known-plates/import", headers=h, data=b"name,notes\nx,y\n").get_json()
-    assert "no plate or group column" in header["rejected"][0]["reason"]
+    for data, message in ((b"name,notes\nx,y\n", "no plate or group column"), (b"{}", "no plate or group"),
+                          (b'plate,group\n"' + b"x" * 200_000, "not CSV")):
+        answer = client.post("/api/known-plates/import", headers=h, data=data)
+        assert answer.status_code == 400 and message in answer.get_json()["error"]["message"], data
+    answer = client.post("/api/known-plates/import", headers={**h, "Content-Type": "application/json"}, json=[])
+    assert answer.status_code == 415
     assert count() == 0
 
 

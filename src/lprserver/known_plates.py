@@ -287,24 +287,22 @@ def _unquoted(value: str) -> str:
 def import_csv(session: Session, actor: Actor, text: str, timezone: str) -> ImportReport:
     """Add one known plate per CSV row (columns plate, name, notes, group, valid_from, valid_until and,
     optionally, province_code). Every row is checked; a bad one is rejected with its line and reason and
-    stores nothing, the good ones are added. A file of more than MAX_IMPORT_ROWS rows stores nothing."""
-    report = ImportReport()
+    stores nothing, the good ones are added. KnownInputError (field `file`, nothing stored) for a file that
+    is not CSV, lacks the plate or group column, or has more than MAX_IMPORT_ROWS rows."""
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     try:
         header = [(name or "").strip().lower() for name in next(reader, [])]
         rows = list(reader)
     except csv.Error as exc:
-        report.rejected.append((1, "", f"the file is not CSV: {exc}"))
-        return report
+        raise KnownInputError("file", f"the file is not CSV: {exc}") from None
     missing = [name for name in ("plate", "group") if name not in header]
     if missing:
-        report.rejected.append((1, "", f"the header has no {' or '.join(missing)} column (columns: "
-                                       f"{', '.join(CSV_FIELDS)})"))
-        return report
+        raise KnownInputError("file", f"the header has no {' or '.join(missing)} column (columns: "
+                                      f"{', '.join(CSV_FIELDS)})")
     if len(rows) > MAX_IMPORT_ROWS:
-        report.rejected.append((1, "", f"{len(rows)} rows: at most {MAX_IMPORT_ROWS:,} in one file, nothing "
-                                       "was imported; split the file"))
-        return report
+        raise KnownInputError("file", f"{len(rows):,} rows: at most {MAX_IMPORT_ROWS:,} in one file; "
+                                      "nothing was imported, split the file")
+    report = ImportReport()
     for line, cells in enumerate(rows, start=2):
         if not any(cell.strip() for cell in cells):
             continue  # a blank line

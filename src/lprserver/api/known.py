@@ -235,8 +235,10 @@ IMPORT_BODY = {
 @bp.post("/known-plates/import")
 @require_role(*WRITERS)
 @bp.response(200, ImportAnswer)
-@bp.alt_response(400, description="`validation_error`: no file, or not UTF-8")
+@bp.alt_response(400, description="`validation_error` (field `file`): no file, not UTF-8, not CSV, no "
+                                  "`plate` or `group` column, or over 10,000 rows; nothing is stored")
 @bp.alt_response(413, description="`payload_too_large`: over 2 MB")
+@bp.alt_response(415, description="`unsupported_media_type`: neither text/csv nor multipart/form-data")
 @bp.doc(tags=["known plates"], requestBody=IMPORT_BODY)
 def import_known_plates():
     """Add known plates from CSV (columns plate, name, notes, group, valid_from, valid_until and, optionally,
@@ -246,8 +248,11 @@ def import_known_plates():
         return error_response(413, "payload_too_large", "the CSV file is over 2 MB: split it")
     if request.mimetype == "multipart/form-data":
         data = service.read_upload(request.files.get("file"))
-    else:
+    elif request.mimetype == "text/csv":
         data = request.get_data(cache=False)
+    else:
+        return error_response(415, "unsupported_media_type",
+                              "send the CSV as a text/csv body or the file field of a multipart form")
     if len(data) > service.MAX_IMPORT_BYTES:
         return error_response(413, "payload_too_large", "the CSV file is over 2 MB: split it")
     if not data.strip():
@@ -257,7 +262,10 @@ def import_known_plates():
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return error_response(400, "validation_error", "file: the file is not UTF-8 text", "file")
-    report = service.import_csv(db.session, _actor(), text, current_app.config["TIMEZONE"])
+    try:
+        report = service.import_csv(db.session, _actor(), text, current_app.config["TIMEZONE"])
+    except service.KnownInputError as exc:
+        return _refused(exc)
     db.session.commit()
     return {"added": len(report.added), "ids": [row.id for row in report.added],
             "rejected": [{"line": line, "plate": plate, "reason": why}

@@ -140,7 +140,11 @@ def known_import():
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return _render(400, error="The file is not UTF-8 text · ไฟล์ต้องเป็น UTF-8")
-    report = service.import_csv(db.session, _actor(), text, current_app.config["TIMEZONE"])
+    try:
+        report = service.import_csv(db.session, _actor(), text, current_app.config["TIMEZONE"])
+    except service.KnownInputError as exc:
+        db.session.rollback()
+        return _render(400, error=f"Not imported: {exc} · ไม่ได้นำเข้า")
     db.session.commit()
     return _render(report=report)
 
