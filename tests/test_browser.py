@@ -48,8 +48,10 @@ def test_sign_in_shows_the_overview(webapp, users, browser_page):
     assert "ไม่ถูกต้อง" in page.inner_text(".alert-danger")
     sign_in(page, webapp, "operator")
     assert "Overview" in page.inner_text("h1")
+    page.click("#nav-account")  # the account menu: API tokens and sign out
     assert page.is_visible("a[href='/account/tokens']")
     screenshot(page, "overview")
+    page.click("#nav-account")
 
 
 @ONE_DAEMON

@@ -76,5 +76,18 @@ def check_access():
         csrf.protect()
 
 
-from . import alerts, blacklist, cameras, ingest, known, plates, records, statistics, tokens, visits, webhooks  # noqa: E402,F401
-from . import corrections, review  # noqa: E402,F401 (SPEC §10: corrections and the review queue)
+from . import (  # noqa: E402,F401  # noqa: E402,F401 (SPEC §10: corrections and the review queue)
+    alerts,
+    blacklist,
+    cameras,
+    corrections,
+    ingest,
+    known,
+    plates,
+    records,
+    review,
+    statistics,
+    tokens,
+    visits,
+    webhooks,
+)

@@ -13,8 +13,20 @@ ROLE_LABELS = {"admin": "Admin · ผู้ดูแล", "operator": "Operator 
 
 def init_app(app: Flask) -> None:
     """Register the pages, the sign-in pages and the live channel on the app."""
-    from . import alerts, blacklist, cameras, known, live, overview, plates, records, users, visits  # noqa: F401
-    from . import corrections, review  # noqa: F401 (corrections and the review queue, SPEC §10)
+    from . import (  # noqa: F401  # noqa: F401 (corrections and the review queue, SPEC §10)
+        alerts,
+        blacklist,
+        cameras,
+        corrections,
+        known,
+        live,
+        overview,
+        plates,
+        records,
+        review,
+        users,
+        visits,
+    )
     from .auth import bp as auth_bp
 
     app.register_blueprint(auth_bp)
