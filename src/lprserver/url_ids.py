@@ -17,7 +17,13 @@ def row_id(text: str) -> int:
 
 
 class RowId(IntegerConverter):
-    """A row id in a URL: 0 to 2**63 - 1 (SQLite's and PostgreSQL's widest integer)."""
+    """A row id in a URL: 0 to 2**63 - 1 (SQLite's and PostgreSQL's widest integer).
+
+    At most 19 digits in the pattern itself: a longer number then matches no rule, and is a 404 for
+    every method. (Werkzeug answers 405 when a rule of another method matched the pattern and this
+    method's rule refused the value: `GET /api/records/<20 digits>` did, beside `PATCH`.)"""
+
+    regex = r"\d{1,19}"
 
     def __init__(self, url_map, *args, **kwargs):
         kwargs.setdefault("max", MAX_ROW_ID)
