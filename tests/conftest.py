@@ -78,6 +78,9 @@ def base_env(database, image_root) -> dict:
         "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
         "INGEST_AUTH": "open",
         "LOG_LEVEL": "INFO",
+        # The session's daemons deliver no webhooks: a webhook test drives its own DeliveryWorker, and a
+        # daemon's worker (retrying after 10 s) sometimes took its delivery first.
+        "WEBHOOK_WORKER": "0",
     }
 
 

@@ -177,7 +177,7 @@ def _read_times(daemon, plates):
 def test_down_or_hanging_receivers_get_retries_and_ingest_goes_on_at_full_speed(
         app, client, api_token, base_env, tmp_path, async_mode):
     client.post("/api/blacklist", headers=bearer(api_token), json={"license_plate_text": "HIT1"})
-    env = {**base_env, "ASYNC_MODE": async_mode, "WEBHOOK_TIMEOUT": "3", "WEBHOOK_RETRY_BASE": "0.2",
+    env = {**base_env, "ASYNC_MODE": async_mode, "WEBHOOK_WORKER": "1", "WEBHOOK_TIMEOUT": "3", "WEBHOOK_RETRY_BASE": "0.2",
            "WEBHOOK_POLL_INTERVAL": "0.1", "WEBHOOK_MAX_ATTEMPTS": "50"}
     daemon = Daemon(env, tmp_path / "daemon.log").start()
     try:

@@ -87,7 +87,11 @@ def test_faults_full_image_disk_answers_unavailable_and_recovers_without_a_resta
     if "skipped" in disk:
         pytest.skip(disk["skipped"])
     assert disk["verify"]["ok"] and disk["verify"]["acked_reads"] > 0, disk["verify"]
-    assert disk["verify"]["temp_files"] == disk["while_full"]["temp_files"] == disk["verify"]["orphan_files"] == 0
+    assert disk["verify"]["temp_files"] == disk["verify"]["orphan_files"] == 0
+    # While full, an image being written at the moment of the count is a .tmp file for a moment (removed
+    # when its write fails): at most one per store worker (INGEST_WRITERS, 2). Left behind, they would
+    # be counted by verify above.
+    assert disk["while_full"]["temp_files"] <= 2
     assert disk["answers_while_full"].get("unavailable", 0) > 0
     assert disk["while_full"]["webapp_health"]["http_status"] == 503
     assert disk["while_full"]["webapp_health"]["checks"]["image_disk"]["ok"] is False
