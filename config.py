@@ -156,6 +156,25 @@ class Config:
         self.REVIEW_CONFIDENCE = _float(env, "REVIEW_CONFIDENCE", 80.0)
         # SPEC §10 "Visits": how often the daemon looks for open visits past their group's max stay.
         self.OVERSTAY_CHECK_SECONDS = _float(env, "OVERSTAY_CHECK_SECONDS", 30.0)
+        # SPEC §11 alerts: repeats folded into one alert, silent cameras, the channels, the sender.
+        self.ALERT_REPEAT_SECONDS = _int(env, "ALERT_REPEAT_SECONDS", 60, minimum=0)
+        self.CAMERA_OFFLINE_MINUTES = _float(env, "CAMERA_OFFLINE_MINUTES", 10.0)
+        self.CAMERA_OFFLINE_CHECK_SECONDS = _float(env, "CAMERA_OFFLINE_CHECK_SECONDS", 30.0)
+        self.SMTP_URL = env.get("SMTP_URL", "")
+        self.SMTP_FROM = env.get("SMTP_FROM", "")
+        self.LINE_CHANNEL_TOKEN = env.get("LINE_CHANNEL_TOKEN", "")
+        self.LINE_API_URL = (env.get("LINE_API_URL") or "https://api.line.me").rstrip("/")
+        self.MQTT_URL = env.get("MQTT_URL", "")
+        self.MQTT_TOPIC_PREFIX = (env.get("MQTT_TOPIC_PREFIX") or "lprserver").strip("/")
+        self.PUBLIC_URL = (env.get("PUBLIC_URL") or "").rstrip("/")
+        self.DEFAULT_LANGUAGE = env.get("DEFAULT_LANGUAGE", "th")
+        self.ALERT_WORKER = _flag(env, "ALERT_WORKER", True)
+        self.ALERT_TIMEOUT = _float(env, "ALERT_TIMEOUT", 10.0)
+        self.ALERT_MAX_ATTEMPTS = _int(env, "ALERT_MAX_ATTEMPTS", 10, minimum=1)
+        self.ALERT_RETRY_BASE = _float(env, "ALERT_RETRY_BASE", 5.0)
+        self.ALERT_POLL_INTERVAL = _float(env, "ALERT_POLL_INTERVAL", 0.5)
+        # How long the signed image link in a LINE message works (SPEC §11 "Delivery").
+        self.ALERT_IMAGE_LINK_HOURS = _float(env, "ALERT_IMAGE_LINK_HOURS", 24.0)
         # Webhooks: the ingest daemon's delivery worker (off the ingest path).
         self.WEBHOOK_WORKER = env.get("WEBHOOK_WORKER", "1") not in ("0", "false", "no")
         self.WEBHOOK_TIMEOUT = _float(env, "WEBHOOK_TIMEOUT", 5.0)
@@ -210,6 +229,12 @@ class Config:
             raise ValueError("IMAGE_ACCEL_REDIRECT must be an nginx location such as /_images/, or empty")
         if self.INGEST_IDLE_SECONDS <= 0 or self.INGEST_HANDSHAKE_SECONDS <= 0:
             raise ValueError("INGEST_IDLE_SECONDS and INGEST_HANDSHAKE_SECONDS must be more than 0")
+        if self.DEFAULT_LANGUAGE not in ("th", "en"):
+            raise ValueError(f"DEFAULT_LANGUAGE must be th or en, not {self.DEFAULT_LANGUAGE!r}")
+        if self.PUBLIC_URL and not self.PUBLIC_URL.startswith(("http://", "https://")):
+            raise ValueError("PUBLIC_URL must start with http:// or https://, e.g. https://lpr.example.org")
+        if self.CAMERA_OFFLINE_MINUTES < 0:
+            raise ValueError("CAMERA_OFFLINE_MINUTES must be 0 (off) or more")
         if self.IMAGE_SYNC not in ("batch", "file"):
             raise ValueError(f"IMAGE_SYNC must be batch or file, not {self.IMAGE_SYNC!r}")
 

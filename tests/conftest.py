@@ -23,7 +23,8 @@ from .pgcluster import ThrowawayPostgres
 from .processes import Daemon
 
 # Children before their parents: SQLite deletes table by table with its foreign keys on.
-TABLES = ("webhook_deliveries", "webhooks", "alerts", "visits", "blacklist_detections", "health_reports", "audit_log",
+TABLES = ("alert_attempts", "alert_deliveries", "alert_rules", "channel_settings",
+          "webhook_deliveries", "webhooks", "alerts", "visits", "blacklist_detections", "health_reports", "audit_log",
           "api_tokens", "lpr_records", "blacklist_plates", "known_plates", "known_groups", "cameras", "web_sessions",
           "users")
 
@@ -81,6 +82,9 @@ def base_env(database, image_root) -> dict:
         # The session's daemons deliver no webhooks: a webhook test drives its own DeliveryWorker, and a
         # daemon's worker (retrying after 10 s) sometimes took its delivery first.
         "WEBHOOK_WORKER": "0",
+        # Nor alerts or offline checks: an alert test starts its own daemon or sender.
+        "ALERT_WORKER": "0",
+        "CAMERA_OFFLINE_MINUTES": "0",
     }
 
 

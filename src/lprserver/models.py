@@ -87,6 +87,9 @@ class Camera(db.Model):
     # allow_group of a plate not currently known in that group raises a not_on_list alert.
     role: Mapped[str] = mapped_column(String(8), default="pass", server_default="pass")
     allow_group: Mapped[str | None] = mapped_column(String(64))
+    # SPEC §11 "Camera offline": the open camera_offline alert of a camera gone silent; its next read
+    # or health report resolves it (no foreign key: the alert is checked and resolved by id).
+    offline_alert_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Record(db.Model):
@@ -276,6 +279,7 @@ class Alert(db.Model):
         Index("ix_alerts_trigger_id", "trigger", "id"),
         Index("ix_alerts_record", "record_id"),
         Index("ix_alerts_detection", "detection_id"),
+        Index("ix_alerts_repeat", "camera_id", "plate", "id"),
         CheckConstraint("trigger IN ('blacklist', 'not_on_list', 'overstay', 'camera_offline')",
                         name="trigger"),
     )
@@ -294,6 +298,88 @@ class Alert(db.Model):
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SPEC §11: the same plate at the same camera within ALERT_REPEAT_SECONDS is this alert again.
+    repeat_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    last_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AlertRule(db.Model):
+    """Where else an alert goes (SPEC §11 "Rules"): a trigger, optional categories, cameras and hours,
+    the channels, and an escalation."""
+
+    __tablename__ = "alert_rules"
+    __table_args__ = (
+        CheckConstraint("trigger IN ('blacklist', 'not_on_list', 'overstay', 'camera_offline')",
+                        name="trigger"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(16))
+    categories: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    cameras: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    hours: Mapped[str | None] = mapped_column(String(11))  # "HH:MM-HH:MM" in TIMEZONE
+    channels: Mapped[list[str]] = mapped_column(JsonDoc)
+    escalate_after_minutes: Mapped[int | None] = mapped_column(Integer)
+    escalate_to: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    description: Mapped[str | None] = mapped_column(String(255))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AlertDelivery(db.Model):
+    """One alert for one channel: the outbox the alert sender drains (queued in the transaction that
+    raised the alert), and its state. An escalation is queued with the alert, due when it expires."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        Index("ix_alert_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_alert_deliveries_alert", "alert_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rules.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(320))
+    escalation: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # pending, delivered, failed (out of attempts), cancelled (an escalation of an acknowledged alert)
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(255))
+
+
+class AlertAttempt(db.Model):
+    """One try to deliver an alert to a channel, and what came of it (SPEC §11 `deliveries`)."""
+
+    __tablename__ = "alert_attempts"
+    __table_args__ = (
+        Index("ix_alert_attempts_alert", "alert_id", "id"),
+        Index("ix_alert_attempts_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("alert_deliveries.id", ondelete="CASCADE"))
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(String(255))
+
+
+class ChannelSetting(db.Model):
+    """A channel's setting an admin set on /alerts (SPEC §11 "Channels"); the environment wins."""
+
+    __tablename__ = "channel_settings"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class HealthReport(db.Model):
