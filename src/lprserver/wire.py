@@ -62,6 +62,8 @@ def alert_json(alert: Any, acknowledged_by: str | None = None) -> dict[str, Any]
         "acknowledged_by": acknowledged_by,
         "acknowledged_at": _iso(alert.acknowledged_at),
         "resolved_at": _iso(alert.resolved_at),
+        "repeat_count": alert.repeat_count or 1,
+        "last_at": _iso(alert.last_at or alert.created_at),
     })
     return shown
 
