@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .alerts import raise_alert
+from .alerts import Outbox, Raised, raise_alert
 from .extensions import db
 from .models import Alert, KnownGroup, Record, Visit, utcnow
 from .records import camera_names
@@ -22,9 +22,10 @@ log = logging.getLogger("lprserver.overstay")
 MAX_AT_ONCE = 500  # alerts raised per check; the rest wait for the next one
 
 
-def check_overstays(session: Session, now: datetime) -> list[Alert]:
+def check_overstays(session: Session, now: datetime, timezone: str = "UTC") -> list[Alert]:
     """Raise an `overstay` alert for each open visit past its group's limit that has none yet, and mark
-    the visit (`overstay_alerted_at`) so it is raised once. Returns the alerts, flushed (with ids)."""
+    the visit (`overstay_alerted_at`) so it is raised once; queue the alerts' deliveries (their rules'
+    hours in `timezone`). Returns the alerts, flushed (with ids)."""
     limits = dict(session.execute(select(KnownGroup.name, KnownGroup.max_stay_minutes)
                                   .where(KnownGroup.max_stay_minutes.is_not(None))).all())
     alerts: list[Alert] = []
@@ -47,6 +48,7 @@ def check_overstays(session: Session, now: datetime) -> list[Alert]:
         if len(alerts) >= MAX_AT_ONCE:
             break
     session.flush()
+    Outbox(session, timezone).queue([Raised(alert, True) for alert in alerts], now)
     return alerts
 
 
@@ -89,7 +91,7 @@ class OverstayChecker:
     def run_once(self) -> int:
         with self.app.app_context():
             try:
-                alerts = check_overstays(db.session, utcnow())
+                alerts = check_overstays(db.session, utcnow(), self.app.config["TIMEZONE"])
                 events = alert_events(db.session, alerts) if alerts else []
                 db.session.commit()
             finally:

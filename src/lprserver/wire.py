@@ -39,12 +39,13 @@ def record_json(record: Any, camera_name: str | None = None, known: Any = None) 
 
 
 def blacklist_alert(detection_id: int, match_type: str, record: dict[str, Any], entry: Any,
-                    alert_id: int | None = None) -> dict[str, Any]:
+                    alert_id: int | None = None, repeat_count: int = 1) -> dict[str, Any]:
     """The `blacklist_alert` event of one hit: the record's JSON and the entry that matched it (a
     BlacklistEntry or the blacklist index's HotEntry), with how it matches reads, and the hit's alert."""
     return {
         "detection_id": detection_id,
         "alert_id": alert_id,
+        "repeat_count": repeat_count,  # > 1: the alert's card is already shown (SPEC §11 repeats)
         "match_type": match_type,
         "record": record,
         "entry": {"id": entry.id, "license_plate_text": entry.license_plate_text,

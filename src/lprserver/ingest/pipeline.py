@@ -18,7 +18,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
-from ..alerts import raise_alert
+from ..alerts import Outbox, Raised, raise_alert, repeat_of
+from ..camera_offline import resolve_silence
 from ..cameras import authorize_camera, touch_camera
 from ..hotlist import cache_for, current_hotlist, match_reads
 from ..images import FilesystemImageStore, ImageRejected, SentImage, StoredImage
@@ -44,6 +45,7 @@ class IngestSettings:
     image_max_pixels: int
     timezone: str
     review_confidence: float = 80.0  # SPEC §10 "Review": reads under this wait on /review
+    alert_repeat_seconds: int = 60  # SPEC §11: a plate again at one camera within this is one alert
 
     @classmethod
     def from_config(cls, config) -> "IngestSettings":
@@ -53,6 +55,7 @@ class IngestSettings:
             image_max_pixels=config["IMAGE_MAX_PIXELS"],
             timezone=config["TIMEZONE"],
             review_confidence=config["REVIEW_CONFIDENCE"],
+            alert_repeat_seconds=config["ALERT_REPEAT_SECONDS"],
         )
 
 
@@ -395,6 +398,8 @@ def _insert_reads(session: Session, cameras: dict[str, Camera],
     changed = {read.data.camera_id for read, _ in reads
                if touch_camera(cameras[read.data.camera_id], now, read.data.hostname)}
     results, pending, gate_reads = [], [], []
+    raised: list[Raised] = []  # the batch's alerts, new or repeated, for the outbox
+    repeat = settings.alert_repeat_seconds
     for (read, _), row, record_id, found in zip(reads, rows, ids, hits, strict=True):
         camera = cameras[read.data.camera_id]
         plate, province = read.plate, read.parsed.province_code
@@ -404,9 +409,11 @@ def _insert_reads(session: Session, cameras: dict[str, Camera],
         session.add_all(detections)
         others = []
         if camera.allow_group and known.in_group(plate, province, camera.allow_group, now) is None:
-            others.append(raise_alert(session, "not_on_list", now, plate=plate, province_code=province,
-                                      camera_id=camera.id, record_id=record_id,
-                                      detail={"group": camera.allow_group}))
+            alert = repeat_of(session, "not_on_list", plate, camera.id, now, repeat)
+            raised.append(Raised(alert or raise_alert(
+                session, "not_on_list", now, plate=plate, province_code=province, camera_id=camera.id,
+                record_id=record_id, detail={"group": camera.allow_group}), alert is None))
+            others.append(raised[-1].alert)
         kind = visit_kind(camera, read.data.direction)
         if kind is not None:
             gate_reads.append(GateRead(record_id, plate, province, camera.id, kind,
@@ -415,11 +422,7 @@ def _insert_reads(session: Session, cameras: dict[str, Camera],
         pending.append((record, entries, detections, others))
         results.append(ReadResult(record_id, False, bool(entries), camera.id))
     session.flush()  # detection ids, for their alerts
-    hit_alerts = [[raise_alert(session, "blacklist", now, plate=record["plate_normalized"],
-                               province_code=record["province_code"], camera_id=record["camera_id"],
-                               record_id=record["id"], detection_id=d.id,
-                               detail={"entry_id": entry.id, "match_type": d.match_type,
-                                       "category": entry.category})
+    hit_alerts = [[_hit_alert(session, record, entry, d, now, repeat, raised)
                    for entry, d in zip(entries, detections, strict=True)]
                   for record, entries, detections, _ in pending]
     apply_visits(session, gate_reads, now)
@@ -427,7 +430,7 @@ def _insert_reads(session: Session, cameras: dict[str, Camera],
     webhook_events = []
     for result, (record, entries, detections, others), hit_rows in zip(results, pending, hit_alerts,
                                                                         strict=True):
-        alerts = [blacklist_alert(d.id, d.match_type, record, entry, alert.id)
+        alerts = [blacklist_alert(d.id, d.match_type, record, entry, alert.id, alert.repeat_count)
                   for entry, d, alert in zip(entries, detections, hit_rows, strict=True)]
         result.events = [("new_record", record), *(("blacklist_alert", alert) for alert in alerts),
                          *(("alert", alert_event(other, record)) for other in others)]
@@ -435,7 +438,28 @@ def _insert_reads(session: Session, cameras: dict[str, Camera],
             changed.discard(result.camera_id)
             camera = cameras[result.camera_id]
             result.events.append(("camera_status", camera_status(camera.id, last_seen=camera.last_seen)))
+        camera = cameras[result.camera_id]
+        if camera.offline_alert_id is not None:  # silent until this read (SPEC §11 "Camera offline")
+            result.events += resolve_silence(session, camera, now)
         webhook_events += [("record.created", record), *(("blacklist.hit", alert) for alert in alerts)]
-    # Webhook events are queued in this transaction; the delivery worker sends them later.
+    # Webhook events and the new alerts' deliveries are queued in this transaction; the webhook worker
+    # and the alert sender send them later, off the camera's wait.
     enqueue_webhooks(session, webhook_events, now)
+    Outbox(session, settings.timezone).queue(raised, now)
     return results
+
+
+def _hit_alert(session: Session, record: dict[str, Any], entry, detection: BlacklistDetection, now: datetime,
+               repeat: int, raised: list[Raised]):
+    """The alert of one blacklist hit: the earlier one again if this repeats it, else a new one."""
+    plate, camera_id = record["plate_normalized"], record["camera_id"]
+    alert = repeat_of(session, "blacklist", plate, camera_id, now, repeat, entry_id=entry.id)
+    if alert is None:
+        alert = raise_alert(session, "blacklist", now, plate=plate, province_code=record["province_code"],
+                            camera_id=camera_id, record_id=record["id"], detection_id=detection.id,
+                            detail={"entry_id": entry.id, "match_type": detection.match_type,
+                                    "category": entry.category})
+        raised.append(Raised(alert, True, entry.category))
+    else:
+        raised.append(Raised(alert, False, entry.category))
+    return alert

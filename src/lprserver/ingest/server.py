@@ -13,6 +13,8 @@ import socketio
 from flask import Flask
 from sqlalchemy import select
 
+from ..alert_sender import AlertSender
+from ..camera_offline import SilenceChecker
 from ..cameras import NewCameraBudget, set_online
 from ..extensions import db
 from ..heartbeat import start_heartbeat
@@ -86,14 +88,21 @@ class Ingest:
 
     def register(self, payload: Any, token: str | None, conn: str) -> dict:
         started = time.perf_counter()
-        answer = self._run(conn, lambda: self._register(payload, token, conn))
+        events: list = []
+        answer = self._run(conn, lambda: self._register(payload, token, conn, events))
         if answer["status"] == "success":
             self._seen(conn, answer["camera_id"], marked=True)
+            self._publish(events)
         return self._answered("register", payload, answer, started)
 
-    def _register(self, payload: Any, token: str | None, conn: str) -> dict:
+    def _register(self, payload: Any, token: str | None, conn: str, events: list) -> dict:
         self._may_create(payload, conn)
-        return self._with_session(lambda session: register_camera(session, self.settings, payload, token))
+        return self._with_session(
+            lambda session: register_camera(session, self.settings, payload, token, events))
+
+    def _publish(self, events: list) -> None:
+        for event, data in events:
+            self.notify(event, data)
 
     def read(self, payload: Any, token: str | None, conn: str) -> dict:
         started = time.perf_counter()
@@ -101,8 +110,7 @@ class Ingest:
         if isinstance(result, dict):  # refused: the error answer
             return self._answered("read", payload, result, started)
         self._seen(conn, result.camera_id)
-        for event, data in result.events:
-            self.notify(event, data)
+        self._publish(result.events)
         return self._answered("read", payload, result.answer(), started)
 
     def refuse(self, conn: str, event: str, error: IngestError) -> dict:
@@ -156,15 +164,18 @@ class Ingest:
 
     def health(self, payload: Any, token: str | None, conn: str) -> dict:
         started = time.perf_counter()
-        answer = self._run(conn, lambda: self._health(payload, token, conn))
+        events: list = []
+        answer = self._run(conn, lambda: self._health(payload, token, conn, events))
         if answer["status"] == "success" and isinstance(payload, dict):
             self._seen(conn, payload["camera_id"])
             self.notify("camera_status", camera_status(payload["camera_id"], health=payload.get("status")))
+            self._publish(events)
         return self._answered("health", payload, answer, started)
 
-    def _health(self, payload: Any, token: str | None, conn: str) -> dict:
+    def _health(self, payload: Any, token: str | None, conn: str, events: list) -> dict:
         self._may_create(payload, conn)
-        return self._with_session(lambda session: record_health(session, self.settings, payload, token))
+        return self._with_session(
+            lambda session: record_health(session, self.settings, payload, token, events))
 
     def disconnected(self, conn: str) -> None:
         self.presence.closed(conn)
@@ -310,6 +321,10 @@ def serve(app: Flask, async_mode: str, ingest_class: type[Ingest] = Ingest) -> N
         DeliveryWorker(app).start()  # webhooks are sent from here, off every camera's path
     if app.config["OVERSTAY_CHECK_SECONDS"] > 0:  # overstay alerts (SPEC §10), live like a read's alerts
         OverstayChecker(app, app.config["OVERSTAY_CHECK_SECONDS"], ingest.notify).start()
+    if app.config["CAMERA_OFFLINE_MINUTES"] > 0:  # silent cameras (SPEC §11), live too
+        SilenceChecker(app, ingest.notify).start()
+    if app.config["ALERT_WORKER"]:
+        AlertSender(app).start()  # e-mail, LINE, MQTT and webhook alerts, off every camera's path
     cap = app.config["INGEST_MAX_MESSAGE_BYTES"]
     metrics = IngestMetrics(ingest, app.config["METRICS_TOKEN"])
     start_heartbeat(app.config["HEARTBEAT_FILE"], app.config["HEARTBEAT_INTERVAL"],
