@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from .audit import audit
 from .blacklist import acknowledge_detection
-from .models import Alert, BlacklistDetection, Record, User
+from .models import Alert, AlertAttempt, AlertDelivery, BlacklistDetection, Record, User
 from .records import camera_names
 from .wire import alert_event, alert_json, record_json
 
@@ -60,6 +60,23 @@ def usernames(session: Session, alerts: list[Alert]) -> dict[int, str]:
 def alerts_json(session: Session, alerts: list[Alert]) -> list[dict[str, Any]]:
     names = usernames(session, alerts)
     return [alert_json(a, names.get(a.acknowledged_by)) for a in alerts]
+
+
+def alert_deliveries(session: Session, alert_id: int) -> dict[str, list[dict[str, Any]]]:
+    """An alert's `deliveries` (every attempt, oldest first) and `queued` (each delivery's state), as
+    `GET /api/alerts/<id>` shows them (SPEC §11 "Delivery")."""
+    attempts = session.scalars(select(AlertAttempt).where(AlertAttempt.alert_id == alert_id)
+                               .order_by(AlertAttempt.at, AlertAttempt.id)).all()
+    queued = session.scalars(select(AlertDelivery).where(AlertDelivery.alert_id == alert_id)
+                             .order_by(AlertDelivery.id)).all()
+    return {
+        "deliveries": [{"channel": a.channel, "at": a.at.isoformat(), "ok": a.ok, "error": a.error}
+                       for a in attempts],
+        "queued": [{"channel": d.channel, "status": d.status, "escalation": d.escalation,
+                    "attempts": d.attempts,
+                    "next_attempt_at": d.next_attempt_at.isoformat() if d.next_attempt_at else None}
+                   for d in queued],
+    }
 
 
 def pending_alert_events(session: Session, limit: int = 20) -> list[dict[str, Any]]:

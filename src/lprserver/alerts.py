@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .alert_rules import active_rules, rule_matches
 from .models import Alert, AlertDelivery, AlertRule
 
 REPEAT_CANDIDATES = 20  # recent alerts of one plate at one camera looked at for a repeat
@@ -74,8 +75,7 @@ class Outbox:
 
     def rules(self) -> list[AlertRule]:
         if self._rules is None:
-            self._rules = list(self.session.scalars(
-                select(AlertRule).where(AlertRule.active.is_(True)).order_by(AlertRule.id)))
+            self._rules = active_rules(self.session)
         return self._rules
 
     def queue(self, raised: list[Raised], now: datetime) -> int:
@@ -84,8 +84,6 @@ class Outbox:
         new = [r for r in raised if r.new]
         if not new or not self.rules():
             return 0
-        from .alert_rules import rule_matches
-
         self.session.flush()
         queued = 0
         for item in new:

@@ -9,6 +9,7 @@ from ..alert_list import (
     TRIGGERS,
     AlertFilter,
     acknowledge_alerts,
+    alert_deliveries,
     alerts_json,
     count_alerts,
     find_alerts,
@@ -45,6 +46,11 @@ class AlertSchema(ma.Schema):
     acknowledged_by = ma.fields.String(allow_none=True, metadata={"description": "the username"})
     acknowledged_at = ma.fields.String(allow_none=True, metadata={"format": "date-time"})
     resolved_at = ma.fields.String(allow_none=True, metadata={"format": "date-time"})
+    repeat_count = ma.fields.Integer(required=True, metadata={
+        "description": "how many times the same plate at the same camera raised it within "
+                       "ALERT_REPEAT_SECONDS (1 for one read)"})
+    last_at = ma.fields.String(required=True, metadata={"format": "date-time",
+                                                        "description": "the latest repeat"})
 
 
 class DeliveryShown(ma.Schema):
@@ -54,9 +60,21 @@ class DeliveryShown(ma.Schema):
     error = ma.fields.String(allow_none=True)
 
 
+class QueuedShown(ma.Schema):
+    channel = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=validate.OneOf(
+        ("pending", "delivered", "failed", "cancelled")))
+    escalation = ma.fields.Boolean(required=True)
+    attempts = ma.fields.Integer(required=True)
+    next_attempt_at = ma.fields.String(allow_none=True, metadata={"format": "date-time"})
+
+
 class AlertWithDeliveries(AlertSchema):
     deliveries = ma.fields.List(ma.fields.Nested(DeliveryShown), required=True, metadata={
-        "description": "every attempt to deliver it through a rule's channels"})
+        "description": "every attempt to deliver it through a rule's channels, oldest first"})
+    queued = ma.fields.List(ma.fields.Nested(QueuedShown), required=True, metadata={
+        "description": "each channel it is queued for, and where that stands (an escalation is due "
+                       "`escalate_after_minutes` after the alert)"})
 
 
 class AlertPage(ma.Schema):
@@ -88,7 +106,7 @@ def list_alerts(page: int, per_page: int, trigger=None, camera_id=None, acknowle
 def get_alert(alert_id: int):
     """Return one alert and its deliveries."""
     alert = db.get_or_404(Alert, alert_id)
-    return jsonify({**alerts_json(db.session, [alert])[0], "deliveries": []})
+    return jsonify({**alerts_json(db.session, [alert])[0], **alert_deliveries(db.session, alert.id)})
 
 
 @bp.post("/alerts/<id:alert_id>/acknowledge")
