@@ -173,6 +173,7 @@ class Config:
         self.ALERT_MAX_ATTEMPTS = _int(env, "ALERT_MAX_ATTEMPTS", 10, minimum=1)
         self.ALERT_RETRY_BASE = _float(env, "ALERT_RETRY_BASE", 5.0)
         self.ALERT_POLL_INTERVAL = _float(env, "ALERT_POLL_INTERVAL", 0.5)
+        self.ALERT_BATCH = _int(env, "ALERT_BATCH", 50, minimum=1)  # deliveries sent at once per round
         # How long the signed image link in a LINE message works (SPEC §11 "Delivery").
         self.ALERT_IMAGE_LINK_HOURS = _float(env, "ALERT_IMAGE_LINK_HOURS", 24.0)
         # Webhooks: the ingest daemon's delivery worker (off the ingest path).

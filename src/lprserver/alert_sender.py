@@ -49,7 +49,7 @@ class SenderSettings:
     def from_config(cls, config) -> "SenderSettings":
         return cls(timeout=config["ALERT_TIMEOUT"], max_attempts=config["ALERT_MAX_ATTEMPTS"],
                    retry_base=config["ALERT_RETRY_BASE"], poll_interval=config["ALERT_POLL_INTERVAL"],
-                   image_link_hours=config["ALERT_IMAGE_LINK_HOURS"])
+                   batch=config["ALERT_BATCH"], image_link_hours=config["ALERT_IMAGE_LINK_HOURS"])
 
     def backoff(self, attempts: int) -> timedelta:
         """retry_base after the first failure, then twice as long each time, at most an hour."""
