@@ -13,6 +13,7 @@ if its alert was acknowledged by then.
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +34,7 @@ from .wire import alert_event, record_json
 
 log = logging.getLogger("lprserver.alerts")
 MAX_BACKOFF = timedelta(hours=1)
+WAKING_EVENTS = frozenset(("blacklist_alert", "alert"))  # the live events of a new (or repeated) alert
 RETRY_NAMESPACE = uuid.UUID("6f1c2b52-8d0e-4c55-9a59-5c1f0e7d3a21")
 
 
@@ -234,6 +236,20 @@ class AlertSender:
         self.settings = settings or SenderSettings.from_config(app.config)
         self.store = FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"])
         self.stopped = threading.Event()
+        self.woken = threading.Event()
+
+    def wake(self) -> None:
+        """Look at the outbox now rather than at the next poll: a new alert may have queued deliveries."""
+        self.woken.set()
+
+    def waking(self, notify: Callable[[str, dict], None]) -> Callable[[str, dict], None]:
+        """`notify` (the daemon's live events) that also wakes the sender on an alert's event, which comes
+        after the transaction that queued its deliveries committed."""
+        def notify_and_wake(event: str, data: dict) -> None:
+            notify(event, data)
+            if event in WAKING_EVENTS:
+                self.woken.set()
+        return notify_and_wake
 
     def start(self) -> "AlertSender":
         threading.Thread(target=self.run, name="alert-sender", daemon=True).start()
@@ -241,6 +257,7 @@ class AlertSender:
 
     def stop(self) -> None:
         self.stopped.set()
+        self.woken.set()
 
     def run(self) -> None:
         while not self.stopped.is_set():
@@ -250,7 +267,8 @@ class AlertSender:
                 log.exception("event=alert_round_failed")
                 sent = 0
             if not sent:
-                self.stopped.wait(self.settings.poll_interval)
+                self.woken.wait(self.settings.poll_interval)
+            self.woken.clear()
 
     def run_once(self) -> int:
         """Send every delivery that is due now, at once; return how many were attempted."""
