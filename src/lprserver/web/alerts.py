@@ -1,21 +1,45 @@
-"""Acknowledging alerts from the pop-up: a card holds every hit of one plate at one camera, and
-"acknowledge all" every card, so one request acknowledges many. Blacklist cards send their hits'
-`detection_ids` (the hits' alerts are marked too); the cards of other triggers send `alert_ids`."""
+"""The alerts page (SPEC §11) and acknowledging alerts from the pop-up.
 
-from flask import abort, jsonify, request
-from flask_login import current_user
+`/alerts` lists the recent alerts, the delivery log and the rules for everyone signed in; admins add,
+change and delete rules there (the page's script calls `/api/alert-rules`, which validates and audits)
+and set the channels' settings (a plain form: the environment wins, secrets are never put in the page).
+
+Pop-up acknowledgement: a card holds every hit of one plate at one camera, and "acknowledge all" every
+card, so one request acknowledges many. Blacklist cards send their hits' `detection_ids` (the hits'
+alerts are marked too); the cards of other triggers send `alert_ids`."""
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from ..alert_list import acknowledge_alerts, acknowledge_detection_alerts
+from ..alert_list import (
+    TRIGGERS,
+    AlertFilter,
+    acknowledge_alerts,
+    acknowledge_detection_alerts,
+    count_alerts,
+    find_alerts,
+    usernames,
+)
+from ..alert_rules import rule_json
+from ..alert_sender import queue_counts
 from ..audit import audit
 from ..auth import require_role
 from ..blacklist import acknowledge_detection
+from ..channel_config import set_channel_setting, shown_settings
+from ..channels import EDITABLE_SETTINGS, EMAIL_RE
 from ..extensions import db
-from ..models import Alert, BlacklistDetection, utcnow
+from ..models import BLACKLIST_CATEGORIES, Alert, AlertAttempt, AlertRule, BlacklistDetection, Webhook, utcnow
+from ..records import camera_names
 from . import bp, client_ip
 from .live import publish
 
 MAX_AT_ONCE = 500
+PER_PAGE = 50  # alerts, and attempts of the delivery log, per page
+TRIGGER_LABELS = {"blacklist": "Blacklist · บัญชีดำ", "not_on_list": "Not on list · ไม่อยู่ในรายชื่อ",
+                  "overstay": "Overstay · อยู่เกินเวลา", "camera_offline": "Camera offline · กล้องออฟไลน์"}
+ACKNOWLEDGED_CHOICES = {"no": False, "yes": True}
+MAX_SETTING_LENGTH = 2000
 
 
 def _ids(body: dict, name: str) -> list[int] | None:
@@ -62,3 +86,90 @@ def acknowledge():
         publish(event, data)
     return jsonify({"acknowledged": answers + [data for event, data in events if event == "blacklist_ack"],
                     "alerts": [data for event, data in events if event == "alert_ack"]})
+
+
+def _page_number(name: str) -> int:
+    return min(max(request.args.get(name, 1, type=int), 1), 10**6)
+
+
+def _attempts(page: int) -> tuple[list[tuple[AlertAttempt, Alert]], bool]:
+    """The delivery log, newest first, with each attempt's alert; whether there is an older page."""
+    rows = db.session.execute(
+        select(AlertAttempt, Alert).join(Alert, Alert.id == AlertAttempt.alert_id)
+        .order_by(AlertAttempt.at.desc(), AlertAttempt.id.desc())
+        .limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)).all()
+    return [tuple(row) for row in rows[:PER_PAGE]], len(rows) > PER_PAGE
+
+
+def _render(status: int = 200, **context):
+    trigger = request.args.get("trigger") if request.args.get("trigger") in TRIGGERS else None
+    acknowledged = request.args.get("acknowledged", "")
+    criteria = AlertFilter(trigger, None, ACKNOWLEDGED_CHOICES.get(acknowledged))
+    page, log_page = _page_number("p"), _page_number("log")
+    alerts = find_alerts(db.session, criteria, page, PER_PAGE)
+    total, total_kind = count_alerts(db.session, criteria)
+    attempts, older = _attempts(log_page)
+    rules = [rule_json(r) for r in db.session.scalars(select(AlertRule).order_by(AlertRule.id))]
+    admin = current_user.role == "admin"
+    return render_template(
+        "alerts.html", alerts=alerts, total=total, total_kind=total_kind, page=page,
+        more=page * PER_PAGE < total, trigger=trigger, acknowledged=acknowledged,
+        acked_by=usernames(db.session, alerts), names=camera_names(db.session), attempts=attempts,
+        log_page=log_page, older=older, queue=queue_counts(db.session), rules=rules, admin=admin,
+        settings=shown_settings(db.session, current_app.config) if admin else [],
+        webhooks=db.session.scalars(select(Webhook).order_by(Webhook.id)).all() if admin else [],
+        triggers=TRIGGERS, trigger_labels=TRIGGER_LABELS, categories=BLACKLIST_CATEGORIES, **context,
+    ), status
+
+
+@bp.get("/alerts")
+@login_required
+def alerts():
+    return _render()
+
+
+def _setting_error(name: str, value: str) -> str | None:
+    """What is wrong with a channel setting typed on the page (never repeating the value)."""
+    from urllib.parse import urlsplit
+
+    if len(value) > MAX_SETTING_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return f"one line of at most {MAX_SETTING_LENGTH} characters · ข้อความไม่ถูกต้อง"
+    if name == "SMTP_URL":
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  (a port that is not a number raises)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            return "smtp://user:password@host:587 (or smtps://) · รูปแบบ URL ไม่ถูกต้อง"
+    if name == "SMTP_FROM":
+        address = value.rsplit("<", 1)[-1].rstrip(">").strip()
+        if not EMAIL_RE.match(address):
+            return "an e-mail address, or Name <address> · ที่อยู่อีเมลไม่ถูกต้อง"
+    if name == "LINE_CHANNEL_TOKEN" and (" " in value or not value.isascii()):
+        return "the channel access token, as LINE shows it · โทเค็นไม่ถูกต้อง"
+    return None
+
+
+@bp.post("/alerts/settings")
+@require_role("admin")
+def alert_settings():
+    """Set or clear one channel setting (SPEC §11 "Channels"); audited by name, never by value."""
+    name = request.form.get("name", "")
+    clear = request.form.get("action") == "clear"
+    value = "" if clear else request.form.get("value", "").strip()
+    if name not in EDITABLE_SETTINGS:
+        return _render(400, setting_error=("", "unknown setting · ไม่รู้จักการตั้งค่านี้"))
+    if current_app.config.get(name):
+        return _render(400, setting_error=(name, "set in the environment: change it there · "
+                                                 "ตั้งค่าจาก environment"))
+    error = None if clear else (_setting_error(name, value) if value else "type a value, or clear it · "
+                                                                         "กรอกค่า หรือกดล้าง")
+    if error:
+        return _render(400, setting_error=(name, error))
+    set_channel_setting(db.session, name, value, current_user.id, utcnow())
+    audit(db.session, "channel_setting.clear" if clear else "channel_setting.set", current_user,
+          target=f"setting:{name}", ip=client_ip())
+    db.session.commit()
+    flash(f"{name} cleared · ล้างแล้ว" if clear else f"{name} saved · บันทึกแล้ว", "success")
+    return redirect(url_for("web.alerts", _anchor="channel-settings"))
