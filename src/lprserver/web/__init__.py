@@ -14,6 +14,7 @@ ROLE_LABELS = {"admin": "Admin · ผู้ดูแล", "operator": "Operator 
 def init_app(app: Flask) -> None:
     """Register the pages, the sign-in pages and the live channel on the app."""
     from . import (  # noqa: F401  # noqa: F401 (corrections and the review queue, SPEC §10)
+        alert_images,
         alerts,
         blacklist,
         cameras,
