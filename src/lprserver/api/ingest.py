@@ -4,8 +4,9 @@ Who may send: anyone in open mode; with INGEST_AUTH=token, a camera with its own
 (`Authorization: Bearer cam_...`). A signed-in admin or operator may send for any existing camera,
 with a read-write API token or the session; a viewer's or a read-only token is refused (403). What
 the read causes (its live events: the live feed, blacklist pop-ups) reaches the browsers here, as
-the daemon's relay sends them for its own doors. Refusals take the API's error shape with the
-ingest code.
+the daemon's relay sends them for its own doors, and with MQTT_URL the read and its camera's state
+go to MQTT (best effort, after the commit: mqtt_mirror.py). Refusals take the API's error shape with
+the ingest code.
 """
 
 import json
@@ -20,6 +21,7 @@ from ..images import FilesystemImageStore, thread_map
 from ..ingest.errors import IngestError
 from ..ingest.pipeline import IngestSettings, prepare_read, store_read
 from ..models import Camera
+from ..mqtt_mirror import lookup_camera, wrap_notify
 from ..web.live import publish
 from . import bp
 from .errors import error_response
@@ -52,8 +54,9 @@ def create_record():
     except IngestError as exc:
         headers = {"Retry-After": "5"} if exc.code == "unavailable" else {}
         return error_response(HTTP_STATUS[exc.code], exc.code, exc.message, exc.field, **headers)
+    notify = wrap_notify(publish, current_app.config, lookup_camera)  # and to MQTT, best effort
     for event, data in result.events:
-        publish(event, data)
+        notify(event, data)
     return jsonify(result.answer()), 200 if result.duplicate else 201
 
 

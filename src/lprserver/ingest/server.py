@@ -22,6 +22,7 @@ from ..images import FilesystemImageStore, thread_map
 from ..live import relay_from_config
 from ..models import Camera
 from ..monitoring import disk_check
+from ..mqtt_mirror import publish_cameras, wrap_notify
 from ..overstay import OverstayChecker
 from ..tokens import token_matches
 from ..webhooks import DeliveryWorker
@@ -315,8 +316,11 @@ def serve(app: Flask, async_mode: str, ingest_class: type[Ingest] = Ingest) -> N
         store = FilesystemImageStore(images, sync=sync)  # for /health: the workers write the images
     else:
         workers, store = None, FilesystemImageStore(images, thread_map(async_mode), sync)
-    ingest = ingest_class(app, notify=relay.publish if relay else None, store=store, workers=workers)
+    # With MQTT_URL, reads and cameras' state go to MQTT too, best effort (mqtt_mirror.py).
+    notify = wrap_notify(relay.publish if relay else None, app.config)
+    ingest = ingest_class(app, notify=notify, store=store, workers=workers)
     ingest.start()
+    publish_cameras(app, notify)  # all offline now, as ingest.start() marked them
     if app.config["WEBHOOK_WORKER"]:
         DeliveryWorker(app).start()  # webhooks are sent from here, off every camera's path
     if app.config["OVERSTAY_CHECK_SECONDS"] > 0:  # overstay alerts (SPEC §10), live like a read's alerts
