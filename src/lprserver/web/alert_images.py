@@ -19,7 +19,8 @@ from . import bp
 log = logging.getLogger("lprserver.alerts")
 
 
-@bp.get("/alert-images/<id:record_id>/<any(full, preview):kind>")
+@bp.get("/alert-images/<id:record_id>/full", defaults={"kind": "full"})
+@bp.get("/alert-images/<id:record_id>/preview", defaults={"kind": "preview"})
 def alert_image(record_id: int, kind: str):
     """The image (or thumbnail) a signed alert link points to."""
     expires = request.args.get("expires", "")
