@@ -242,11 +242,12 @@ class AlertSender:
         """Look at the outbox now rather than at the next poll: a new alert may have queued deliveries."""
         self.woken.set()
 
-    def waking(self, notify: Callable[[str, dict], None]) -> Callable[[str, dict], None]:
+    def waking(self, notify: Callable[[str, dict], None] | None) -> Callable[[str, dict], None]:
         """`notify` (the daemon's live events) that also wakes the sender on an alert's event, which comes
         after the transaction that queued its deliveries committed."""
         def notify_and_wake(event: str, data: dict) -> None:
-            notify(event, data)
+            if notify is not None:
+                notify(event, data)
             if event in WAKING_EVENTS:
                 self.woken.set()
         return notify_and_wake

@@ -318,6 +318,9 @@ def serve(app: Flask, async_mode: str, ingest_class: type[Ingest] = Ingest) -> N
         workers, store = None, FilesystemImageStore(images, thread_map(async_mode), sync)
     # With MQTT_URL, reads and cameras' state go to MQTT too, best effort (mqtt_mirror.py).
     notify = wrap_notify(relay.publish if relay else None, app.config)
+    sender = AlertSender(app) if app.config["ALERT_WORKER"] else None
+    if sender is not None:  # a new alert's event wakes the sender: no wait for its next poll
+        notify = sender.waking(notify)
     ingest = ingest_class(app, notify=notify, store=store, workers=workers)
     ingest.start()
     publish_cameras(app, notify)  # all offline now, as ingest.start() marked them
@@ -327,8 +330,8 @@ def serve(app: Flask, async_mode: str, ingest_class: type[Ingest] = Ingest) -> N
         OverstayChecker(app, app.config["OVERSTAY_CHECK_SECONDS"], ingest.notify).start()
     if app.config["CAMERA_OFFLINE_MINUTES"] > 0:  # silent cameras (SPEC §11), live too
         SilenceChecker(app, ingest.notify).start()
-    if app.config["ALERT_WORKER"]:
-        AlertSender(app).start()  # e-mail, LINE, MQTT and webhook alerts, off every camera's path
+    if sender is not None:
+        sender.start()  # e-mail, LINE, MQTT and webhook alerts, off every camera's path
     cap = app.config["INGEST_MAX_MESSAGE_BYTES"]
     metrics = IngestMetrics(ingest, app.config["METRICS_TOKEN"])
     start_heartbeat(app.config["HEARTBEAT_FILE"], app.config["HEARTBEAT_INTERVAL"],
