@@ -120,7 +120,7 @@ IMAGE_DOC = {200: {"description": "the image, in the format the camera sent (JPE
 @bp.doc(tags=["records"], responses=IMAGE_DOC)
 def record_image(record_id: int):
     """Return the record's full image."""
-    return _send_stored(db.get_or_404(Record, record_id).image_path)
+    return send_stored(db.get_or_404(Record, record_id).image_path)
 
 
 @bp.get("/records/<id:record_id>/thumbnail")
@@ -128,10 +128,10 @@ def record_image(record_id: int):
 @bp.doc(tags=["records"], responses={200: {**IMAGE_DOC[200], "description": "the thumbnail"}})
 def record_thumbnail(record_id: int):
     """Return the record's thumbnail."""
-    return _send_stored(db.get_or_404(Record, record_id).thumbnail_path)
+    return send_stored(db.get_or_404(Record, record_id).thumbnail_path)
 
 
-def _send_stored(rel_path: str | None):
+def send_stored(rel_path: str | None):
     if not rel_path:
         abort(404, "this record has no image")
     store = FilesystemImageStore(current_app.config["IMAGE_STORAGE_PATH"])

@@ -11,7 +11,7 @@ import logging
 from flask import abort, current_app, request
 
 from ..alert_images import verify
-from ..api.records import _send_stored  # one place serves stored images (X-Accel-Redirect or the file)
+from ..api.records import send_stored  # one place serves stored images (X-Accel-Redirect or the file)
 from ..extensions import db
 from ..models import Record, utcnow
 from . import bp
@@ -30,4 +30,4 @@ def alert_image(record_id: int, kind: str):
         abort(403, "this image link is not valid or has expired")
     record = db.get_or_404(Record, record_id)
     log.info("event=alert_image_fetched record_id=%s kind=%s", record_id, kind)
-    return _send_stored(record.image_path if kind == "full" else record.thumbnail_path)
+    return send_stored(record.image_path if kind == "full" else record.thumbnail_path)
