@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .channels import parse_channel
-from .models import AlertRule, Webhook
+from .models import BLACKLIST_CATEGORIES, AlertRule, Webhook
 
 TRIGGERS = ("blacklist", "not_on_list", "overstay", "camera_offline")
 FIELDS = ("trigger", "categories", "cameras", "hours", "channels", "escalate_after_minutes",
@@ -162,6 +162,15 @@ def validate_rule(session: Session, body: Any, current: AlertRule | None = None)
             errors["description"] = "text of at most 255 characters, or null"
         else:
             fields["description"] = text.strip() or None if isinstance(text, str) else None
+    trigger = fields.get("trigger", current.trigger if current else None)
+    categories = fields.get("categories", current.categories if current else [])
+    if categories and "categories" not in errors:
+        unknown_categories = [c for c in categories if c not in BLACKLIST_CATEGORIES]
+        if trigger != "blacklist":
+            errors["categories"] = "categories are a blacklist entry's: only a blacklist rule has them"
+        elif unknown_categories:
+            errors["categories"] = f"{unknown_categories[0][:40]!r} is not a category: use " \
+                                   f"{', '.join(BLACKLIST_CATEGORIES)}"
     after = fields.get("escalate_after_minutes", current.escalate_after_minutes if current else None)
     to = fields.get("escalate_to", current.escalate_to if current else [])
     if after and not to and "escalate_after_minutes" not in errors and "escalate_to" not in errors:
