@@ -30,6 +30,7 @@ from .models import Alert, AlertAttempt, AlertDelivery, BlacklistEntry, Camera, 
 from .plates import province_by_code
 from .webhooks import Attempt as WebhookAttempt
 from .webhooks import send as send_webhook
+from .webhooks import settle
 from .wire import alert_event, record_json
 
 log = logging.getLogger("lprserver.alerts")
@@ -218,14 +219,7 @@ def record_attempt(session: Session, job: Job, error: str | None, settings: Send
         return
     session.add(AlertAttempt(delivery_id=delivery.id, alert_id=delivery.alert_id, channel=delivery.channel,
                              at=now, ok=error is None, error=error))
-    delivery.attempts += 1
-    delivery.last_attempt_at, delivery.last_error = now, error
-    if error is None:
-        delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", now, None
-    elif delivery.attempts >= settings.max_attempts:
-        delivery.status, delivery.next_attempt_at = "failed", None
-    else:
-        delivery.next_attempt_at = now + settings.backoff(delivery.attempts)
+    settle(delivery, error, settings.max_attempts, settings.backoff, now)
 
 
 class AlertSender:

@@ -145,16 +145,21 @@ def record_attempt(session: Session, delivery_id: int, status_code: int | None, 
     delivery = session.get(WebhookDelivery, delivery_id)
     if delivery is None:  # its webhook was deleted meanwhile
         return
-    delivery.attempts += 1
-    delivery.last_attempt_at = now
     delivery.last_status_code = status_code
-    delivery.last_error = error
+    settle(delivery, error, settings.max_attempts, settings.backoff, now)
+
+
+def settle(delivery, error: str | None, max_attempts: int, backoff, now: datetime) -> None:
+    """Count one attempt of a queued delivery (a webhook's or an alert's): `delivered`, `failed` after
+    `max_attempts`, or due again after `backoff(attempts)`."""
+    delivery.attempts += 1
+    delivery.last_attempt_at, delivery.last_error = now, error
     if error is None:
         delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", now, None
-    elif delivery.attempts >= settings.max_attempts:
+    elif delivery.attempts >= max_attempts:
         delivery.status, delivery.next_attempt_at = "failed", None
     else:
-        delivery.next_attempt_at = now + settings.backoff(delivery.attempts)
+        delivery.next_attempt_at = now + backoff(delivery.attempts)
 
 
 class DeliveryWorker:

@@ -6,29 +6,11 @@
   "use strict";
   const config = JSON.parse(document.getElementById("alerts-config").textContent);
   const text = config.messages;
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
 
-  const timeFormat = new Intl.DateTimeFormat("en-GB", {
-    timeZone: config.timezone, year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
-  });
-  function localTime(iso) {
-    if (!iso) return "—";
-    const p = Object.fromEntries(timeFormat.formatToParts(new Date(iso)).map((x) => [x.type, x.value]));
-    return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
-  }
+  const localTime = LprPage.timeFormatter(config.timezone);
 
-  async function api(method, url, body) {
-    const response = await fetch(url, {
-      method, credentials: "same-origin",
-      headers: { "X-CSRFToken": csrf, Accept: "application/json", "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let data = null;
-    try { data = await response.json(); } catch (e) { data = null; }
-    return { ok: response.ok, status: response.status, data };
-  }
+  const api = LprPage.api;
 
   // --- acknowledging from the table -------------------------------------------------------------------
   document.querySelectorAll(".btn-ack-alert").forEach((button) => {

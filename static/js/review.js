@@ -6,7 +6,6 @@
 (function () {
   "use strict";
   const config = JSON.parse(document.getElementById("review-config").textContent);
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
   const card = $("review-card"), plateInput = $("review-plate"), provinceSelect = $("review-province");
   const PAGE = 50;
@@ -17,26 +16,9 @@
   let waiting = Number($("review-count").textContent) || 0;
   let busy = false;
 
-  const timeFormat = new Intl.DateTimeFormat("en-GB", {
-    timeZone: config.timezone, year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
-  });
-  function localTime(iso) {
-    if (!iso) return "—";
-    const p = Object.fromEntries(timeFormat.formatToParts(new Date(iso)).map((x) => [x.type, x.value]));
-    return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
-  }
+  const localTime = LprPage.timeFormatter(config.timezone);
 
-  async function api(method, url, body) {
-    const response = await fetch(url, {
-      method, credentials: "same-origin",
-      headers: { "X-CSRFToken": csrf, Accept: "application/json", "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let data = null;
-    try { data = await response.json(); } catch (e) { data = null; }
-    return { ok: response.ok, status: response.status, data };
-  }
+  const api = LprPage.api;
 
   async function load() {
     if (exhausted) return;
