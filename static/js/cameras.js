@@ -1,4 +1,4 @@
-// The cameras page: online state and read counts follow the live events.
+// The cameras page: online state, silence (SPEC §11 "Camera offline") and read counts follow the live events.
 (function () {
   "use strict";
   function rowOf(cameraId) {
@@ -15,6 +15,8 @@
       badge.textContent = data.health;
       health.replaceChildren(badge);
     }
+    // A silent camera has an open camera_offline alert; its next read or report clears it (null).
+    if (data.offline_alert_id !== undefined) row.querySelector(".camera-silent").hidden = data.offline_alert_id == null;
     if (data.online === undefined) return;
     const badge = row.querySelector(".camera-state");
     badge.className = `badge camera-state ${data.online ? "text-bg-success" : "text-bg-secondary"}`;

@@ -98,10 +98,28 @@
     hours.update();
   }
 
+  // Silent cameras (SPEC §11 "Camera offline"): one more when a camera_status names its new offline
+  // alert, one fewer when it clears it (null); the periodic figures set the count again.
+  const silentLine = document.getElementById("cameras-silent");
+  function showSilent() {
+    const count = parseInt(silentLine.querySelector('[data-counter="cameras_silent"]').textContent, 10) || 0;
+    silentLine.classList.toggle("text-danger", count > 0);
+    silentLine.classList.toggle("fw-semibold", count > 0);
+    silentLine.classList.toggle("text-secondary", count === 0);
+  }
+  function countSilent(status) {
+    if (status.offline_alert_id === undefined) return;
+    const counter = silentLine.querySelector('[data-counter="cameras_silent"]');
+    const count = (parseInt(counter.textContent, 10) || 0) + (status.offline_alert_id == null ? -1 : 1);
+    setCounter("cameras_silent", Math.max(0, count));
+    showSilent();
+  }
+
   data.feed.slice().reverse().forEach((record) => addRecord(record, false));
   applyStats(data.stats);
   window.LPR.startAfter(Number(feed.dataset.lastId) || 0);
   window.LPR.on("new_record", (record) => { addRecord(record, true); countRead(record); });
   window.LPR.on("blacklist_alert", () => bump("hits_today"));
-  window.LPR.on("stats", applyStats);
+  window.LPR.on("stats", (stats) => { applyStats(stats); showSilent(); });
+  window.LPR.on("camera_status", countSilent);
 })();

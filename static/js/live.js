@@ -141,6 +141,22 @@
     return alert.trigger.replace(/_/g, " ");
   }
 
+  // A silent camera (SPEC §11 "Camera offline"): its name and id, since when nothing came from it.
+  function fillOfflineCard(card, alert) {
+    const detail = alert.detail || {};
+    const name = detail.camera_name;
+    setField(card, "plate", name || alert.camera_id);
+    setField(card, "head-plate", `${name || alert.camera_id} · silent · เงียบ`);
+    setField(card, "match", `Silent since · เงียบตั้งแต่ ${localTime(detail.last_seen || alert.created_at)}`);
+    setField(card, "camera", name ? `${name} (${alert.camera_id})` : alert.camera_id);
+    card.querySelector('[data-field="location"]').parentElement.hidden = true;
+    setField(card, "time", localTime(alert.created_at));
+    card.querySelector(".alert-image").hidden = true;
+    const link = card.querySelector('[data-field="link"]');
+    link.textContent = "Cameras · กล้อง";
+    link.href = "/cameras";
+  }
+
   function fillTriggerCard(card, alert) {
     const record = alert.record || {};
     const detail = alert.detail || {};
@@ -151,6 +167,7 @@
     card.querySelector(".alert-head-label").textContent = TRIGGER_LABELS[alert.trigger] || alert.trigger;
     setField(card, "category", detail.group || "");
     card.querySelector('[data-field="category"]').classList.replace("text-danger", "text-dark");
+    card.querySelector(".alert-count").classList.replace("bg-warning", "bg-light");  // amber on amber
     const plate = record.plate_corrected || record.plate_number || alert.plate || "";
     setField(card, "plate", plate);
     setField(card, "head-plate", `${plate} · ${triggerText(alert)}`);
@@ -158,6 +175,7 @@
     setField(card, "camera", camera || "—");
     setField(card, "location", record.location || "—");
     card.querySelector('[data-field="reason"]').parentElement.hidden = true;
+    if (alert.trigger === "camera_offline") { fillOfflineCard(card, alert); return; }
     setField(card, "time", localTime(alert.trigger === "overstay" ? detail.entered_at : (record.captured_at || alert.created_at)));
     const img = card.querySelector(".alert-image");
     if (record.thumbnail_url || record.image_url) { img.src = record.image_url || record.thumbnail_url; img.hidden = false; } else { img.hidden = true; }
@@ -211,9 +229,21 @@
     return card;
   }
 
+  // "×N": the hits this page saw, or the alert's own count of repeats (SPEC §11), whichever is more.
+  function showCount(group, alert) {
+    group.repeats = Math.max(group.repeats || 1, Number(alert.repeat_count) || 1);
+    const count = Math.max(group.count, group.repeats);
+    setField(group.card, "count", count);
+    group.card.querySelector(".alert-count").hidden = count < 2;
+  }
+
   function showAlert(alert, quiet) {
     const id = cardId(alert);
-    if (groupOfDetection.has(id)) return;
+    if (groupOfDetection.has(id)) {  // the same alert again: a repeat within ALERT_REPEAT_SECONDS
+      const shown = groups.get(groupOfDetection.get(id));
+      if (shown) showCount(shown, alert);
+      return;
+    }
     const key = groupKey(alert);
     let group = groups.get(key);
     if (!group || group.ids.size === group.acked.size) {
@@ -226,11 +256,23 @@
     group.count += 1;
     if (alert.trigger) { group.card.dataset.alertId = alert.id; fillTriggerCard(group.card, alert); }
     else { group.card.dataset.detectionId = alert.detection_id; fillCard(group.card, alert); }
-    setField(group.card, "count", group.count);
-    group.card.querySelector(".alert-count").hidden = group.count < 2;
+    showCount(group, alert);
     document.querySelector("#alert-stack .alert-cards").prepend(group.card);  // newest first
+    if (alert.resolved_at) markResolved(alert);
     layout();
-    if (!quiet) beep();
+    if (!quiet && !alert.resolved_at) beep();
+  }
+
+  // A silent camera was heard from again: its card says so (it still waits for acknowledgement).
+  function markResolved(data) {
+    const key = groupOfDetection.get(`a${data.id}`);
+    const group = key && groups.get(key);
+    if (!group || group.card.classList.contains("resolved")) return;
+    group.card.classList.add("resolved", "border-success");
+    group.card.querySelector(".card-header").classList.add("bg-success");
+    const label = group.card.querySelector(".alert-head-label");
+    if (data.trigger === "camera_offline") label.textContent = "CAMERA BACK · กล้องกลับมา";
+    setField(group.card, "acked", `✔ resolved · คลี่คลายแล้ว ${localTime(data.resolved_at).slice(11)}`);
   }
 
   function removeGroup(key) {
@@ -388,6 +430,7 @@
     socket.on("blacklist_ack", (data) => { markAcknowledged(data); dispatch("blacklist_ack", data); });
     socket.on("alert", (alert) => { showAlert(alert, false); dispatch("alert", alert); });
     socket.on("alert_ack", (data) => { markAcknowledged(data); dispatch("alert_ack", data); });
+    socket.on("alert_resolved", (data) => { markResolved(data); dispatch("alert_resolved", data); });
     socket.on("camera_status", (data) => dispatch("camera_status", data));
     socket.on("stats", (data) => {
       // Any page's headline numbers ([data-counter]) follow the periodic figures.

@@ -22,7 +22,7 @@ from . import bp
 log = logging.getLogger("lprserver.web.live")
 
 LIVE_ROOM = "signed-in"
-RELAYED_EVENTS = ("new_record", "blacklist_alert", "alert", "camera_status")
+RELAYED_EVENTS = ("new_record", "blacklist_alert", "alert", "alert_resolved", "camera_status")
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 _stats_lock = threading.Lock()
 _stats_running = False
