@@ -234,6 +234,10 @@ class Config:
             raise ValueError(f"DEFAULT_LANGUAGE must be th or en, not {self.DEFAULT_LANGUAGE!r}")
         if self.PUBLIC_URL and not self.PUBLIC_URL.startswith(("http://", "https://")):
             raise ValueError("PUBLIC_URL must start with http:// or https://, e.g. https://lpr.example.org")
+        if self.MQTT_URL and not self.MQTT_URL.startswith(("mqtt://", "mqtts://")):
+            raise ValueError("MQTT_URL must start with mqtt:// or mqtts://, e.g. mqtt://user:pass@broker:1883")
+        if self.SMTP_URL and not self.SMTP_URL.startswith(("smtp://", "smtps://")):
+            raise ValueError("SMTP_URL must start with smtp:// or smtps://, e.g. smtp://user:pass@host:587")
         if self.CAMERA_OFFLINE_MINUTES < 0:
             raise ValueError("CAMERA_OFFLINE_MINUTES must be 0 (off) or more")
         if self.IMAGE_SYNC not in ("batch", "file"):

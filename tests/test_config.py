@@ -46,6 +46,11 @@ def test_development_defaults():
         ({"INGEST_BATCH_MAX": "-5"}, "INGEST_BATCH_MAX must be at least 1"),
         ({"INGEST_STORE_WORKERS": "sometimes"}, "INGEST_STORE_WORKERS"),
         ({"IMAGE_SYNC": "never"}, "IMAGE_SYNC must be batch or file"),
+        ({"MQTT_URL": "tcp://broker:1883"}, "MQTT_URL must start with mqtt://"),
+        ({"SMTP_URL": "mail.example.org:587"}, "SMTP_URL must start with smtp://"),
+        ({"DEFAULT_LANGUAGE": "de"}, "DEFAULT_LANGUAGE must be th or en"),
+        ({"PUBLIC_URL": "lpr.example.org"}, "PUBLIC_URL must start with http"),
+        ({"ALERT_MAX_ATTEMPTS": "0"}, "ALERT_MAX_ATTEMPTS"),
     ],
 )
 def test_bad_settings_are_refused_with_their_name(env, message):

@@ -1,6 +1,6 @@
 """Reads and cameras' state on MQTT (SPEC §11 "Channels"), rules or not.
 
-With MQTT_URL set, every stored read (its `new_record` live event, as it is) goes to
+With MQTT_URL set, every stored read (its `new_record` live event, with `record_id` beside its `id`) goes to
 `<prefix>/reads/<camera_id>`, and each camera's state, retained, to `<prefix>/cameras/<camera_id>/state`:
 `{"camera_id", "online", "health", "last_seen", "offline_alert_id"}`, each `camera_status` event merged
 into the last state known of that camera, so a message about its health still says whether it is
@@ -60,7 +60,9 @@ class Mirror:
         if not isinstance(camera_id, str):
             return
         if event == "new_record":
-            mqtt.publish(self.url, f"{self.prefix}/reads/{topic_level(camera_id)}", data)
+            # SPEC §11 names the read's `record_id`; the live event calls it `id`: both are there.
+            mqtt.publish(self.url, f"{self.prefix}/reads/{topic_level(camera_id)}",
+                         {**data, "record_id": data.get("id")})
             if camera_id in self.states and data.get("received_at"):  # for the camera's next state
                 self.states[camera_id]["last_seen"] = data["received_at"]
         elif event == "camera_status":

@@ -91,6 +91,8 @@ def counters(session: Session, now: datetime, timezone: str) -> dict[str, int]:
                                      .where(BlacklistDetection.acknowledged_at.is_(None))),
         "cameras_online": count(select(func.count(Camera.id)).where(Camera.online.is_(True))),
         "cameras_total": count(select(func.count(Camera.id))),
+        # SPEC §11 "Camera offline": cameras with an open camera_offline alert.
+        "cameras_silent": count(select(func.count(Camera.id)).where(Camera.offline_alert_id.is_not(None))),
         "blacklist_active": count(select(func.count(BlacklistEntry.id))
                                   .where(BlacklistEntry.active.is_(True))),
     }
