@@ -238,8 +238,10 @@ class Config:
             raise ValueError("MQTT_URL must start with mqtt:// or mqtts://, e.g. mqtt://user:pass@broker:1883")
         if self.SMTP_URL and not self.SMTP_URL.startswith(("smtp://", "smtps://")):
             raise ValueError("SMTP_URL must start with smtp:// or smtps://, e.g. smtp://user:pass@host:587")
-        if self.CAMERA_OFFLINE_MINUTES < 0:
-            raise ValueError("CAMERA_OFFLINE_MINUTES must be 0 (off) or more")
+        # A camera's last_seen moves at most every few seconds (camera_offline.py): under a minute, a
+        # camera that just read could look silent again.
+        if self.CAMERA_OFFLINE_MINUTES < 0 or 0 < self.CAMERA_OFFLINE_MINUTES < 1:
+            raise ValueError("CAMERA_OFFLINE_MINUTES must be 0 (off) or at least 1")
         if self.IMAGE_SYNC not in ("batch", "file"):
             raise ValueError(f"IMAGE_SYNC must be batch or file, not {self.IMAGE_SYNC!r}")
 

@@ -51,6 +51,7 @@ def test_development_defaults():
         ({"DEFAULT_LANGUAGE": "de"}, "DEFAULT_LANGUAGE must be th or en"),
         ({"PUBLIC_URL": "lpr.example.org"}, "PUBLIC_URL must start with http"),
         ({"ALERT_MAX_ATTEMPTS": "0"}, "ALERT_MAX_ATTEMPTS"),
+        ({"CAMERA_OFFLINE_MINUTES": "0.1"}, "CAMERA_OFFLINE_MINUTES must be 0 \\(off\\) or at least 1"),
     ],
 )
 def test_bad_settings_are_refused_with_their_name(env, message):
