@@ -2,6 +2,7 @@
 
 import math
 import os
+import re
 import secrets
 from collections import Counter
 from pathlib import Path
@@ -67,6 +68,23 @@ def database_url(raw: str | None) -> str:
             # SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql:// URL.
             return "postgresql+psycopg2://" + raw[len(prefix):]
     return raw
+
+
+def map_tile_url_problem(url: str) -> str | None:
+    """Say what is wrong with a MAP_TILE_URL (README "Configure"), or None when it is empty or good: an
+    http(s) Leaflet template with {z}, {x} and {y}, whose host is a name (or `{s}.` and a name)."""
+    if not url:
+        return None
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("http", "https") or not rest:
+        return "must start with https:// or http://"
+    missing = [part for part in ("{z}", "{x}", "{y}") if part not in url]
+    if missing:
+        return f"must hold {', '.join(missing)}"
+    host = rest.split("/", 1)[0].removeprefix("{s}.")
+    if not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?", host):
+        return "must name its server plainly (only a leading {s}. may vary)"
+    return None
 
 
 def _float(env, name: str, default: float) -> float:
@@ -167,6 +185,9 @@ class Config:
         self.MQTT_URL = env.get("MQTT_URL", "")
         self.MQTT_TOPIC_PREFIX = (env.get("MQTT_TOPIC_PREFIX") or "lprserver").strip("/")
         self.PUBLIC_URL = (env.get("PUBLIC_URL") or "").rstrip("/")
+        # SPEC §12 "Map": a Leaflet tile template; empty draws the cameras on a plain background.
+        self.MAP_TILE_URL = (env.get("MAP_TILE_URL") or "").strip()
+        self.MAP_TILE_ATTRIBUTION = (env.get("MAP_TILE_ATTRIBUTION") or "").strip()
         self.DEFAULT_LANGUAGE = env.get("DEFAULT_LANGUAGE", "th")
         self.ALERT_WORKER = _flag(env, "ALERT_WORKER", True)
         self.ALERT_TIMEOUT = _float(env, "ALERT_TIMEOUT", 10.0)
@@ -244,6 +265,9 @@ class Config:
             raise ValueError("CAMERA_OFFLINE_MINUTES must be 0 (off) or at least 1")
         if self.IMAGE_SYNC not in ("batch", "file"):
             raise ValueError(f"IMAGE_SYNC must be batch or file, not {self.IMAGE_SYNC!r}")
+        problem = map_tile_url_problem(self.MAP_TILE_URL)
+        if problem:
+            raise ValueError(f"MAP_TILE_URL {problem}, e.g. https://tiles.example.org/{{z}}/{{x}}/{{y}}.png")
 
 
 class DevelopmentConfig(Config):

@@ -1,5 +1,6 @@
 """The operators' pages (README "The pages"): one module per page area, all on one blueprint."""
 
+import functools
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,7 @@ def init_app(app: Flask) -> None:
         corrections,
         known,
         live,
+        map,
         overview,
         plates,
         records,
@@ -64,17 +66,36 @@ def client_ip() -> str | None:
     return request.remote_addr
 
 
-# Scripts only from our own files: a plate that smuggles markup past escaping still cannot run.
+# Scripts only from our own files: a plate that smuggles markup past escaping still cannot run. Images
+# also from MAP_TILE_URL's server when one is set (SPEC §12 "Map"); nginx passes this header on.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:{tiles}; connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+def tile_origin(tile_url: str) -> str | None:
+    """The origin a MAP_TILE_URL loads tiles from, as a CSP source (`{s}.` becomes `*.`); None without
+    one. config.py has checked the template's host already."""
+    if not tile_url:
+        return None
+    scheme, _, rest = tile_url.partition("://")
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{'*.' + host.removeprefix('{s}.') if host.startswith('{s}.') else host}"
+
+
+@functools.cache
+def content_security_policy(tile_url: str) -> str:
+    origin = tile_origin(tile_url)
+    return CONTENT_SECURITY_POLICY.format(tiles=f" {origin}" if origin else "")
 
 
 def security_headers(response):
     """Add the browser protections every page gets."""
     if response.mimetype == "text/html":
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        policy = content_security_policy(current_app.config.get("MAP_TILE_URL", ""))
+        response.headers.setdefault("Content-Security-Policy", policy)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
