@@ -63,6 +63,10 @@ def update_camera(session: Session, user: User | None, ip: str | None, camera: C
                   changes: dict[str, Any]) -> dict[str, list[Any]]:
     """Apply checked changes, audit what changed and return {field: [old, new]}."""
     changes = checked_changes(session, changes)
+    place = [changes.get(name, getattr(camera, name)) for name in ("latitude", "longitude")]
+    if (place[0] is None) != (place[1] is None):  # a camera is on the map at a point, or not (SPEC §12)
+        missing = "latitude" if place[0] is None else "longitude"
+        raise GateInputError(missing, "give both latitude and longitude, or neither")
     changed = {name: [getattr(camera, name), value] for name, value in changes.items()
                if getattr(camera, name) != value}
     for name, (_, value) in changed.items():

@@ -287,6 +287,8 @@ class CameraSchema(ma.Schema):
     health_message = NStr
     health_at = NDateTime
     reads_today = ma.fields.Integer()
+    offline_alert_id = ma.fields.Integer(allow_none=True, metadata={
+        "description": "the open `camera_offline` alert of a silent camera (SPEC §11), null when none"})
 
 
 class CameraList(ma.Schema):

@@ -66,3 +66,20 @@ def camera_gate(camera_id: str):
     flash(f"Camera {camera.name or camera.id}: {camera.role}"
           f"{', allows ' + camera.allow_group if camera.allow_group else ''} · บันทึกแล้ว", "success")
     return redirect(url_for("web.cameras"))
+
+
+@bp.post("/cameras/<camera:camera_id>/place")
+@require_role("admin", "operator")
+def camera_place(camera_id: str):
+    """Set or clear a camera's coordinates, for the map (SPEC §12 "Map"): both or neither."""
+    camera = db.get_or_404(Camera, camera_id)
+    changes = {name: (request.form.get(name) or "").strip() or None for name in ("latitude", "longitude")}
+    try:
+        update_camera(db.session, current_user, client_ip(), camera, changes)
+    except GateInputError as exc:
+        db.session.rollback()
+        return _render(400, place_error=f"{exc} · พิกัดไม่ถูกต้อง", place_camera=camera_id)
+    db.session.commit()
+    where = f"{camera.latitude}, {camera.longitude}" if camera.latitude is not None else "no coordinates"
+    flash(f"Camera {camera.name or camera.id}: {where} · บันทึกพิกัดแล้ว", "success")
+    return redirect(url_for("web.cameras"))
