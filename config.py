@@ -189,6 +189,8 @@ class Config:
         self.MAP_TILE_URL = (env.get("MAP_TILE_URL") or "").strip()
         self.MAP_TILE_ATTRIBUTION = (env.get("MAP_TILE_ATTRIBUTION") or "").strip()
         self.DEFAULT_LANGUAGE = env.get("DEFAULT_LANGUAGE", "th")
+        # SPEC §12 "Dates": `be` shows Buddhist-era years to people (pages, alert messages); the API: ISO.
+        self.DATE_ERA = env.get("DATE_ERA", "ce")
         self.ALERT_WORKER = _flag(env, "ALERT_WORKER", True)
         self.ALERT_TIMEOUT = _float(env, "ALERT_TIMEOUT", 10.0)
         self.ALERT_MAX_ATTEMPTS = _int(env, "ALERT_MAX_ATTEMPTS", 10, minimum=1)
@@ -251,6 +253,8 @@ class Config:
             raise ValueError("IMAGE_ACCEL_REDIRECT must be an nginx location such as /_images/, or empty")
         if self.INGEST_IDLE_SECONDS <= 0 or self.INGEST_HANDSHAKE_SECONDS <= 0:
             raise ValueError("INGEST_IDLE_SECONDS and INGEST_HANDSHAKE_SECONDS must be more than 0")
+        if self.DATE_ERA not in ("ce", "be"):
+            raise ValueError(f"DATE_ERA must be ce or be, not {self.DATE_ERA!r}")
         if self.DEFAULT_LANGUAGE not in ("th", "en"):
             raise ValueError(f"DEFAULT_LANGUAGE must be th or en, not {self.DEFAULT_LANGUAGE!r}")
         if self.PUBLIC_URL and not self.PUBLIC_URL.startswith(("http://", "https://")):

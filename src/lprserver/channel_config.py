@@ -27,7 +27,8 @@ def channel_settings(session: Session, config) -> ChannelSettings:
         smtp_url=pick("SMTP_URL"), smtp_from=pick("SMTP_FROM"), line_token=pick("LINE_CHANNEL_TOKEN"),
         line_api_url=config["LINE_API_URL"], mqtt_url=config["MQTT_URL"],
         mqtt_prefix=config["MQTT_TOPIC_PREFIX"], public_url=config["PUBLIC_URL"],
-        language=config["DEFAULT_LANGUAGE"], timezone=config["TIMEZONE"], timeout=config["ALERT_TIMEOUT"])
+        language=config["DEFAULT_LANGUAGE"], timezone=config["TIMEZONE"], date_era=config["DATE_ERA"],
+        timeout=config["ALERT_TIMEOUT"])
 
 
 def set_channel_setting(session: Session, name: str, value: str | None, user_id: int | None,

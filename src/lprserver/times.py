@@ -29,3 +29,17 @@ def parse_local(text: str, timezone: str) -> datetime:
     when it has no offset; ValueError when it is not one or lies outside YEARS."""
     moment = in_years(datetime.fromisoformat(text.strip()))
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))
+
+
+# SPEC §12 "Dates": DATE_ERA=be shows Buddhist-era years (2569 for 2026) to people; the API keeps ISO 8601.
+ERA_OFFSETS = {"ce": 0, "be": 543}
+
+
+def show_local(moment: datetime, timezone: str | ZoneInfo, era: str = "ce",
+               fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """An aware time as people read it: in `timezone`, the year (`%Y`) in `era`."""
+    local = moment.astimezone(timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone))
+    offset = ERA_OFFSETS.get(era, 0)
+    if offset:
+        fmt = fmt.replace("%Y", str(local.year + offset))
+    return local.strftime(fmt)

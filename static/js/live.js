@@ -13,6 +13,7 @@
   const SEEN_LIMIT = 5000;
   let connectedOnce = false;
 
+  const yearOffset = config.date_era === "be" ? 543 : 0;
   const timeFormat = new Intl.DateTimeFormat("en-GB", {
     timeZone: config.timezone, year: "numeric", month: "2-digit", day: "2-digit",
     hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
@@ -21,7 +22,8 @@
   function localTime(iso) {
     if (!iso) return "";
     const parts = Object.fromEntries(timeFormat.formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
-    return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`;
+    const year = Number(parts.year) + yearOffset;  // DATE_ERA=be: Buddhist-era years (SPEC §12)
+    return `${year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`;
   }
 
   // The known plate a read is (SPEC §10): a small badge with its name and group, or an empty text node.

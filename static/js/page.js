@@ -1,8 +1,12 @@
-// What the pages' own scripts share (review.js, alerts.js): times shown in the site's TIMEZONE, and
+// What the pages' own scripts share (review.js, alerts.js): times shown in the site's TIMEZONE (years
+// in DATE_ERA), and
 // JSON calls to the API with the page's CSRF token (README "Accounts and roles").
 (function () {
   "use strict";
   const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const liveConfig = document.getElementById("live-config");
+  // DATE_ERA=be shows Buddhist-era years (SPEC §12), as the server's pages do.
+  const yearOffset = liveConfig && JSON.parse(liveConfig.textContent).date_era === "be" ? 543 : 0;
 
   function timeFormatter(timezone) {
     const format = new Intl.DateTimeFormat("en-GB", {
@@ -12,7 +16,7 @@
     return function localTime(iso) {
       if (!iso) return "—";
       const p = Object.fromEntries(format.formatToParts(new Date(iso)).map((x) => [x.type, x.value]));
-      return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+      return `${Number(p.year) + yearOffset}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
     };
   }
 

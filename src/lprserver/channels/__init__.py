@@ -38,6 +38,7 @@ class ChannelSettings:
     public_url: str = ""
     language: str = "th"
     timezone: str = "Asia/Bangkok"
+    date_era: str = "ce"  # DATE_ERA (SPEC §12): `be` shows Buddhist-era years
     timeout: float = 10.0
 
 

@@ -48,7 +48,7 @@ def parse_smtp_url(url: str) -> SmtpServer:
 def build_message(settings: ChannelSettings, address: str, message: AlertMessage,
                   retry_key: str) -> EmailMessage:
     """The e-mail of one alert: plain text and HTML, the JPEG inline, Message-ID from the retry key."""
-    rendered = render(message, settings.language, settings.timezone)
+    rendered = render(message, settings.language, settings.timezone, era=settings.date_era)
     mail = EmailMessage()  # the default policy: RFC 2047 headers and UTF-8 bodies for Thai
     mail["Subject"] = rendered.subject
     mail["From"] = settings.smtp_from

@@ -17,7 +17,8 @@ PUSH_PATH = "/v2/bot/message/push"
 
 def push_body(settings: ChannelSettings, to: str, message: AlertMessage) -> dict:
     """The push request's JSON: the text, then the image when there are https links to it."""
-    text = render(message, settings.language, settings.timezone).text  # within LINE's 5,000 characters
+    # Within LINE's 5,000 characters (render cuts it).
+    text = render(message, settings.language, settings.timezone, era=settings.date_era).text
     messages: list[dict] = [{"type": "text", "text": text}]
     if message.image_url and message.preview_url and \
             message.image_url.startswith("https://") and message.preview_url.startswith("https://"):

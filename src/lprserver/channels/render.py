@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 
+from ..times import show_local
 from . import AlertMessage
 
 # LINE's text message holds at most 5,000 characters (UTF-16 code units); an entry's reason is cut well
@@ -98,13 +99,14 @@ class Rendered:
 
 
 def render(message: AlertMessage, language: str = "th", timezone: str = "Asia/Bangkok",
-           now: datetime | None = None) -> Rendered:
-    """The subject, text and HTML of one alert in `language` ("th" or "en"), times in `timezone`.
+           now: datetime | None = None, era: str = "ce") -> Rendered:
+    """The subject, text and HTML of one alert in `language` ("th" or "en"), times in `timezone` with
+    years in `era` (DATE_ERA, SPEC §12).
 
     `now` (UTC) is when it is sent: an escalation says how long the alert has waited."""
     words = WORDS.get(language, WORDS["en"])
     headline = _headline(message, words, now or datetime.now(UTC))
-    rows = _rows(message, words, CATEGORIES.get(language, CATEGORIES["en"]), ZoneInfo(timezone))
+    rows = _rows(message, words, CATEGORIES.get(language, CATEGORIES["en"]), ZoneInfo(timezone), era)
     return Rendered(subject=_subject(message, words, headline), text=_text(message, words, headline, rows),
                     html=_html(message, words, headline, rows, language))
 
@@ -114,13 +116,14 @@ def image_cid(message: AlertMessage) -> str:
     return f"alert-{message.alert_id}-image@lprserver"
 
 
-def local_time(moment: datetime, zone: ZoneInfo) -> str:
-    """`2026-12-03 14:05:09 +07`: the time in the site's zone, with its offset in hours (and minutes)."""
+def local_time(moment: datetime, zone: ZoneInfo, era: str = "ce") -> str:
+    """`2026-12-03 14:05:09 +07` (`2569-12-03 …` in the Buddhist era): the time in the site's zone,
+    with its offset in hours (and minutes)."""
     local = moment.astimezone(zone)
     offset = int(local.utcoffset().total_seconds() // 60)
     sign, offset = ("+" if offset >= 0 else "-"), abs(offset)
     zone_text = f"{sign}{offset // 60:02d}" + (f":{offset % 60:02d}" if offset % 60 else "")
-    return f"{local:%Y-%m-%d %H:%M:%S} {zone_text}"
+    return f"{show_local(local, zone, era)} {zone_text}"
 
 
 def _headline(message: AlertMessage, words: dict[str, str], now: datetime) -> dict[str, str]:
@@ -145,23 +148,23 @@ def _camera(message: AlertMessage) -> str:
 
 
 def _rows(message: AlertMessage, words: dict[str, str], categories: dict[str, str],
-          zone: ZoneInfo) -> list[tuple[str, str, str]]:
+          zone: ZoneInfo, era: str = "ce") -> list[tuple[str, str, str]]:
     """The (key, label, value) lines of the message, in order, the empty ones left out."""
     detail = message.detail or {}
     rows: list[tuple[str, Any]] = [
         ("plate", message.plate), ("province", message.province), ("camera", _camera(message)),
-        ("location", message.location), ("time", local_time(message.at, zone))]
+        ("location", message.location), ("time", local_time(message.at, zone, era))]
     if message.trigger == "blacklist":
         rows += [("reason", message.reason),
                  ("category", categories.get(message.category or "", message.category))]
     elif message.trigger in ("not_on_list", "overstay"):
         rows.append(("group", detail.get("group")))
     if message.trigger == "overstay":
-        rows += [("entered", _time_text(detail.get("entered_at"), zone)),
+        rows += [("entered", _time_text(detail.get("entered_at"), zone, era)),
                  ("stayed", _duration(detail.get("stay_seconds"), words)),
                  ("allowed", _duration(_number(detail.get("max_stay_minutes"), 60), words))]
     if message.trigger == "camera_offline":
-        rows += [("last_heard", _time_text(detail.get("last_seen"), zone)),
+        rows += [("last_heard", _time_text(detail.get("last_seen"), zone, era)),
                  ("silence", words["silent_for"].format(minutes=_minutes(detail.get("minutes"))))]
     return [(key, words[key], _cut(value)) for key, value in rows if value not in (None, "")]
 
@@ -188,12 +191,12 @@ def _duration(seconds: Any, words: dict[str, str]) -> str | None:
     return words["hours_minutes"].format(hours=minutes // 60, minutes=minutes % 60)
 
 
-def _time_text(iso: Any, zone: ZoneInfo) -> str | None:
+def _time_text(iso: Any, zone: ZoneInfo, era: str = "ce") -> str | None:
     try:
         moment = datetime.fromisoformat(str(iso))
     except ValueError:
         return None
-    return local_time(moment if moment.tzinfo else moment.replace(tzinfo=UTC), zone)
+    return local_time(moment if moment.tzinfo else moment.replace(tzinfo=UTC), zone, era)
 
 
 def _subject(message: AlertMessage, words: dict[str, str], headline: dict[str, str]) -> str:

@@ -1,11 +1,12 @@
 """The operators' pages (README "The pages"): one module per page area, all on one blueprint."""
 
 import functools
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 from flask import Blueprint, Flask, current_app, request, send_from_directory
 from flask_login import current_user
+
+from ..times import ERA_OFFSETS, show_local
 
 bp = Blueprint("web", __name__)
 
@@ -35,6 +36,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(bp)
     app.jinja_env.filters["localtime"] = localtime
+    app.jinja_env.filters["showdate"] = showdate
     app.context_processor(template_globals)
     app.after_request(security_headers)
     app.add_url_rule("/favicon.ico", "favicon", favicon)
@@ -47,10 +49,17 @@ def favicon():
 
 
 def localtime(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """Show an aware UTC time in the site's TIMEZONE."""
+    """Show an aware UTC time in the site's TIMEZONE, its year in DATE_ERA (SPEC §12)."""
     if moment is None:
         return "—"
-    return moment.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime(fmt)
+    return show_local(moment, current_app.config["TIMEZONE"], current_app.config["DATE_ERA"], fmt)
+
+
+def showdate(day: date | None) -> str:
+    """Show a calendar day (already in TIMEZONE), its year in DATE_ERA."""
+    if day is None:
+        return "—"
+    return f"{day.year + ERA_OFFSETS.get(current_app.config['DATE_ERA'], 0):04d}-{day:%m-%d}"
 
 
 def can_edit() -> bool:
