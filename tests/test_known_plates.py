@@ -462,7 +462,8 @@ def test_the_known_and_cameras_pages_work_and_fit_in_a_browser(webapp, app, user
         open_page(page, webapp, "/cameras")
         row = page.locator('tr[data-camera-id="GATE1"]')
         row.locator("select[name=allow_group]").select_option("residents")
-        row.locator("button[type=submit]").click()
+        # The gate's form (the row also holds the coordinates' form).
+        row.locator("form", has=page.locator("select[name=allow_group]")).locator("button[type=submit]").click()
         page.wait_for_url(f"{webapp.url}/cameras")
         assert page.locator('tr[data-camera-id="GATE1"] select[name=allow_group]').input_value() == "residents"
         assert not page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")
