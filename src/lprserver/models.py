@@ -406,6 +406,8 @@ class User(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SPEC §13: the page language the user chose ("th" or "en"); None follows the browser.
+    language: Mapped[str | None] = mapped_column(String(8))
 
     # Flask-Login's user interface.
     @property
