@@ -1,6 +1,6 @@
 """The data model as SQLAlchemy 2.0 typed models."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -513,3 +514,54 @@ class WebSession(db.Model):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(255))
+
+
+# SPEC §12 "Dashboard": pre-aggregated counts the analytics read instead of lpr_records (src/lprserver/
+# analytics.py). The ingest pipeline adds each stored batch to them in its transaction (a repeated read
+# is not stored, so not counted); `flask lpr rebuild-analytics` recomputes them from lpr_records.
+# Retention deletes records, not these rows: the counts outlive the reads they count (docs/api.md).
+
+
+class AnalyticsHour(db.Model):
+    """One camera's reads in one UTC hour (`hour`: whole hours since 1970-01-01T00:00Z)."""
+
+    __tablename__ = "analytics_hours"
+    __table_args__ = (Index("ix_analytics_hours_camera_hour", "camera_id", "hour"),)
+
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reads: Mapped[int] = mapped_column(Integer)
+    hits: Mapped[int] = mapped_column(Integer)  # reads stored as blacklist hits
+    confidence_sum: Mapped[float] = mapped_column(Float)
+    confidence_reads: Mapped[int] = mapped_column(Integer)  # reads that carried a confidence
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)  # received_at of the hour's first read
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    max_gap_seconds: Mapped[float] = mapped_column(Float)  # the longest gap between two reads of the hour
+
+
+class AnalyticsDay(db.Model):
+    """A day in TIMEZONE: how many plates were read that day (one per plate, however often)."""
+
+    __tablename__ = "analytics_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    unique_plates: Mapped[int] = mapped_column(Integer)
+
+
+class AnalyticsPlateDay(db.Model):
+    """A plate read on a day in TIMEZONE: unique plates over several days are counted from these."""
+
+    __tablename__ = "analytics_plate_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    plate_normalized: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class AnalyticsProvinceDay(db.Model):
+    """Reads of plates of one province on a day in TIMEZONE (`province_code` '' when not known)."""
+
+    __tablename__ = "analytics_province_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    province_code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    reads: Mapped[int] = mapped_column(Integer)
