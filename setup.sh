@@ -67,6 +67,8 @@ ensure_venv() {
     "$VENV/bin/pip" install -q --no-deps -e "$ROOT"
     echo "$want" > "$stamp"
   fi
+  # The Thai and English catalogues (SPEC §13), compiled where a .po is newer than its .mo.
+  (cd "$ROOT" && "$VENV/bin/python" -c 'from lprserver.i18n import compile_catalogues; compile_catalogues()')
 }
 
 flask_cli() { (cd "$ROOT" && FLASK_APP=wsgi exec "$VENV/bin/flask" "$@"); }

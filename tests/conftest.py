@@ -15,6 +15,7 @@ from config import TestingConfig, database_url
 from lprserver import create_app
 from lprserver.database import upgrade_database
 from lprserver.extensions import db
+from lprserver.i18n import compile_catalogues
 from lprserver.models import ApiToken
 from lprserver.tokens import generate_token, hash_token
 from lprserver.users import save_user
@@ -27,6 +28,11 @@ TABLES = ("alert_attempts", "alert_deliveries", "alert_rules", "channel_settings
           "webhook_deliveries", "webhooks", "alerts", "visits", "blacklist_detections", "health_reports", "audit_log",
           "api_tokens", "lpr_records", "blacklist_plates", "known_plates", "known_groups", "cameras", "web_sessions",
           "users")
+
+
+def pytest_configure(config):
+    # The pages' catalogues as they are in the working tree (setup.sh compiles them too).
+    compile_catalogues()
 
 
 def pytest_addoption(parser):
@@ -85,6 +91,8 @@ def base_env(database, image_root) -> dict:
         # Nor alerts or offline checks: an alert test starts its own daemon or sender.
         "ALERT_WORKER": "0",
         "CAMERA_OFFLINE_MINUTES": "0",
+        # Pages in English unless a test asks for Thai (SPEC §13's own default, th, is tested in test_i18n.py).
+        "DEFAULT_LANGUAGE": "en",
     }
 
 

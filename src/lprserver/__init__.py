@@ -5,7 +5,8 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .extensions import csrf, db, limiter, login_manager, socketio
+from .extensions import babel, csrf, db, limiter, login_manager, socketio
+from .i18n import TRANSLATIONS, select_language
 from .logs import configure_logging
 from .url_ids import CameraIdConverter, RowId
 
@@ -35,6 +36,8 @@ def create_app(config, async_mode: str | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     socketio.init_app(app, async_mode=async_mode or _web_async_mode(app))
+    babel.init_app(app, locale_selector=select_language, default_translation_directories=str(TRANSLATIONS),
+                   default_timezone=app.config["TIMEZONE"])
 
     from . import account, api, auth, commands, monitoring, web
 

@@ -2,6 +2,7 @@
 
 import sqlite3
 
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -30,6 +31,8 @@ db = SQLAlchemy(model_class=Base)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 socketio = SocketIO()
+# Thai and English (SPEC §13); the locale selector is lprserver.i18n.select_language.
+babel = Babel()
 # Rate limits (the token endpoints, README "Configure"). In-memory by default; set
 # RATELIMIT_STORAGE_URI (e.g. redis://) to share counts between processes.
 # Decorate a view with e.g. @limiter.limit("10 per minute").

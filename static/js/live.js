@@ -13,6 +13,17 @@
   const SEEN_LIMIT = 5000;
   let connectedOnce = false;
 
+  // The page's words (SPEC §13), translated on the server: base.html's #live-text and the page's own
+  // #page-text. "{name}" placeholders are filled from `values`.
+  const words = Object.assign({}, JSON.parse(document.getElementById("live-text").textContent));
+  const pageText = document.getElementById("page-text");
+  if (pageText) Object.assign(words, JSON.parse(pageText.textContent || "{}"));
+  function text(key, fallback, values) {
+    const template = Object.prototype.hasOwnProperty.call(words, key) ? words[key] : (fallback == null ? key : fallback);
+    if (!values) return template;
+    return template.replace(/\{(\w+)\}/g, (whole, name) => (values[name] != null ? String(values[name]) : whole));
+  }
+
   const yearOffset = config.date_era === "be" ? 543 : 0;
   const timeFormat = new Intl.DateTimeFormat("en-GB", {
     timeZone: config.timezone, year: "numeric", month: "2-digit", day: "2-digit",
@@ -32,7 +43,7 @@
     if (!known) return document.createTextNode("");
     const badge = document.createElement("span");
     badge.className = "badge text-bg-info known-badge ms-1";
-    badge.title = "known plate · ทะเบียนที่รู้จัก";
+    badge.title = text("known_plate");
     badge.textContent = [known.name, known.group].filter(Boolean).join(" · ");
     return badge;
   }
@@ -44,7 +55,7 @@
     if (!plate) return link;
     link.className = "plate-page";
     link.href = `/plates/${encodeURIComponent(plate)}`;
-    link.title = `All reads of ${plate} · ประวัติทะเบียน`;
+    link.title = text("plate_history", "", { plate });
     link.setAttribute("aria-label", link.title);
     const icon = document.createElementNS(SVG, "svg");
     icon.setAttribute("width", "14");
@@ -122,23 +133,23 @@
 
   // The other triggers (SPEC §11): the same card in its own colour, saying what happened.
   const TRIGGER_LABELS = {
-    not_on_list: "NOT ON LIST · ไม่อยู่ในรายชื่อ", overstay: "OVERSTAY · อยู่เกินเวลา",
-    camera_offline: "CAMERA OFFLINE · กล้องออฟไลน์",
+    not_on_list: text("not_on_list"), overstay: text("overstay"), camera_offline: text("camera_offline"),
   };
 
   function minutesText(minutes) {
     const h = Math.floor(minutes / 60);
     const m = Math.round(minutes % 60);
-    if (!h) return `${m} min`;
-    return m ? `${h} h ${m} min` : `${h} h`;
+    if (!h) return text("minutes", "", { m });
+    return m ? text("hours_minutes", "", { h, m }) : text("hours", "", { h });
   }
 
   function triggerText(alert) {
     const detail = alert.detail || {};
-    if (alert.trigger === "not_on_list") return `not on list: ${detail.group || ""}`;
+    if (alert.trigger === "not_on_list") return text("not_on_list_of", "", { group: detail.group || "" });
     if (alert.trigger === "overstay") {
-      const max = detail.max_stay_minutes != null ? ` (max ${minutesText(detail.max_stay_minutes)})` : "";
-      return `overstay: ${minutesText(Math.floor((detail.stay_seconds || 0) / 60))}${max}`;
+      const stay = minutesText(Math.floor((detail.stay_seconds || 0) / 60));
+      if (detail.max_stay_minutes == null) return text("overstay_for", "", { stay });
+      return text("overstay_max", "", { stay, max: minutesText(detail.max_stay_minutes) });
     }
     return alert.trigger.replace(/_/g, " ");
   }
@@ -148,14 +159,14 @@
     const detail = alert.detail || {};
     const name = detail.camera_name;
     setField(card, "plate", name || alert.camera_id);
-    setField(card, "head-plate", `${name || alert.camera_id} · silent · เงียบ`);
-    setField(card, "match", `Silent since · เงียบตั้งแต่ ${localTime(detail.last_seen || alert.created_at)}`);
+    setField(card, "head-plate", text("silent", "", { camera: name || alert.camera_id }));
+    setField(card, "match", text("silent_since", "", { time: localTime(detail.last_seen || alert.created_at) }));
     setField(card, "camera", name ? `${name} (${alert.camera_id})` : alert.camera_id);
     card.querySelector('[data-field="location"]').parentElement.hidden = true;
     setField(card, "time", localTime(alert.created_at));
     card.querySelector(".alert-image").hidden = true;
     const link = card.querySelector('[data-field="link"]');
-    link.textContent = "Cameras · กล้อง";
+    link.textContent = text("cameras");
     link.href = "/cameras";
   }
 
@@ -182,21 +193,21 @@
     const img = card.querySelector(".alert-image");
     if (record.thumbnail_url || record.image_url) { img.src = record.image_url || record.thumbnail_url; img.hidden = false; } else { img.hidden = true; }
     const link = card.querySelector('[data-field="link"]');
-    if (alert.trigger === "overstay") { link.textContent = "Visits · การเข้าออก"; link.href = "/visits"; }
-    else if (record.id) { link.textContent = "Open record · ดูรายการ"; link.href = `/records/${encodeURIComponent(record.id)}`; }
+    if (alert.trigger === "overstay") { link.textContent = text("visits"); link.href = "/visits"; }
+    else if (record.id) { link.textContent = text("open_record"); link.href = `/records/${encodeURIComponent(record.id)}`; }
     else { link.textContent = ""; link.removeAttribute("href"); }
   }
 
   // How the read matched its entry, naming the entry's plate: the card's plate line is the read's.
-  const MATCH_WORDING = { lookalike: "look-alike of", fuzzy: "one edit from", pattern: "pattern" };
+  const MATCH_WORDING = { lookalike: "lookalike", fuzzy: "fuzzy", pattern: "pattern" };
 
   function matchText(alert) {
     const entry = alert.entry || {};
     if (!alert.match_type || alert.match_type === "exact") return "";
     const province = entry.province_code ? ` · ${entry.province_code}` : "";
     const wording = MATCH_WORDING[alert.match_type];
-    if (!wording) return `${alert.match_type} · entry ${entry.license_plate_text || ""}`;
-    return `${wording} ${entry.plate_normalized || entry.license_plate_text || ""}${province}`;
+    if (!wording) return text("other_match", "", { kind: alert.match_type, plate: entry.license_plate_text || "" });
+    return text(wording, "", { plate: entry.plate_normalized || entry.license_plate_text || "" }) + province;
   }
 
   function fillCard(card, alert) {
@@ -214,7 +225,7 @@
     const img = card.querySelector(".alert-image");
     if (record.image_url) { img.src = record.image_url; img.hidden = false; } else { img.hidden = true; }
     const link = card.querySelector('[data-field="link"]');
-    link.textContent = "Open record · ดูรายการ";
+    link.textContent = text("open_record");
     link.href = `/records/${encodeURIComponent(record.id)}`;
   }
 
@@ -273,8 +284,8 @@
     group.card.classList.add("resolved", "border-success");
     group.card.querySelector(".card-header").classList.add("bg-success");
     const label = group.card.querySelector(".alert-head-label");
-    if (data.trigger === "camera_offline") label.textContent = "CAMERA BACK · กล้องกลับมา";
-    setField(group.card, "acked", `✔ resolved · คลี่คลายแล้ว ${localTime(data.resolved_at).slice(11)}`);
+    if (data.trigger === "camera_offline") label.textContent = text("camera_back");
+    setField(group.card, "acked", text("resolved", "", { time: localTime(data.resolved_at).slice(11) }));
   }
 
   function removeGroup(key) {
@@ -335,7 +346,7 @@
       answer.acknowledged.forEach(markAcknowledged);
       (answer.alerts || []).forEach(markAcknowledged);
     } catch (err) {
-      if (button) { button.disabled = false; button.textContent = "Retry · ลองอีกครั้ง"; }
+      if (button) { button.disabled = false; button.textContent = text("retry"); }
     }
   }
 
@@ -367,7 +378,7 @@
     row.children[3].append(category, ` ${entry.reason || ""}`);
     const pending = document.createElement("span");
     pending.className = "badge text-bg-danger";
-    pending.textContent = "pending · รอ";
+    pending.textContent = text("pending");
     row.children[4].className = "hit-ack";
     row.children[4].append(pending);
     body.querySelectorAll(".empty-row").forEach((empty) => empty.remove());
@@ -417,12 +428,12 @@
   function connect() {
     const socket = io({ transports: ["websocket", "polling"] });
     socket.on("connect", () => {
-      setState("online", "live · สด");
+      setState("online", text("live"));
       catchUp(!connectedOnce);
       connectedOnce = true;
     });
-    socket.on("disconnect", () => setState("offline", "reconnecting… · กำลังเชื่อมต่อ"));
-    socket.on("connect_error", () => setState("offline", "offline · ออฟไลน์"));
+    socket.on("disconnect", () => setState("offline", text("reconnecting")));
+    socket.on("connect_error", () => setState("offline", text("offline")));
     socket.on("new_record", (record) => {
       if (seenIds.has(record.id)) return;
       noteRecord(record);
@@ -451,7 +462,7 @@
   });
 
   window.LPR = {
-    on, localTime, plateLink, knownBadge,
+    on, localTime, plateLink, knownBadge, text,
     startAfter(id) { if (lastRecordId === null || id > lastRecordId) lastRecordId = id; },
   };
   document.addEventListener("DOMContentLoaded", () => { window.LPR.socket = connect(); });

@@ -4,13 +4,17 @@ import functools
 from datetime import date, datetime
 
 from flask import Blueprint, Flask, current_app, request, send_from_directory
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from ..i18n import LANGUAGE_NAMES
 from ..times import ERA_OFFSETS, show_local
+from .live_text import live_text
 
 bp = Blueprint("web", __name__)
 
-ROLE_LABELS = {"admin": "Admin · ผู้ดูแล", "operator": "Operator · เจ้าหน้าที่", "viewer": "Viewer · ผู้ชม"}
+ROLE_LABELS = {"admin": _l("Admin"), "operator": _l("Operator"), "viewer": _l("Viewer")}
 
 
 def init_app(app: Flask) -> None:
@@ -67,7 +71,10 @@ def can_edit() -> bool:
 
 
 def template_globals() -> dict:
-    return {"can_edit": can_edit(), "role_labels": ROLE_LABELS, "timezone": current_app.config["TIMEZONE"]}
+    return {"can_edit": can_edit(), "role_labels": ROLE_LABELS, "timezone": current_app.config["TIMEZONE"],
+            "language": str(get_locale() or current_app.config["DEFAULT_LANGUAGE"]),
+            "language_names": LANGUAGE_NAMES, "live_text": live_text,
+            "endpoints": current_app.view_functions}
 
 
 def client_ip() -> str | None:

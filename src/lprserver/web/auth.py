@@ -4,12 +4,16 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
 from ..audit import audit
 from ..auth import SESSION_TOKEN_KEY
 from ..extensions import db
+from ..i18n import SESSION_KEY as LANGUAGE_KEY
+from ..i18n import select_language
 from ..models import AuditEntry, User, utcnow
 from ..passwords import check_password, hash_password
 from ..sessions import end_session, start_session
@@ -18,7 +22,7 @@ from . import client_ip
 bp = Blueprint("auth", __name__)
 
 MAX_FIELD = 256
-FAILED_ANSWER = "Wrong username or password · ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง"
+FAILED_ANSWER = _l("Wrong username or password")
 _dummy_hash: str | None = None
 
 
@@ -72,7 +76,7 @@ def login():
     if recent_failures(username, ip) >= current_app.config["LOGIN_FAILURES_PER_MINUTE"]:
         audit(db.session, "login.throttled", username=username, ip=ip)
         db.session.commit()
-        message = "Too many failed sign-ins for this account. Wait a minute · กรุณารอสักครู่แล้วลองใหม่"
+        message = _("Too many failed sign-ins for this account. Wait a minute and try again.")
         return render_template("login.html", error=message, username=username, next=next_url), 429
     user = authenticate(username, password)
     if user is None:
@@ -98,7 +102,9 @@ def logout():
     from .live import disconnect_user
 
     disconnect_user(current_user.id)
+    language = select_language()  # the signed-out pages keep the user's language (SPEC §13)
     logout_user()
     session.clear()
-    flash("Signed out · ออกจากระบบแล้ว", "info")
+    session[LANGUAGE_KEY] = language
+    flash(_("Signed out"), "info")
     return redirect(url_for("auth.login"))
