@@ -565,3 +565,31 @@ class AnalyticsProvinceDay(db.Model):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     province_code: Mapped[str] = mapped_column(String(8), primary_key=True)
     reads: Mapped[int] = mapped_column(Integer)
+
+
+# SPEC §12 "Reports": admins schedule a daily or weekly summary by e-mail on /reports.
+REPORT_FREQUENCIES = ("daily", "weekly")
+
+
+class ReportSchedule(db.Model):
+    """A summary report e-mailed every day (yesterday) or every Monday (last Monday to Sunday), with
+    the XLSX and the PDF attached. `last_period_end` is the last day of the last period sent, written
+    in the commit that marks it sent; `lease_until` keeps a second sender off it meanwhile."""
+
+    __tablename__ = "report_schedules"
+    __table_args__ = (
+        CheckConstraint("frequency IN ('daily', 'weekly')", name="frequency"),
+        CheckConstraint("language IN ('th', 'en')", name="language"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    frequency: Mapped[str] = mapped_column(String(8))
+    recipients: Mapped[list[str]] = mapped_column(JsonDoc)
+    language: Mapped[str] = mapped_column(String(8))
+    camera_id: Mapped[str | None] = mapped_column(String(64))  # None: all cameras
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_period_end: Mapped[date | None] = mapped_column(Date)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(255))
