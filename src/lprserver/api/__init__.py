@@ -86,6 +86,7 @@ from . import (  # noqa: E402,F401  # noqa: E402,F401 (SPEC §10: corrections an
     known,
     plates,
     records,
+    reports,
     review,
     statistics,
     tokens,
