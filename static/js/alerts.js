@@ -5,7 +5,11 @@
 (function () {
   "use strict";
   const config = JSON.parse(document.getElementById("alerts-config").textContent);
-  const text = config.messages;
+  // The page's words, translated on the server (SPEC §13: the template's page_text, LPR.text in live.js).
+  const text = {};
+  ["saved", "deleted", "not_saved", "failed", "confirm_delete", "ack_failed"].forEach((key) => {
+    text[key] = window.LPR.text(key);
+  });
   const $ = (id) => document.getElementById(id);
 
   const localTime = LprPage.timeFormatter(config.timezone);

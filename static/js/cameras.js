@@ -20,7 +20,7 @@
     if (data.online === undefined) return;
     const badge = row.querySelector(".camera-state");
     badge.className = `badge camera-state ${data.online ? "text-bg-success" : "text-bg-secondary"}`;
-    badge.textContent = data.online ? "online" : "offline";
+    badge.textContent = data.online ? window.LPR.text("online") : window.LPR.text("offline");
   });
   window.LPR.on("new_record", (record) => {
     const row = rowOf(record.camera_id);

@@ -9,7 +9,8 @@
   function bar(id, labels, counts, color, horizontal) {
     return new Chart(document.getElementById(id), {
       type: "bar",
-      data: { labels, datasets: [{ data: counts, backgroundColor: color }] },
+      // The bars' name (in their tooltips) in the page's language (SPEC §13).
+      data: { labels, datasets: [{ label: window.LPR.text("reads"), data: counts, backgroundColor: color }] },
       options: { maintainAspectRatio: false, animation: false, indexAxis: horizontal ? "y" : "x",
         plugins: { legend: { display: false } }, scales: { [horizontal ? "x" : "y"]: { beginAtZero: true, ticks: { precision: 0 } } } },
     });

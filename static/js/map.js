@@ -6,7 +6,11 @@
   "use strict";
   const config = JSON.parse(document.getElementById("map-config").textContent);
   const liveConfig = JSON.parse(document.getElementById("live-config").textContent);
-  const labels = config.labels;
+  // The page's words, translated on the server (the template's page_text; LPR.text in live.js).
+  const labels = {};
+  ["online", "offline", "silent", "no_cameras", "no_route", "no_place", "failed", "none"].forEach((key) => {
+    labels[key] = window.LPR.text(key);
+  });
   const localTime = window.LprPage.timeFormatter(liveConfig.timezone);
   const COLOURS = { online: "#198754", offline: "#6c757d", silent: "#dc3545" };
   const LABEL_LIMIT = 40; // past this many cameras the names show on hover only
@@ -203,7 +207,7 @@
       return;
     }
     const route = answer.data.route;
-    document.getElementById("map-route-count").textContent = `${route.length} ${labels.stops}`;
+    document.getElementById("map-route-count").textContent = window.LPR.text("stops", "", { count: route.length });
     document.getElementById("map-route-stops").replaceChildren(...route.map((stop, i) => stopLine(stop, i + 1)));
     state.hidden = true;
     drawRoute(route);

@@ -9,6 +9,7 @@ card, so one request acknowledges many. Blacklist cards send their hits' `detect
 alerts are marked too); the cards of other triggers send `alert_ids`."""
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -36,10 +37,20 @@ from .live import publish
 
 MAX_AT_ONCE = 500
 PER_PAGE = 50  # alerts, and attempts of the delivery log, per page
-TRIGGER_LABELS = {"blacklist": "Blacklist · บัญชีดำ", "not_on_list": "Not on list · ไม่อยู่ในรายชื่อ",
-                  "overstay": "Overstay · อยู่เกินเวลา", "camera_offline": "Camera offline · กล้องออฟไลน์"}
 ACKNOWLEDGED_CHOICES = {"no": False, "yes": True}
 MAX_SETTING_LENGTH = 2000
+
+
+def trigger_labels() -> dict[str, str]:
+    """Each trigger's name on the page, in the request's language (SPEC §13)."""
+    return {"blacklist": _("Blacklist"), "not_on_list": _("Not on list"), "overstay": _("Overstay"),
+            "camera_offline": _("Camera offline")}
+
+
+def category_labels() -> dict[str, str]:
+    """The blacklist's categories as people read them (the same words as the alert messages)."""
+    return {"stolen": _("stolen"), "wanted": _("wanted"), "vip": _("VIP"), "watch": _("watch list"),
+            "other": _("other")}
 
 
 def _ids(body: dict, name: str) -> list[int] | None:
@@ -118,7 +129,8 @@ def _render(status: int = 200, **context):
         log_page=log_page, older=older, queue=queue_counts(db.session), rules=rules, admin=admin,
         settings=shown_settings(db.session, current_app.config) if admin else [],
         webhooks=db.session.scalars(select(Webhook).order_by(Webhook.id)).all() if admin else [],
-        triggers=TRIGGERS, trigger_labels=TRIGGER_LABELS, categories=BLACKLIST_CATEGORIES, **context,
+        triggers=TRIGGERS, trigger_labels=trigger_labels(), categories=BLACKLIST_CATEGORIES,
+        category_labels=category_labels(), **context,
     ), status
 
 
@@ -133,7 +145,7 @@ def _setting_error(name: str, value: str) -> str | None:
     from urllib.parse import urlsplit
 
     if len(value) > MAX_SETTING_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        return f"one line of at most {MAX_SETTING_LENGTH} characters · ข้อความไม่ถูกต้อง"
+        return _("one line of at most %(count)d characters", count=MAX_SETTING_LENGTH)
     if name == "SMTP_URL":
         try:
             parts = urlsplit(value)
@@ -141,13 +153,13 @@ def _setting_error(name: str, value: str) -> str | None:
         except ValueError:
             parts = None
         if parts is None or parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            return "smtp://user:password@host:587 (or smtps://) · รูปแบบ URL ไม่ถูกต้อง"
+            return _("not a mail server's URL: smtp://user:password@host:587 (or smtps://)")
     if name == "SMTP_FROM":
         address = value.rsplit("<", 1)[-1].rstrip(">").strip()
         if not EMAIL_RE.match(address):
-            return "an e-mail address, or Name <address> · ที่อยู่อีเมลไม่ถูกต้อง"
+            return _("an e-mail address, or Name <address>")
     if name == "LINE_CHANNEL_TOKEN" and (" " in value or not value.isascii()):
-        return "the channel access token, as LINE shows it · โทเค็นไม่ถูกต้อง"
+        return _("the channel access token, as LINE shows it")
     return None
 
 
@@ -159,17 +171,15 @@ def alert_settings():
     clear = request.form.get("action") == "clear"
     value = "" if clear else request.form.get("value", "").strip()
     if name not in EDITABLE_SETTINGS:
-        return _render(400, setting_error=("", "unknown setting · ไม่รู้จักการตั้งค่านี้"))
+        return _render(400, setting_error=("", _("unknown setting")))
     if current_app.config.get(name):
-        return _render(400, setting_error=(name, "set in the environment: change it there · "
-                                                 "ตั้งค่าจาก environment"))
-    error = None if clear else (_setting_error(name, value) if value else "type a value, or clear it · "
-                                                                         "กรอกค่า หรือกดล้าง")
+        return _render(400, setting_error=(name, _("set in the environment: change it there")))
+    error = None if clear else (_setting_error(name, value) if value else _("type a value, or clear it"))
     if error:
         return _render(400, setting_error=(name, error))
     set_channel_setting(db.session, name, value, current_user.id, utcnow())
     audit(db.session, "channel_setting.clear" if clear else "channel_setting.set", current_user,
           target=f"setting:{name}", ip=client_ip())
     db.session.commit()
-    flash(f"{name} cleared · ล้างแล้ว" if clear else f"{name} saved · บันทึกแล้ว", "success")
+    flash(_("%(name)s cleared", name=name) if clear else _("%(name)s saved", name=name), "success")
     return redirect(url_for("web.alerts", _anchor="channel-settings"))

@@ -4,12 +4,13 @@ admins create cameras, operators and admins set a camera's role and allow_group.
 import re
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ..audit import audit
 from ..auth import require_role
-from ..camera_gates import GateInputError, correction_counts, update_camera
+from ..camera_gates import RANGES, GateInputError, correction_counts, update_camera
 from ..cameras import CAMERA_ID_PATTERN, create_camera
 from ..extensions import db
 from ..models import CAMERA_ROLES, Camera, KnownGroup, utcnow
@@ -17,11 +18,36 @@ from ..statistics import reads_today
 from . import bp, client_ip
 
 
+def camera_role_labels() -> dict[str, str]:
+    """A camera's gate role as people read it (SPEC §13); the form still sends the role's code."""
+    return {"entry": _("entry"), "exit": _("exit"), "pass": _("pass")}
+
+
+def _gate_error(exc: GateInputError) -> str:
+    """The shared check's message (English, as the API answers it) in the page's language."""
+    message, field = str(exc), exc.field
+    names = {"latitude": _("latitude"), "longitude": _("longitude")}
+    if field in RANGES and message.endswith("is not a number"):
+        return _("%(field)s is not a number", field=names[field])
+    if field in RANGES and "must lie between" in message:
+        return _("%(field)s must lie between %(low)s and %(high)s", field=names[field],
+                 low=f"-{RANGES[field]:g}", high=f"{RANGES[field]:g}")
+    if message.startswith("give both"):
+        return _("give both latitude and longitude, or neither")
+    if field == "role":
+        return _("role must be one of %(roles)s", roles=", ".join(CAMERA_ROLES))
+    if field == "allow_group" and message.startswith("no such group"):
+        group = (request.form.get("allow_group") or "")[:64]
+        return _("no such group: %(group)s (add a known plate of that group on /known first)", group=repr(group))
+    return message
+
+
 def _render(status: int = 200, **context):
     cameras = db.session.scalars(select(Camera).order_by(Camera.id)).all()
     today = reads_today(db.session, utcnow(), current_app.config["TIMEZONE"])
     groups = db.session.scalars(select(KnownGroup.name).order_by(KnownGroup.name)).all()
     return render_template("cameras.html", cameras=cameras, today=today, roles=CAMERA_ROLES, groups=groups,
+                           camera_role_labels=camera_role_labels(),
                            corrected=correction_counts(db.session), **context), status
 
 
@@ -37,11 +63,11 @@ def camera_create():
     """Create a camera (or give one a new token) and show the token this once."""
     camera_id = (request.form.get("camera_id") or "").strip()
     if not re.fullmatch(CAMERA_ID_PATTERN, camera_id):
-        return _render(400, error="Camera id: 1-64 of A-Z a-z 0-9 _ . - starting with a letter or digit")
+        return _render(400, error=_("Camera ID: 1-64 of A-Z a-z 0-9 _ . - starting with a letter or digit"))
     name = (request.form.get("name") or "").strip()[:128] or None
     location = (request.form.get("location") or "").strip()[:255] or None
     if "\x00" in (name or "") + (location or ""):
-        return _render(400, error="Name and location must not hold a NUL character")
+        return _render(400, error=_("Name and location must not hold a NUL character"))
     existed = db.session.get(Camera, camera_id) is not None
     _camera, token = create_camera(db.session, camera_id, name, location)
     audit(db.session, "camera.token" if existed else "camera.create", current_user,
@@ -61,10 +87,14 @@ def camera_gate(camera_id: str):
         update_camera(db.session, current_user, client_ip(), camera, changes)
     except GateInputError as exc:
         db.session.rollback()
-        return _render(400, gate_error=str(exc), gate_camera=camera_id)
+        return _render(400, gate_error=_gate_error(exc), gate_camera=camera_id)
     db.session.commit()
-    flash(f"Camera {camera.name or camera.id}: {camera.role}"
-          f"{', allows ' + camera.allow_group if camera.allow_group else ''} · บันทึกแล้ว", "success")
+    name, role = camera.name or camera.id, camera_role_labels().get(camera.role, camera.role)
+    if camera.allow_group:
+        flash(_("Camera %(camera)s saved: %(role)s, allows %(group)s", camera=name, role=role,
+                group=camera.allow_group), "success")
+    else:
+        flash(_("Camera %(camera)s saved: %(role)s", camera=name, role=role), "success")
     return redirect(url_for("web.cameras"))
 
 
@@ -78,8 +108,12 @@ def camera_place(camera_id: str):
         update_camera(db.session, current_user, client_ip(), camera, changes)
     except GateInputError as exc:
         db.session.rollback()
-        return _render(400, place_error=f"{exc} · พิกัดไม่ถูกต้อง", place_camera=camera_id)
+        return _render(400, place_error=_gate_error(exc), place_camera=camera_id)
     db.session.commit()
-    where = f"{camera.latitude}, {camera.longitude}" if camera.latitude is not None else "no coordinates"
-    flash(f"Camera {camera.name or camera.id}: {where} · บันทึกพิกัดแล้ว", "success")
+    name = camera.name or camera.id
+    if camera.latitude is not None:
+        flash(_("Coordinates of camera %(camera)s saved: %(place)s", camera=name,
+                place=f"{camera.latitude}, {camera.longitude}"), "success")
+    else:
+        flash(_("Camera %(camera)s taken off the map (no coordinates)", camera=name), "success")
     return redirect(url_for("web.cameras"))
