@@ -44,7 +44,7 @@ def test_sign_in_shows_the_overview(webapp, users, browser_page):
     screenshot(page, "login")
     page.fill("#username", "operator")
     page.fill("#password", "wrong password")
-    page.click("button[type=submit]")
+    page.click("#login-form button[type=submit]")
     assert "ไม่ถูกต้อง" in page.inner_text(".alert-danger")
     sign_in(page, webapp, "operator")
     assert "Overview" in page.inner_text("h1")

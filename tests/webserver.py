@@ -110,7 +110,7 @@ def sign_in(page, webapp: WebApp, username: str, password: str | None = None) ->
     page.goto(f"{webapp.url}/login")
     page.fill("#username", username)
     page.fill("#password", password or PASSWORDS[username])
-    page.click("button[type=submit]")
+    page.click("#login-form button[type=submit]")
     page.wait_for_url(f"{webapp.url}/")
     # Every signed-in page opens the live channel.
     page.wait_for_selector("#live-state.online", state="attached", timeout=10_000)
