@@ -1,4 +1,5 @@
 // The records list: on its first page, reads that match the filter appear at the top as they arrive.
+// Its words come translated from records.html's page_text (SPEC §13).
 (function () {
   "use strict";
   const data = JSON.parse(document.getElementById("records-data").textContent);
@@ -71,14 +72,14 @@
     if (Math.abs(new Date(record.received_at) - new Date(record.captured_at)) > 60000) {
       const captured = document.createElement("div");
       captured.className = "small text-secondary";
-      captured.textContent = `captured · ถ่าย ${window.LPR.localTime(record.captured_at)}`;
+      captured.textContent = window.LPR.text("captured", "{time}", { time: window.LPR.localTime(record.captured_at) });
       when.append(captured);
     }
     let badge = "";
     if (record.blacklisted) {
       badge = document.createElement("span");
       badge.className = "badge text-bg-danger";
-      badge.textContent = "blacklist";
+      badge.textContent = window.LPR.text("blacklist");
     }
     cell(tr, badge);
     return tr;

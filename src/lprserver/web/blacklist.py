@@ -5,6 +5,8 @@ import io
 from datetime import datetime
 
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -15,23 +17,28 @@ from ..extensions import db
 from ..models import BLACKLIST_CATEGORIES, BlacklistEntry, utcnow
 from ..times import parse_local
 from . import bp, client_ip
-from .records import PROVINCE_CHOICES
+from .form_errors import BLACKLIST, translated
+from .labels import CATEGORY_LABELS, MATCH_LABELS
+from .records import province_choices
 
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 EDITORS = ("admin", "operator")
 # The match select, and what each mode catches (docs/thai-plates.md "Blacklist match modes").
 MATCH_CHOICES = (
-    ("exact", "exact · ตรงกัน", "the same plate once spaces, dashes and Thai digits are set aside"),
-    ("lookalike", "look-alike · คล้าย", "also characters cameras confuse: ข/ช, บ/ป, ด/ต, 0/O, 8/B …"),
-    ("fuzzy", "one edit · ต่างหนึ่งตัว",
-     "a look-alike, or one character more, less or different (plates of 5 characters or more)"),
-    ("pattern", "pattern · รูปแบบ", "* any run, ? one character, over the whole plate: กข12* (at least two "
-                                   "characters that are not wildcards)"),
+    ("exact", MATCH_LABELS["exact"], _l("the same plate once spaces, dashes and Thai digits are set aside")),
+    ("lookalike", MATCH_LABELS["lookalike"],
+     _l("also characters cameras confuse: ข/ช, บ/ป, ด/ต, 0/O, 8/B …")),
+    ("fuzzy", MATCH_LABELS["fuzzy"],
+     _l("a look-alike, or one character more, less or different (plates of 5 characters or more)")),
+    ("pattern", MATCH_LABELS["pattern"],
+     _l("* any run, ? one character, over the whole plate: กข12* (at least two characters that are not "
+        "wildcards)")),
 )
 
 
 def _choices() -> dict:
-    return {"categories": BLACKLIST_CATEGORIES, "matches": MATCH_CHOICES, "provinces": PROVINCE_CHOICES}
+    return {"categories": BLACKLIST_CATEGORIES, "matches": MATCH_CHOICES, "provinces": province_choices(),
+            "match_labels": MATCH_LABELS, "category_labels": CATEGORY_LABELS}
 
 
 def _actor() -> service.Actor:
@@ -72,9 +79,10 @@ def blacklist_add():
                                      form.get("province_code"))
     except service.BlacklistInputError as exc:
         db.session.rollback()
-        return _render(400, error=str(exc), error_field=exc.field, form=form)
+        return _render(400, error=translated(str(exc), BLACKLIST, exc.field), error_field=exc.field,
+                       form=form)
     db.session.commit()
-    flash(f"Added {entry.license_plate_text} to the blacklist · เพิ่มในบัญชีดำแล้ว", "success")
+    flash(_("Added %(plate)s to the blacklist", plate=entry.license_plate_text), "success")
     return redirect(url_for("web.blacklist"))
 
 
@@ -99,10 +107,11 @@ def blacklist_update(entry_id: int):
     except service.BlacklistInputError as exc:
         db.session.rollback()
         entry = db.get_or_404(BlacklistEntry, entry_id)
-        return render_template("blacklist_edit.html", entry=entry, error=str(exc), error_field=exc.field,
+        return render_template("blacklist_edit.html", entry=entry,
+                               error=translated(str(exc), BLACKLIST, exc.field), error_field=exc.field,
                                form=form, given_province=service.given_province(entry), **_choices()), 400
     db.session.commit()
-    flash(f"Saved {entry.license_plate_text} · บันทึกแล้ว", "success")
+    flash(_("Saved %(plate)s", plate=entry.license_plate_text), "success")
     return redirect(url_for("web.blacklist"))
 
 
@@ -111,7 +120,7 @@ def blacklist_update(entry_id: int):
 def blacklist_expire(entry_id: int):
     entry = service.expire_entry(db.session, _actor(), db.get_or_404(BlacklistEntry, entry_id), utcnow())
     db.session.commit()
-    flash(f"{entry.license_plate_text} expired: it no longer raises alerts · หมดอายุแล้ว", "info")
+    flash(_("%(plate)s expired: it no longer raises alerts", plate=entry.license_plate_text), "info")
     return redirect(url_for("web.blacklist"))
 
 
@@ -122,7 +131,7 @@ def blacklist_delete(entry_id: int):
     plate = entry.license_plate_text
     service.delete_entry(db.session, _actor(), entry)
     db.session.commit()
-    flash(f"Deleted {plate} · ลบแล้ว", "info")
+    flash(_("Deleted %(plate)s", plate=plate), "info")
     return redirect(url_for("web.blacklist"))
 
 
@@ -132,13 +141,14 @@ def blacklist_import():
     upload = request.files.get("file")
     data = upload.read(MAX_IMPORT_BYTES + 1) if upload else b""
     if not data or len(data) > MAX_IMPORT_BYTES:
-        return _render(400, error="Choose a CSV file of at most 2 MB · เลือกไฟล์ CSV")
+        return _render(400, error=_("Choose a CSV file of at most 2 MB"))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return _render(400, error="The file is not UTF-8 text · ไฟล์ต้องเป็น UTF-8")
+        return _render(400, error=_("The file is not UTF-8 text"))
     report = service.import_csv(db.session, _actor(), text, current_app.config["TIMEZONE"], utcnow())
     db.session.commit()
+    report.rejected = [(line, plate, translated(why, BLACKLIST)) for line, plate, why in report.rejected]
     return _render(report=report)
 
 

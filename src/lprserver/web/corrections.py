@@ -2,6 +2,7 @@
 camera got wrong."""
 
 from flask import flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..auth import require_role
@@ -9,6 +10,7 @@ from ..corrections import CorrectionError, correct_record
 from ..extensions import db
 from ..models import Record, utcnow
 from . import bp, client_ip
+from .form_errors import CORRECTION, translated
 from .live import publish
 from .records import record as record_page
 
@@ -26,11 +28,12 @@ def correct(record_id: int):
     except CorrectionError as exc:
         db.session.rollback()
         return record_page(record_id, correction={"plate_corrected": plate, "province": province,
-                                                  "field": exc.field, "error": str(exc)})
+                                                  "field": exc.field,
+                                                  "error": translated(str(exc), CORRECTION, exc.field)})
     db.session.commit()
     for event, data in correction.events:
         publish(event, data)
     shown = item.plate_corrected + (f" · {item.province}" if item.province else "")
-    flash(f"Corrected to {shown} · แก้ไขแล้ว" if correction.changed else
-          f"Correction confirmed again: {shown} · ยืนยันการแก้ไข", "success")
+    flash(_("Corrected to %(plate)s", plate=shown) if correction.changed else
+          _("Correction confirmed again: %(plate)s", plate=shown), "success")
     return redirect(url_for("web.record", record_id=record_id))

@@ -15,7 +15,7 @@ from ..auth import require_role
 from ..extensions import db
 from ..models import KnownPlate, utcnow
 from . import bp, client_ip
-from .records import PROVINCE_CHOICES
+from .records import province_choices
 
 EDITORS = ("admin", "operator")
 PER_PAGE = 100
@@ -47,7 +47,7 @@ def _render(status: int = 200, **context):
     return render_template(
         "known.html", plates=plates, total=total, page=page, pages=max(1, -(-total // PER_PAGE)),
         filters=filters, groups=service.group_counts(db.session), now=utcnow(), is_current=service.is_current,
-        provinces=PROVINCE_CHOICES, given_province=service.given_province, **context), status
+        provinces=province_choices(), given_province=service.given_province, **context), status
 
 
 @bp.get("/known")

@@ -10,6 +10,7 @@ from ..models import utcnow
 from ..plate_history import PER_PAGE, plate_from_path, plate_history
 from ..url_ids import row_id
 from . import bp
+from .labels import CATEGORY_LABELS, MATCH_LABELS
 
 SKETCH_WIDTH, SKETCH_HEIGHT, SKETCH_MARGIN = 420, 260, 34
 
@@ -25,7 +26,8 @@ def plate(plate: str):
     if history is None:
         return render_template("plate.html", plate=normalized, history=None), 404
     return render_template("plate.html", plate=normalized, history=history, before_id=before_id,
-                           sketch=route_sketch(history.route))
+                           sketch=route_sketch(history.route), match_labels=MATCH_LABELS,
+                           category_labels=CATEGORY_LABELS)
 
 
 def route_sketch(stops) -> dict | None:

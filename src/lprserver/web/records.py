@@ -1,6 +1,8 @@
 """The records list with its filters, the CSV export, and one record's page."""
 
 from flask import Response, abort, current_app, render_template, request, stream_with_context
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -21,10 +23,13 @@ from ..records import (
 )
 from ..url_ids import row_id
 from . import bp, client_ip
+from .form_errors import RECORD_FILTER, translated
+from .labels import CATEGORY_LABELS, MATCH_LABELS
 
 PER_PAGE = 50
-PLATE_FORMAT_LABELS = {"th_car": "th_car · ป้ายรถยนต์ไทย", "th_numeric": "th_numeric · ตัวเลขล้วน (พาณิชย์)",
-                       "other": "other · อื่น ๆ"}
+PLATE_FORMAT_LABELS = {"th_car": _l("Thai car plate (th_car)"),
+                       "th_numeric": _l("Numbers only, commercial (th_numeric)"),
+                       "other": _l("Other")}
 _LEADING_VOWELS = "เแโใไ"
 _NO_TONES = {ord(mark): None for mark in "\u0e47\u0e48\u0e49\u0e4a\u0e4b\u0e4c"}
 
@@ -36,9 +41,17 @@ def _thai_order(name: str) -> tuple[str, str]:
     return moved.translate(_NO_TONES), name
 
 
-# The province filter's choices: one per code (77; Betong's plates carry Yala's code), in Thai order.
+# The province selects' choices: one per code (77; Betong's plates carry Yala's code), in Thai order.
 PROVINCE_CHOICES = tuple(sorted(((p.code, p.name_th) for p in map(province_by_code, PROVINCE_CODES)),
                                 key=lambda choice: _thai_order(choice[1])))
+# The same in English, in alphabetical order (SPEC §13: an English page names the provinces in English).
+PROVINCE_CHOICES_EN = tuple(sorted(((p.code, p.name_en) for p in map(province_by_code, PROVINCE_CODES)),
+                                   key=lambda choice: choice[1]))
+
+
+def province_choices() -> tuple[tuple[str, str], ...]:
+    """The province selects' choices in the page's language."""
+    return PROVINCE_CHOICES if str(get_locale() or "") == "th" else PROVINCE_CHOICES_EN
 
 
 def _filter() -> tuple[RecordFilter, FilterError | None]:
@@ -59,9 +72,10 @@ def records():
         db.session.commit()
     last_id = db.session.scalar(select(func.max(Record.id))) or 0
     return render_template(
-        "records.html", page=page, f=f, error=error, total=count_records(db.session, f),
+        "records.html", page=page, f=f, error=error and translated(str(error), RECORD_FILTER, error.field),
+        total=count_records(db.session, f),
         args=f.query_args(current_app.config["TIMEZONE"]), names=camera_names(db.session),
-        provinces=PROVINCE_CHOICES, similar=similar_patterns(f.plate) if f.plate_mode == "similar" else [],
+        provinces=province_choices(), similar=similar_patterns(f.plate) if f.plate_mode == "similar" else [],
         page_number=min(max(request.args.get("p", 1, type=int), 1), 10**9), last_id=last_id,
         known=known_for(db.session, [(r.plate_normalized, r.province_code) for r in page.records], utcnow()),
         live=before is None and after is None), 400 if error else 200
@@ -94,5 +108,6 @@ def record(record_id: int, correction: dict | None = None):
     known = known_for(db.session, [(item.plate_normalized, item.province_code)], utcnow())
     return render_template("record.html", r=item, camera=camera, hits=hits, plate_formats=PLATE_FORMAT_LABELS,
                            known=known.get((item.plate_normalized, item.province_code)),
-                           provinces=PROVINCE_CHOICES, correction=correction or {}
+                           provinces=province_choices(), correction=correction or {},
+                           match_labels=MATCH_LABELS, category_labels=CATEGORY_LABELS
                            ), 400 if correction else 200

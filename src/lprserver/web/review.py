@@ -11,13 +11,13 @@ from ..auth import require_role
 from ..extensions import db
 from ..review import COUNT_CAP, pending_count
 from . import bp
-from .records import PROVINCE_CHOICES
+from .records import province_choices
 
 
 @bp.get("/review")
 @require_role("admin", "operator")
 def review():
-    return render_template("review.html", waiting=pending_count(db.session), provinces=PROVINCE_CHOICES,
+    return render_template("review.html", waiting=pending_count(db.session), provinces=province_choices(),
                            threshold=current_app.config["REVIEW_CONFIDENCE"])
 
 
