@@ -79,6 +79,7 @@ def check_access():
 from . import (  # noqa: E402,F401  # noqa: E402,F401 (SPEC §10: corrections and the review queue)
     alert_rules,
     alerts,
+    analytics,
     blacklist,
     cameras,
     corrections,

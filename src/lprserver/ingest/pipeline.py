@@ -19,6 +19,7 @@ from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from ..alerts import Outbox, Raised, raise_alert, repeat_of
+from ..analytics_counts import count_reads
 from ..camera_offline import resolve_silence
 from ..cameras import authorize_camera, touch_camera
 from ..hotlist import cache_for, current_hotlist, match_reads
@@ -446,6 +447,7 @@ def _insert_reads(session: Session, cameras: dict[str, Camera],
     # and the alert sender send them later, off the camera's wait.
     enqueue_webhooks(session, webhook_events, now)
     Outbox(session, settings.timezone).queue(raised, now)
+    count_reads(session, rows, settings.timezone)  # the analytics' counts (SPEC §12), in this transaction
     return results
 
 

@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
     from . import (  # noqa: F401  # noqa: F401 (corrections and the review queue, SPEC §10)
         alert_images,
         alerts,
+        analytics,
         blacklist,
         cameras,
         corrections,
