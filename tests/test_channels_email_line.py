@@ -17,7 +17,7 @@ from lprserver.alert_sender import AlertSender
 from lprserver.channels import AlertMessage, ChannelError, ChannelSettings, deliver
 from lprserver.channels import email as email_channel
 from lprserver.channels import line as line_channel
-from lprserver.channels.render import WORDS, render
+from lprserver.channels.render import render, words
 from lprserver.extensions import db
 from lprserver.models import AlertAttempt, AlertDelivery, Camera, Record, utcnow
 
@@ -312,6 +312,9 @@ def _configure(app, mailserver, standin, public_url: str) -> None:
 
 def test_a_blacklisted_read_reaches_email_and_line(app, client, mailserver, line_api):
     _configure(app, mailserver, line_api, "https://lpr.example.org")
+    # The messages are in DEFAULT_LANGUAGE (SPEC §11, §13); the sender's threads load the Thai catalogue
+    # without an app context. (The tests' pages default to English.)
+    app.config["DEFAULT_LANGUAGE"] = "th"
     stolen()
     rule(channels=["email:ops@example.org", f"line:{LINE_USER}"])
     record = read(client, image_data=data_uri(JPEG), province="กรุงเทพมหานคร", location="ทางเข้า A")
@@ -382,7 +385,7 @@ def test_the_email_renders_in_chromium(mailserver, browser, language):
     try:
         page.set_content(html)
         assert page.locator("img").evaluate("img => img.naturalWidth") == 640
-        assert page.get_by_text(WORDS[language]["blacklist"]).is_visible()
+        assert page.get_by_text(words(language)["blacklist"]).is_visible()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"email_{language}.png"), full_page=True)
     finally:

@@ -3,15 +3,19 @@ part) and an HTML e-mail, in Thai or English (SPEC §13).
 
 Each message says what happened, the plate and province, the camera's name and id, its location, the
 time in TIMEZONE, the blacklist entry's reason and category, and a link to the record when PUBLIC_URL is
-set. The wording lives here as data rather than in the Babel catalogues: the sender renders outside any
-request, in the site's DEFAULT_LANGUAGE, not the reader's browser's.
+set. The wording is English here (marked with N_ for `pybabel extract`) and translated from the package's
+gettext catalogues: the sender renders outside any request (in the ingest daemon's sender threads, with no
+app context), in the site's DEFAULT_LANGUAGE rather than a reader's browser's, so the catalogue is loaded
+with babel itself, once per language.
 """
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.support import NullTranslations, Translations
 from markupsafe import Markup
 
 from ..times import show_local
@@ -22,68 +26,68 @@ from . import AlertMessage
 LINE_TEXT_MAX = 5000
 FIELD_MAX = 500
 
-WORDS: dict[str, dict[str, str]] = {
-    "th": {
-        "blacklist": "พบทะเบียนในบัญชีดำ",
-        "not_on_list": "ทะเบียนไม่อยู่ในรายชื่อที่อนุญาต",
-        "overstay": "รถจอดเกินเวลาที่กำหนด",
-        "camera_offline": "กล้องขาดการติดต่อ",
-        "alert": "การแจ้งเตือน",
-        "escalation": "ยังไม่มีผู้รับทราบหลัง {minutes} นาที",
-        "repeat": "อ่านได้ {count} ครั้ง",
-        "plate": "ทะเบียน",
-        "province": "จังหวัด",
-        "camera": "กล้อง",
-        "location": "สถานที่",
-        "time": "เวลา",
-        "reason": "เหตุผล",
-        "category": "ประเภท",
-        "group": "กลุ่ม",
-        "entered": "เข้าเมื่อ",
-        "stayed": "อยู่มาแล้ว",
-        "allowed": "เวลาที่อนุญาต",
-        "last_heard": "ติดต่อครั้งล่าสุด",
-        "silent_for": "ไม่มีข้อมูลเกิน {minutes} นาที",
-        "silence": "ขาดการติดต่อ",
-        "link": "เปิดดูรายการ",
-        "image": "ภาพจากกล้อง",
-        "footer": "LPR Server · การแจ้งเตือนที่ {alert_id}",
-        "hours_minutes": "{hours} ชม. {minutes} นาที",
-        "minutes": "{minutes} นาที",
-    },
-    "en": {
-        "blacklist": "Blacklisted plate seen",
-        "not_on_list": "Plate not on the allowed list",
-        "overstay": "Vehicle stayed too long",
-        "camera_offline": "Camera offline",
-        "alert": "Alert",
-        "escalation": "Not acknowledged after {minutes} min",
-        "repeat": "read {count} times",
-        "plate": "Plate",
-        "province": "Province",
-        "camera": "Camera",
-        "location": "Location",
-        "time": "Time",
-        "reason": "Reason",
-        "category": "Category",
-        "group": "Group",
-        "entered": "Entered",
-        "stayed": "Stayed",
-        "allowed": "Allowed",
-        "last_heard": "Last heard",
-        "silent_for": "silent for over {minutes} min",
-        "silence": "Silence",
-        "link": "Open the record",
-        "image": "The camera's image",
-        "footer": "LPR Server · alert {alert_id}",
-        "hours_minutes": "{hours} h {minutes} min",
-        "minutes": "{minutes} min",
-    },
+
+
+def N_(message: str) -> str:
+    """Marks a msgid for `pybabel extract` (one of its default keywords); translated when rendered."""
+    return message
+
+
+# English msgids; `{name}` placeholders are filled after translation.
+WORDS: dict[str, str] = {
+    "blacklist": N_("Blacklisted plate seen"),
+    "not_on_list": N_("Plate not on the allowed list"),
+    "overstay": N_("Vehicle stayed too long"),
+    "camera_offline": N_("Camera offline"),
+    "alert": N_("Alert"),
+    "escalation": N_("Not acknowledged after {minutes} min"),
+    "repeat": N_("read {count} times"),
+    "plate": N_("Plate"),
+    "province": N_("Province"),
+    "camera": N_("Camera"),
+    "location": N_("Location"),
+    "time": N_("Time"),
+    "reason": N_("Reason"),
+    "category": N_("Category"),
+    "group": N_("Group"),
+    "entered": N_("Entered"),
+    "stayed": N_("Stayed"),
+    "allowed": N_("Allowed"),
+    "last_heard": N_("Last heard"),
+    "silent_for": N_("silent for over {minutes} min"),
+    "silence": N_("Silence"),
+    "link": N_("Open the record"),
+    "image": N_("The camera's image"),
+    "footer": N_("LPR Server · alert {alert_id}"),
+    "hours_minutes": N_("{hours} h {minutes} min"),
+    "minutes": N_("{minutes} min"),
 }
-CATEGORIES = {
-    "th": {"stolen": "รถถูกขโมย", "wanted": "ติดหมายจับ", "vip": "VIP", "watch": "เฝ้าระวัง", "other": "อื่น ๆ"},
-    "en": {"stolen": "stolen", "wanted": "wanted", "vip": "VIP", "watch": "watch list", "other": "other"},
-}
+CATEGORIES: dict[str, str] = {"stolen": N_("stolen"), "wanted": N_("wanted"), "vip": N_("VIP"),
+                              "watch": N_("watch list"), "other": N_("other")}
+
+
+@lru_cache(maxsize=8)
+def translations(language: str) -> NullTranslations:
+    """The compiled catalogue of `language` (English, or a language without a catalogue: the msgids)."""
+    from ..i18n import TRANSLATIONS
+
+    if language == "en":
+        return NullTranslations()
+    return Translations.load(str(TRANSLATIONS), [language])
+
+
+def words(language: str) -> dict[str, str]:
+    """The message's words in `language`."""
+    gettext = translations(language).gettext
+    return {key: gettext(message) for key, message in WORDS.items()}
+
+
+def categories(language: str) -> dict[str, str]:
+    """The blacklist's categories in `language`."""
+    gettext = translations(language).gettext
+    return {key: gettext(message) for key, message in CATEGORIES.items()}
+
+
 # The header band's colour per trigger: red for a hit, amber for a gate, grey for a silent camera.
 COLOURS = {"blacklist": "#b91c1c", "not_on_list": "#b45309", "overstay": "#b45309",
            "camera_offline": "#4b5563"}
@@ -104,11 +108,11 @@ def render(message: AlertMessage, language: str = "th", timezone: str = "Asia/Ba
     years in `era` (DATE_ERA, SPEC §12).
 
     `now` (UTC) is when it is sent: an escalation says how long the alert has waited."""
-    words = WORDS.get(language, WORDS["en"])
-    headline = _headline(message, words, now or datetime.now(UTC))
-    rows = _rows(message, words, CATEGORIES.get(language, CATEGORIES["en"]), ZoneInfo(timezone), era)
-    return Rendered(subject=_subject(message, words, headline), text=_text(message, words, headline, rows),
-                    html=_html(message, words, headline, rows, language))
+    shown = words(language)
+    headline = _headline(message, shown, now or datetime.now(UTC))
+    rows = _rows(message, shown, categories(language), ZoneInfo(timezone), era)
+    return Rendered(subject=_subject(message, shown, headline), text=_text(message, shown, headline, rows),
+                    html=_html(message, shown, headline, rows, language))
 
 
 def image_cid(message: AlertMessage) -> str:
@@ -147,7 +151,7 @@ def _camera(message: AlertMessage) -> str:
     return message.camera_id or ""
 
 
-def _rows(message: AlertMessage, words: dict[str, str], categories: dict[str, str],
+def _rows(message: AlertMessage, words: dict[str, str], category_words: dict[str, str],
           zone: ZoneInfo, era: str = "ce") -> list[tuple[str, str, str]]:
     """The (key, label, value) lines of the message, in order, the empty ones left out."""
     detail = message.detail or {}
@@ -156,7 +160,7 @@ def _rows(message: AlertMessage, words: dict[str, str], categories: dict[str, st
         ("location", message.location), ("time", local_time(message.at, zone, era))]
     if message.trigger == "blacklist":
         rows += [("reason", message.reason),
-                 ("category", categories.get(message.category or "", message.category))]
+                 ("category", category_words.get(message.category or "", message.category))]
     elif message.trigger in ("not_on_list", "overstay"):
         rows.append(("group", detail.get("group")))
     if message.trigger == "overstay":

@@ -38,7 +38,8 @@ def _gate_error(exc: GateInputError) -> str:
         return _("role must be one of %(roles)s", roles=", ".join(CAMERA_ROLES))
     if field == "allow_group" and message.startswith("no such group"):
         group = (request.form.get("allow_group") or "")[:64]
-        return _("no such group: %(group)s (add a known plate of that group on /known first)", group=repr(group))
+        return _("no such group: %(group)s (add a known plate of that group on /known first)",
+                 group=repr(group))
     return message
 
 
