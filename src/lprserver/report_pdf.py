@@ -93,6 +93,8 @@ class ReportPdf(FPDF):
 
 
 def _heading(pdf: FPDF, text: str) -> None:
+    if pdf.will_page_break(30):  # a heading stays with the first lines of what it heads
+        pdf.add_page()
     pdf.ln(3)
     pdf.set_font(FAMILY, "B", 12)
     pdf.cell(0, 8, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)

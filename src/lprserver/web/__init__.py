@@ -32,6 +32,7 @@ def init_app(app: Flask) -> None:
         overview,
         plates,
         records,
+        reports,
         review,
         users,
         visits,
