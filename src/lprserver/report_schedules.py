@@ -221,7 +221,7 @@ def send_due(session: Session, config, now: datetime) -> int:
         except Exception as exc:  # a bad camera filter, a missing font: kept on the row, retried later
             log.exception("event=report_failed schedule_id=%s", schedule_id)
             error = f"{exc.__class__.__name__}: {exc}"
-        settle(session, schedule_id, last, error, utcnow())
+        settle(session, schedule_id, last, error, now)
         log.info("event=report_%s schedule_id=%s period_end=%s", "sent" if error is None else "not_sent",
                  schedule_id, last.isoformat())
         sent += error is None

@@ -24,6 +24,7 @@ from ..models import Camera
 from ..monitoring import disk_check
 from ..mqtt_mirror import publish_cameras, wrap_notify
 from ..overstay import OverstayChecker
+from ..report_schedules import start_report_mailer
 from ..tokens import token_matches
 from ..webhooks import DeliveryWorker
 from ..wire import camera_status
@@ -332,6 +333,7 @@ def serve(app: Flask, async_mode: str, ingest_class: type[Ingest] = Ingest) -> N
         SilenceChecker(app, ingest.notify).start()
     if sender is not None:
         sender.start()  # e-mail, LINE, MQTT and webhook alerts, off every camera's path
+    start_report_mailer(app)  # scheduled reports by e-mail (SPEC §12), with ALERT_WORKER like the alerts
     cap = app.config["INGEST_MAX_MESSAGE_BYTES"]
     metrics = IngestMetrics(ingest, app.config["METRICS_TOKEN"])
     start_heartbeat(app.config["HEARTBEAT_FILE"], app.config["HEARTBEAT_INTERVAL"],
