@@ -1,6 +1,7 @@
 """The /alerts page in headless Chromium (SPEC §11): an admin adds, changes and deletes a rule through the
 form, sets a channel's token (shown masked, never in the page's source); an operator acknowledges an alert
-and has no rule form; the delivery log lists attempts. Screenshots at desktop and phone sizes."""
+and has no rule form; the delivery log lists attempts. Screenshots at desktop and phone sizes.
+The browser asks for Thai (locale th-TH), so the page's words are checked in Thai (SPEC §13)."""
 
 from datetime import timedelta
 from pathlib import Path
@@ -91,8 +92,8 @@ def test_an_admin_manages_rules_and_channel_settings(webapp, alerts, browser):
         # The delivery log, newest first, and the queue.
         log = page.locator("#attempts-table tbody tr")
         assert log.count() == 2
-        assert "failed" in log.nth(0).inner_text() and "token is not valid" in log.nth(0).inner_text()
-        assert "email:ops@example.org" in log.nth(1).inner_text() and "sent" in log.nth(1).inner_text()
+        assert "ไม่สำเร็จ" in log.nth(0).inner_text() and "token is not valid" in log.nth(0).inner_text()
+        assert "email:ops@example.org" in log.nth(1).inner_text() and "ส่งแล้ว" in log.nth(1).inner_text()
         assert page.locator('[data-queue="failed"] strong').inner_text() == "1"
         row = page.locator(f'tr[data-alert-id="{alerts["hit"]}"]')
         assert "×3" in row.inner_text() and "กข1234" in row.inner_text()
@@ -127,7 +128,7 @@ def test_an_admin_manages_rules_and_channel_settings(webapp, alerts, browser):
         assert page.locator("#rule-categories-group").is_hidden()
         page.fill("#rule-hours", "")
         page.click("#rule-save")
-        page.locator("#rules-table tr[data-rule-id]", has_text="all day").wait_for()
+        page.locator("#rules-table tr[data-rule-id]", has_text="ทั้งวัน").wait_for()
         rule = fresh().scalars(select(AlertRule)).one()
         assert (rule.trigger, rule.hours, rule.categories, rule.escalate_after_minutes) == \
             ("camera_offline", None, [], 5)
@@ -137,7 +138,7 @@ def test_an_admin_manages_rules_and_channel_settings(webapp, alerts, browser):
         page.click('[data-setting="LINE_CHANNEL_TOKEN"] button[value=save]')
         page.wait_for_url(f"{webapp.url}/alerts#channel-settings")
         setting = page.locator('[data-setting="LINE_CHANNEL_TOKEN"]')
-        assert "set here" in setting.inner_text() and "••••XYZ9" in setting.inner_text()
+        assert "ตั้งที่นี่" in setting.inner_text() and "••••XYZ9" in setting.inner_text()
         assert page.input_value("#setting-LINE_CHANNEL_TOKEN") == ""
         assert SECRET not in page.content() and SECRET[:-4] not in page.content()
         assert fresh().get(ChannelSetting, "LINE_CHANNEL_TOKEN").value == SECRET
@@ -180,7 +181,7 @@ def test_an_operator_acknowledges_and_sees_no_rule_form(webapp, alerts, browser)
         assert page.locator(".btn-edit-rule, .btn-delete-rule").count() == 0
         assert page.locator("#rules-table tr[data-rule-id]").count() == 1  # the rules are listed
         row = page.locator(f'tr[data-alert-id="{alerts["offline"]}"]')
-        assert "still offline" in row.inner_text()
+        assert "ยังออฟไลน์" in row.inner_text()
         row.locator(".btn-ack-alert").click()
         row.locator('[data-field="by"]').wait_for()
         assert row.locator('[data-field="by"]').inner_text() == "operator"
