@@ -15,7 +15,18 @@ from flask_babel import gettext as _
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
-from .models import ALERT_TRIGGERS, Alert, BlacklistDetection, Camera, Record, Visit
+from .analytics import unique_plates
+from .analytics_counts import hour_of, hour_start
+from .models import (
+    ALERT_TRIGGERS,
+    Alert,
+    AnalyticsDay,
+    AnalyticsHour,
+    BlacklistDetection,
+    Camera,
+    Record,
+    Visit,
+)
 from .times import YEARS
 
 MAX_DAYS = 366  # a leap year; a longer report is refused (400)
@@ -134,23 +145,66 @@ def _in(column, period: Period):
 
 
 def read_counts(session: Session, period: Period, camera_id: str | None) -> dict[str, Any]:
-    """Reads and unique plates by (day, camera), by day, by camera and in all, from lpr_records."""
+    """Reads and unique plates by (day, camera), by day, by camera and in all. Reads and the days'
+    unique plates come from the analytics' pre-aggregated counts (analytics_counts.py) when the period's
+    days are whole UTC hours; the rest from lpr_records."""
+    counted = raw_read_counts(session, period, camera_id, days=not _counted_days(period, camera_id))
+    if _on_hours(period):
+        counted["reads"] = hourly_reads(session, period, camera_id)
+    if _counted_days(period, camera_id):
+        counted["day_plates"] = dict(session.execute(
+            select(AnalyticsDay.day, AnalyticsDay.unique_plates)
+            .where(AnalyticsDay.day >= period.first_day, AnalyticsDay.day <= period.last_day)).all())
+        counted["plates"] = unique_plates(session, period.first_day, period.last_day)
+    return counted
+
+
+def _on_hours(period: Period) -> bool:
+    """Whether the period and each of its days start on a whole UTC hour (any zone with a whole-hour
+    offset, for dates): then the hourly counts add up to its days exactly."""
+    return all(t.minute == 0 and t.second == 0 and t.microsecond == 0
+               for t in (period.start, period.end, *period.day_starts()))
+
+
+def _counted_days(period: Period, camera_id: str | None) -> bool:
+    """The days' unique plates are counted for all cameras and whole local days only."""
+    zone = period.zone
+    return camera_id is None and all(t.astimezone(zone).time() == time() for t in (period.start, period.end))
+
+
+def hourly_reads(session: Session, period: Period, camera_id: str | None) -> dict[tuple, int]:
+    """Reads by (local day, camera) summed from analytics_hours."""
+    first, last = hour_of(period.start), hour_of(period.end)
+    query = (select(AnalyticsHour.hour, AnalyticsHour.camera_id, AnalyticsHour.reads)
+             .where(AnalyticsHour.hour >= first, AnalyticsHour.hour < last))
+    if camera_id:
+        query = query.where(AnalyticsHour.camera_id == camera_id)
+    reads: dict[tuple, int] = {}
+    for hour, camera, n in session.execute(query).all():
+        key = (hour_start(hour).astimezone(period.zone).date(), camera)
+        reads[key] = reads.get(key, 0) + n
+    return reads
+
+
+def raw_read_counts(session: Session, period: Period, camera_id: str | None,
+                    days: bool = True) -> dict[str, Any]:
+    """Reads and unique plates counted in lpr_records (`days`: also the unique plates of each day)."""
     day = local_day(session, Record.received_at, period).label("day")
     where = [_in(Record.received_at, period)]
     if camera_id:
         where.append(Record.camera_id == camera_id)
     plates = func.count(Record.plate_normalized.distinct())
-    by_day_camera = session.execute(select(day, Record.camera_id, func.count()).where(*where)
-                                    .group_by(day, Record.camera_id)).all()
-    by_day = session.execute(select(day, plates).where(*where).group_by(day)).all()
-    by_camera = session.execute(select(Record.camera_id, plates).where(*where)
-                                .group_by(Record.camera_id)).all()
-    return {
-        "reads": {(_day(d), c): n for d, c, n in by_day_camera},
-        "day_plates": {_day(d): n for d, n in by_day},
-        "camera_plates": dict(by_camera),
-        "plates": session.scalar(select(plates).where(*where)) or 0,
-    }
+    counted: dict[str, Any] = {"day_plates": {}, "plates": 0}
+    if not _on_hours(period):
+        counted["reads"] = {(_day(d), c): n for d, c, n in session.execute(
+            select(day, Record.camera_id, func.count()).where(*where).group_by(day, Record.camera_id)).all()}
+    if days:
+        counted["day_plates"] = {_day(d): n for d, n in session.execute(
+            select(day, plates).where(*where).group_by(day)).all()}
+        counted["plates"] = session.scalar(select(plates).where(*where)) or 0
+    counted["camera_plates"] = dict(session.execute(select(Record.camera_id, plates).where(*where)
+                                                    .group_by(Record.camera_id)).all())
+    return counted
 
 
 def hit_counts(session: Session, period: Period, camera_id: str | None) -> dict[tuple, tuple[int, int]]:
