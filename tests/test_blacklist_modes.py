@@ -642,7 +642,7 @@ def test_the_form_adds_and_edits_an_entry_with_its_match_and_province(app, users
     assert browser.login("operator").status_code == 302
     token = browser.token("/blacklist")
     page = browser.get("/blacklist").get_data(as_text=True)
-    assert page.count('<option value="TH-') == 77 and "one edit · ต่างหนึ่งตัว" in page and 'id="bl-match-help"' in page
+    assert page.count('<option value="TH-') == 77 and "one edit</option>" in page and 'id="bl-match-help"' in page
     assert browser.post("/blacklist", data={"license_plate_text": "กข 1234 กรุงเทพมหานคร", "match": "lookalike",
                                             "province_code": "", "category": "stolen", "csrf_token": token}
                         ).status_code == 302

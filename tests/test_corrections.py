@@ -297,7 +297,7 @@ def test_the_record_page_corrects_and_shows_who_did_it(app, users):
     browser = PageClient(app)
     assert browser.login("operator").status_code == 302
     page = browser.get(f"/records/{rid}").get_data(as_text=True)
-    assert 'id="correction-form"' in page and 'name="csrf_token"' in page and "เชียงใหม่ · TH-50" in page
+    assert 'id="correction-form"' in page and 'name="csrf_token"' in page and "Chiang Mai · TH-50" in page
     token = csrf_token(page)
     answer = browser.post(f"/records/{rid}/correct", data={"plate_corrected": "กข 1234", "province": "TH-50",
                                                            "csrf_token": token})

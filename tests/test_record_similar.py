@@ -271,7 +271,7 @@ def test_records_page_searches_similar_and_by_province_and_shows_name_and_code(a
     assert 'value="similar"' in html
     options = re.findall(r'<option value="(TH-\d\d)"[^>]*>([^<]+)</option>', html)
     assert sorted(code for code, _ in options) == sorted(PROVINCE_CODES) and len(options) == 77
-    assert ("TH-10", "กรุงเทพมหานคร · TH-10") in options and ("TH-95", "ยะลา · TH-95") in options
+    assert ("TH-10", "Bangkok · TH-10") in options and ("TH-95", "Yala · TH-95") in options  # English names in English
     assert "กรุงเทพมหานคร <span class=\"text-secondary small text-nowrap\">· TH-10</span>" in html
     assert "ไม่ทราบ</td>" in html  # an unknown province as sent, without a code
     html = browser.get("/records?plate=กข1234&plate_mode=similar&province_code=TH-50").get_data(as_text=True)

@@ -4,6 +4,8 @@
   "use strict";
   const data = JSON.parse(document.getElementById("records-data").textContent);
   const body = document.getElementById("records-body");
+  // The page's own words are also the fallback: LPR.text may have read #page-text before it was in the page.
+  const words = JSON.parse(document.getElementById("page-text").textContent || "{}");
   window.LPR.startAfter(data.last_id);
   if (!data.live) return;
   const f = data.filter;
@@ -72,14 +74,14 @@
     if (Math.abs(new Date(record.received_at) - new Date(record.captured_at)) > 60000) {
       const captured = document.createElement("div");
       captured.className = "small text-secondary";
-      captured.textContent = window.LPR.text("captured", "{time}", { time: window.LPR.localTime(record.captured_at) });
+      captured.textContent = window.LPR.text("captured", words.captured, { time: window.LPR.localTime(record.captured_at) });
       when.append(captured);
     }
     let badge = "";
     if (record.blacklisted) {
       badge = document.createElement("span");
       badge.className = "badge text-bg-danger";
-      badge.textContent = window.LPR.text("blacklist");
+      badge.textContent = window.LPR.text("blacklist", words.blacklist);
     }
     cell(tr, badge);
     return tr;

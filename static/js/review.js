@@ -3,6 +3,7 @@
 // Esc (or "s" outside the plate field) skips; ↑/↓ (←/→ outside the plate field) move between reads.
 // Reads come from GET /api/review, oldest first, 50 at a time; nothing reloads the page.
 // Everything that came from a camera is put into the page with textContent, never as HTML.
+// Its words come translated from review.html's page_text (SPEC §13): LPR.text(key, fallback, values).
 (function () {
   "use strict";
   const config = JSON.parse(document.getElementById("review-config").textContent);
@@ -17,6 +18,9 @@
   let busy = false;
 
   const localTime = LprPage.timeFormatter(config.timezone);
+  // The page's own words are also the fallback: LPR.text may have read #page-text before it was in the page.
+  const words = JSON.parse(document.getElementById("page-text").textContent || "{}");
+  const text = (key, values) => window.LPR.text(key, words[key], values);
 
   const api = LprPage.api;
 
@@ -24,7 +28,7 @@
     if (exhausted) return;
     const after = nextAfter !== null ? nextAfter : (queue.length ? queue[queue.length - 1].record.id : null);
     const answer = await api("GET", `/api/review?per_page=${PAGE}` + (after !== null ? `&after_id=${after}` : ""));
-    if (!answer.ok) { status(`Could not load the queue (${answer.status}) · โหลดไม่สำเร็จ`, true); return; }
+    if (!answer.ok) { status(text("load_failed", { status: answer.status }), true); return; }
     const known = new Set(queue.map((item) => item.record.id));
     answer.data.items.forEach((item) => { if (!known.has(item.record.id)) queue.push(item); });
     nextAfter = answer.data.next_after_id;
@@ -47,11 +51,11 @@
 
   function reasonText(reason) {
     if (reason.kind === "low_confidence") {
-      return `Low confidence · ความมั่นใจต่ำ: ${Number(reason.confidence).toFixed(1)}% (under ${reason.threshold}%)`;
+      return text("low_confidence", { confidence: Number(reason.confidence).toFixed(1), threshold: reason.threshold });
     }
     const entry = reason.entry || {};
-    const how = reason.kind === "lookalike" ? "Look-alike of · คล้าย" : "One edit from · ต่างหนึ่งตัว";
-    return `${how} blacklist ${entry.license_plate_text || ""}` +
+    const how = text(reason.kind === "lookalike" ? "lookalike_of" : "one_edit_from", { plate: entry.license_plate_text || "" });
+    return how +
       (entry.category ? ` (${entry.category})` : "") + (entry.reason ? `: ${entry.reason}` : "");
   }
 
@@ -61,7 +65,7 @@
     $("review-end").hidden = !(queue.length > 0 && index >= queue.length && exhausted);
     card.hidden = !item;
     $("review-skipped").textContent = String(queue.length);
-    $("review-position").textContent = item ? `${index + 1} of ${queue.length}${exhausted ? "" : "+"} loaded` : "";
+    $("review-position").textContent = item ? text("position", { n: index + 1, total: `${queue.length}${exhausted ? "" : "+"}` }) : "";
     if (!item) return;
     const r = item.record;
     card.dataset.recordId = String(r.id);
@@ -114,14 +118,15 @@
       // Cleared here, or by someone else meanwhile (409/404): either way it no longer waits.
       queue.splice(index, 1);
       setWaiting(waiting - 1);
-      status(answer.ok ? (changed ? `✔ #${r.id} corrected to ${answer.data.plate_corrected}` : `✔ #${r.id} confirmed`)
-        : `#${r.id} was cleared already · ตรวจแล้ว`, !answer.ok);
+      status(answer.ok ? (changed ? text("corrected_to", { id: r.id, plate: answer.data.plate_corrected })
+        : text("confirmed", { id: r.id })) : text("cleared_already", { id: r.id }), !answer.ok);
       if (index >= queue.length - 5 && !exhausted) await load();
       show();
       return;
     }
     const error = answer.data && answer.data.error;
-    const message = error ? error.message : `not saved (${answer.status})`;
+    // The API's message is English (SPEC §13 keeps the API so); the page says it by the field, in its language.
+    const message = error ? window.LPR.text(`error_${error.field}`, words[`error_${error.field}`] || error.message) : text("not_saved", { status: answer.status });
     if (error && error.field === "province") {
       status(message, true);
     } else {

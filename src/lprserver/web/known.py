@@ -6,6 +6,7 @@ import io
 from datetime import datetime
 
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
@@ -15,6 +16,7 @@ from ..auth import require_role
 from ..extensions import db
 from ..models import KnownPlate, utcnow
 from . import bp, client_ip
+from .form_errors import KNOWN, translated
 from .records import province_choices
 
 EDITORS = ("admin", "operator")
@@ -66,9 +68,9 @@ def known_add():
                                    _time(form, "valid_until"), form.get("province_code"))
     except service.KnownInputError as exc:
         db.session.rollback()
-        return _render(400, error=str(exc), error_field=exc.field, form=form)
+        return _render(400, error=translated(str(exc), KNOWN, exc.field), error_field=exc.field, form=form)
     db.session.commit()
-    flash(f"Added {row.plate} to {row.group_name} · เพิ่มแล้ว", "success")
+    flash(_("Added %(plate)s to %(group)s", plate=row.plate, group=row.group_name), "success")
     return redirect(url_for("web.known"))
 
 
@@ -90,10 +92,10 @@ def known_update(plate_id: int):
         service.update_plate(db.session, _actor(), row, changes)
     except service.KnownInputError as exc:
         db.session.rollback()
-        return _render(400, editing=db.get_or_404(KnownPlate, plate_id), error=str(exc),
-                       error_field=exc.field, form=form)
+        return _render(400, editing=db.get_or_404(KnownPlate, plate_id),
+                       error=translated(str(exc), KNOWN, exc.field), error_field=exc.field, form=form)
     db.session.commit()
-    flash(f"Saved {row.plate} · บันทึกแล้ว", "success")
+    flash(_("Saved %(plate)s", plate=row.plate), "success")
     return redirect(url_for("web.known"))
 
 
@@ -104,7 +106,7 @@ def known_delete(plate_id: int):
     plate = row.plate
     service.delete_plate(db.session, _actor(), row)
     db.session.commit()
-    flash(f"Deleted {plate} · ลบแล้ว", "info")
+    flash(_("Deleted %(plate)s", plate=plate), "info")
     return redirect(url_for("web.known"))
 
 
@@ -123,10 +125,10 @@ def known_group():
         group = service.set_group(db.session, _actor(), form.get("group", ""), minutes)
     except service.KnownInputError as exc:
         db.session.rollback()
-        return _render(400, group_error=str(exc), group_form=form)
+        return _render(400, group_error=translated(str(exc), KNOWN, exc.field), group_form=form)
     db.session.commit()
-    shown = f"{group.max_stay_minutes} min" if group.max_stay_minutes else "no limit"
-    flash(f"Group {group.name}: max stay {shown} · บันทึกแล้ว", "success")
+    shown = _("%(minutes)s min", minutes=group.max_stay_minutes) if group.max_stay_minutes else _("no limit")
+    flash(_("Group %(group)s: max stay %(stay)s", group=group.name, stay=shown), "success")
     return redirect(url_for("web.known"))
 
 
@@ -135,17 +137,18 @@ def known_group():
 def known_import():
     data = service.read_upload(request.files.get("file"))
     if not data or len(data) > service.MAX_IMPORT_BYTES:
-        return _render(400, error="Choose a CSV file of at most 2 MB · เลือกไฟล์ CSV")
+        return _render(400, error=_("Choose a CSV file of at most 2 MB"))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return _render(400, error="The file is not UTF-8 text · ไฟล์ต้องเป็น UTF-8")
+        return _render(400, error=_("The file is not UTF-8 text"))
     try:
         report = service.import_csv(db.session, _actor(), text, current_app.config["TIMEZONE"])
     except service.KnownInputError as exc:
         db.session.rollback()
-        return _render(400, error=f"Not imported: {exc} · ไม่ได้นำเข้า")
+        return _render(400, error=_("Not imported: %(why)s", why=translated(str(exc), KNOWN, exc.field)))
     db.session.commit()
+    report.rejected = [(line, plate, translated(why, KNOWN)) for line, plate, why in report.rejected]
     return _render(report=report)
 
 

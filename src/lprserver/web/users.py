@@ -1,6 +1,7 @@
 """The users page (admins only): create users, change roles, reset passwords, deactivate, delete."""
 
 from flask import flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -12,6 +13,7 @@ from ..passwords import hash_password
 from ..sessions import end_user_sessions
 from ..users import USERNAME, USERNAME_RULE, UserInputError, check_password_rule, generated_password
 from . import bp, client_ip
+from .form_errors import USER, translated
 from .live import disconnect_user
 
 
@@ -40,13 +42,14 @@ def users():
 def user_create():
     username, role = (request.form.get("username") or "").strip(), request.form.get("role", "viewer")
     if not USERNAME.fullmatch(username) or role not in ROLES:
-        return _render(400, error=f"Username: {USERNAME_RULE}; role: admin, operator or viewer")
+        return _render(400, error=_("Username: %(rule)s; role: admin, operator or viewer",
+                                    rule=USERNAME_RULE))
     if db.session.scalar(select(User.id).where(User.username == username)):
-        return _render(400, error=f"There is already a user named {username}")
+        return _render(400, error=_("There is already a user named %(user)s", user=username))
     try:
         password, generated = _password(request.form)
     except UserInputError as exc:
-        return _render(400, error=str(exc))
+        return _render(400, error=translated(str(exc), USER))
     db.session.add(User(username=username, role=role, password_hash=hash_password(password)))
     audit(db.session, "user.create", current_user, target=f"user:{username}", detail={"role": role},
           ip=client_ip())
@@ -61,7 +64,7 @@ def user_update(user_id: int):
     user = db.get_or_404(User, user_id)
     action = request.form.get("action")
     if user.id == current_user.id and action in ("role", "deactivate", "delete"):
-        return _render(400, error="You cannot change your own role, deactivate or delete yourself")
+        return _render(400, error=_("You cannot change your own role, deactivate or delete yourself"))
     if action == "role" and request.form.get("role") in ROLES:
         user.role = request.form["role"]
     elif action in ("activate", "deactivate"):
@@ -70,12 +73,12 @@ def user_update(user_id: int):
         try:
             password, generated = _password(request.form)
         except UserInputError as exc:
-            return _render(400, error=str(exc))
+            return _render(400, error=translated(str(exc), USER))
         user.password_hash = hash_password(password)
     elif action == "delete":
         db.session.delete(user)
     else:
-        return _render(400, error="Unknown change")
+        return _render(400, error=_("Unknown change"))
     if action in ("deactivate", "password"):
         # Your own new password ends your other sessions, not this one.
         keep = session.get(SESSION_TOKEN_KEY) if user.id == current_user.id else None
@@ -87,5 +90,5 @@ def user_update(user_id: int):
         disconnect_user(user_id)  # their open pages reconnect with what they may now see, if anything
     if action == "password":
         return _render(new_user=user.username, new_password=password if generated else None)
-    flash(f"Saved {user.username} · บันทึกแล้ว", "success")
+    flash(_("Saved %(user)s", user=user.username), "success")
     return redirect(url_for("web.users"))

@@ -4,12 +4,13 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template, request
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from ..extensions import db
 from ..models import utcnow
 from ..records import camera_names
-from ..visit_list import closed_between, day_summary, duration_text, is_overstay, max_stays, on_site
+from ..visit_list import closed_between, day_summary, is_overstay, max_stays, on_site
 from ..visits import stay_seconds
 from . import bp
 
@@ -23,10 +24,25 @@ def _day(text: str | None, today: date) -> tuple[date, str | None]:
     try:
         day = date.fromisoformat(text.strip())
     except ValueError:
-        return today, f"'{text[:40]}' is not a day: use YYYY-MM-DD · รูปแบบวันที่ไม่ถูกต้อง"
+        return today, _("'%(text)s' is not a day: use YYYY-MM-DD", text=text[:40])
     if not 1970 <= day.year <= 2100:
-        return today, "the day must lie in the years 1970-2100"
+        return today, _("the day must lie in the years 1970-2100")
     return day, None
+
+
+def duration_text(seconds: int | None) -> str:
+    """visit_list.duration_text in the page's language: `3 h 12 min`, `2 h`, `12 min`, `45 s`, `2 d 3 h`."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return _("%(s)s s", s=seconds)
+    hours, minutes = divmod(seconds // 60, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return _("%(d)s d %(h)s h", d=days, h=hours)
+    if not hours:
+        return _("%(m)s min", m=minutes)
+    return _("%(h)s h %(m)s min", h=hours, m=minutes) if minutes else _("%(h)s h", h=hours)
 
 
 @bp.get("/visits")
