@@ -19,6 +19,7 @@ moves a corrected read to its new plate, province and hit state. Retention delet
 these rows: the analytics keep counting reads whose rows are gone.
 """
 
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -46,18 +47,6 @@ def hour_start(hour: int) -> datetime:
 
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
-
-
-def _insert(session: Session, model):
-    return (postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert)(model)
-
-
-def greatest(session: Session, *values):
-    return (func.greatest if _dialect(session) == "postgresql" else func.max)(*values)
-
-
-def least(session: Session, *values):
-    return (func.least if _dialect(session) == "postgresql" else func.min)(*values)
 
 
 def seconds_between(session: Session, later, earlier):
@@ -107,44 +96,58 @@ def count_reads(session: Session, rows: Iterable[Mapping[str, Any]], timezone: s
                              for (day, code), n in sorted(provinces.items())])
 
 
+@functools.cache
+def _statements(dialect: str) -> dict[str, Any]:
+    """The batch's upserts, built once per dialect (Core tables: no ORM bulk-insert path on the hot path)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    pg = dialect == "postgresql"
+    most, fewest = (func.greatest, func.least) if pg else (func.max, func.min)
+    hours = insert(AnalyticsHour.__table__)
+    new, table = hours.excluded, AnalyticsHour.__table__.c
+    gap = (func.date_part("epoch", new.first_at - table.last_at, type_=Float) if pg
+           else (func.julianday(new.first_at) - func.julianday(table.last_at)) * 86400.0)
+    days = insert(AnalyticsDay.__table__)
+    provinces = insert(AnalyticsProvinceDay.__table__)
+    return {
+        "hours": hours.on_conflict_do_update(index_elements=["hour", "camera_id"], set_={
+            "reads": table.reads + new.reads,
+            "hits": table.hits + new.hits,
+            "confidence_sum": table.confidence_sum + new.confidence_sum,
+            "confidence_reads": table.confidence_reads + new.confidence_reads,
+            "first_at": fewest(table.first_at, new.first_at),
+            "last_at": most(table.last_at, new.last_at),
+            # The gap from the hour's last read so far to this batch's first (none when the batch is
+            # older: two store workers may commit out of order; rebuild-analytics finds the exact gap).
+            "max_gap_seconds": most(table.max_gap_seconds, new.max_gap_seconds, gap),
+        }),
+        "plate_days": (insert(AnalyticsPlateDay.__table__)
+                       .on_conflict_do_nothing(index_elements=["day", "plate_normalized"])
+                       .returning(AnalyticsPlateDay.__table__.c.day)),
+        "days": days.on_conflict_do_update(index_elements=["day"], set_={
+            "unique_plates": AnalyticsDay.__table__.c.unique_plates + days.excluded.unique_plates}),
+        "provinces": provinces.on_conflict_do_update(index_elements=["day", "province_code"], set_={
+            "reads": AnalyticsProvinceDay.__table__.c.reads + provinces.excluded.reads}),
+    }
+
+
 def _add_hours(session: Session, values: list[dict[str, Any]]) -> None:
-    statement = _insert(session, AnalyticsHour).values(values)
-    new, table = statement.excluded, AnalyticsHour.__table__.c
-    session.execute(statement.on_conflict_do_update(index_elements=["hour", "camera_id"], set_={
-        "reads": table.reads + new.reads,
-        "hits": table.hits + new.hits,
-        "confidence_sum": table.confidence_sum + new.confidence_sum,
-        "confidence_reads": table.confidence_reads + new.confidence_reads,
-        "first_at": least(session, table.first_at, new.first_at),
-        "last_at": greatest(session, table.last_at, new.last_at),
-        # The gap from the hour's last read so far to this batch's first (none when the batch is older:
-        # two store workers may commit out of order; rebuild-analytics then finds the exact gap).
-        "max_gap_seconds": greatest(session, table.max_gap_seconds, new.max_gap_seconds,
-                                    seconds_between(session, new.first_at, table.last_at)),
-    }))
+    session.execute(_statements(_dialect(session))["hours"], values)
 
 
 def _add_plate_days(session: Session, pairs: list[tuple[date, str]]) -> None:
     """Insert the (day, plate) pairs not there yet; each new one is a unique plate more on its day."""
-    statement = (_insert(session, AnalyticsPlateDay)
-                 .values([{"day": day, "plate_normalized": plate} for day, plate in pairs])
-                 .on_conflict_do_nothing(index_elements=["day", "plate_normalized"])
-                 .returning(AnalyticsPlateDay.day))
-    new = Counter(session.scalars(statement).all())
+    rows = [{"day": day, "plate_normalized": plate} for day, plate in pairs]
+    new = Counter(session.execute(_statements(_dialect(session))["plate_days"], rows).scalars().all())
     if new:
         _add_unique_plates(session, sorted(new.items()))
 
 
 def _add_unique_plates(session: Session, days: list[tuple[date, int]]) -> None:
-    statement = _insert(session, AnalyticsDay).values([{"day": d, "unique_plates": n} for d, n in days])
-    session.execute(statement.on_conflict_do_update(index_elements=["day"], set_={
-        "unique_plates": AnalyticsDay.__table__.c.unique_plates + statement.excluded.unique_plates}))
+    session.execute(_statements(_dialect(session))["days"], [{"day": d, "unique_plates": n} for d, n in days])
 
 
 def _add_provinces(session: Session, values: list[dict[str, Any]]) -> None:
-    statement = _insert(session, AnalyticsProvinceDay).values(values)
-    session.execute(statement.on_conflict_do_update(index_elements=["day", "province_code"], set_={
-        "reads": AnalyticsProvinceDay.__table__.c.reads + statement.excluded.reads}))
+    session.execute(_statements(_dialect(session))["provinces"], values)
 
 
 # Corrections (SPEC §10) -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
   const word = (key) => (Object.prototype.hasOwnProperty.call(words, key) ? words[key] : key);
   Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
 
-  function chart(id, type, series, label, color, horizontal) {
+  function chart(id, type, series, label, color, horizontal, whole = true) {
     const canvas = document.getElementById(id);
     canvas.dataset.points = String(series.counts.length);
     return new Chart(canvas, {
@@ -16,12 +16,12 @@
         borderColor: color, fill: false, tension: 0.2 }] },
       options: { maintainAspectRatio: false, animation: false, indexAxis: horizontal ? "y" : "x",
         plugins: { legend: { display: false } },
-        scales: { [horizontal ? "x" : "y"]: { beginAtZero: true, ticks: { precision: 0 } } } },
+        scales: { [horizontal ? "x" : "y"]: { beginAtZero: true, ticks: whole ? { precision: 0 } : {} } } },
     });
   }
 
   chart("chart-unique", "line", data.unique, word("unique_plates"), "#0d6efd", false);
   chart("chart-provinces", "bar", data.provinces, word("reads"), "#20c997", true);
-  chart("chart-cameras", "bar", data.cameras, word("reads_per_hour"), "#6f42c1", false);
+  chart("chart-cameras", "bar", data.cameras, word("reads_per_hour"), "#6f42c1", false, false);
   document.body.dataset.analyticsReady = "1";
 })();
