@@ -5,11 +5,12 @@
 (function () {
   "use strict";
   const config = JSON.parse(document.getElementById("alerts-config").textContent);
-  // The page's words, translated on the server (SPEC §13: the template's page_text, LPR.text in live.js).
+  // The page's words, translated on the server (SPEC §13: the template's page_text). They are also
+  // LPR.text's fallback: live.js may have read #page-text before it was in the page.
+  const pageWords = JSON.parse(document.getElementById("page-text").textContent || "{}");
+  const say = (key, values) => window.LPR.text(key, pageWords[key], values);
   const text = {};
-  ["saved", "deleted", "not_saved", "failed", "confirm_delete", "ack_failed"].forEach((key) => {
-    text[key] = window.LPR.text(key);
-  });
+  ["saved", "deleted", "not_saved", "failed", "confirm_delete", "ack_failed"].forEach((key) => { text[key] = say(key); });
   const $ = (id) => document.getElementById(id);
 
   const localTime = LprPage.timeFormatter(config.timezone);

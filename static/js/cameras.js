@@ -1,6 +1,10 @@
 // The cameras page: online state, silence (SPEC §11 "Camera offline") and read counts follow the live events.
 (function () {
   "use strict";
+  // The page's words, translated on the server (SPEC §13: the template's page_text). They are also
+  // LPR.text's fallback: live.js may have read #page-text before it was in the page.
+  const pageWords = JSON.parse(document.getElementById("page-text").textContent || "{}");
+  const say = (key, values) => window.LPR.text(key, pageWords[key], values);
   function rowOf(cameraId) {
     return document.querySelector(`tr[data-camera-id="${CSS.escape(String(cameraId))}"]`);
   }
@@ -20,7 +24,7 @@
     if (data.online === undefined) return;
     const badge = row.querySelector(".camera-state");
     badge.className = `badge camera-state ${data.online ? "text-bg-success" : "text-bg-secondary"}`;
-    badge.textContent = data.online ? window.LPR.text("online") : window.LPR.text("offline");
+    badge.textContent = data.online ? say("online") : say("offline");
   });
   window.LPR.on("new_record", (record) => {
     const row = rowOf(record.camera_id);

@@ -1,6 +1,10 @@
 // The dashboard: charts from the server's figures, a live feed, counters that move as reads arrive.
 (function () {
   "use strict";
+  // The page's words, translated on the server (SPEC §13: the template's page_text). They are also
+  // LPR.text's fallback: live.js may have read #page-text before it was in the page.
+  const pageWords = JSON.parse(document.getElementById("page-text").textContent || "{}");
+  const say = (key, values) => window.LPR.text(key, pageWords[key], values);
   const data = JSON.parse(document.getElementById("dashboard-data").textContent);
   const feed = document.getElementById("live-feed");
   const FEED_SIZE = 30;
@@ -10,7 +14,7 @@
     return new Chart(document.getElementById(id), {
       type: "bar",
       // The bars' name (in their tooltips) in the page's language (SPEC §13).
-      data: { labels, datasets: [{ label: window.LPR.text("reads"), data: counts, backgroundColor: color }] },
+      data: { labels, datasets: [{ label: say("reads"), data: counts, backgroundColor: color }] },
       options: { maintainAspectRatio: false, animation: false, indexAxis: horizontal ? "y" : "x",
         plugins: { legend: { display: false } }, scales: { [horizontal ? "x" : "y"]: { beginAtZero: true, ticks: { precision: 0 } } } },
     });

@@ -6,10 +6,13 @@
   "use strict";
   const config = JSON.parse(document.getElementById("map-config").textContent);
   const liveConfig = JSON.parse(document.getElementById("live-config").textContent);
-  // The page's words, translated on the server (the template's page_text; LPR.text in live.js).
+  // The page's words, translated on the server (SPEC §13: the template's page_text). They are also
+  // LPR.text's fallback: live.js may have read #page-text before it was in the page.
+  const pageWords = JSON.parse(document.getElementById("page-text").textContent || "{}");
+  const say = (key, values) => window.LPR.text(key, pageWords[key], values);
   const labels = {};
   ["online", "offline", "silent", "no_cameras", "no_route", "no_place", "failed", "none"].forEach((key) => {
-    labels[key] = window.LPR.text(key);
+    labels[key] = say(key);
   });
   const localTime = window.LprPage.timeFormatter(liveConfig.timezone);
   const COLOURS = { online: "#198754", offline: "#6c757d", silent: "#dc3545" };
@@ -207,7 +210,7 @@
       return;
     }
     const route = answer.data.route;
-    document.getElementById("map-route-count").textContent = window.LPR.text("stops", "", { count: route.length });
+    document.getElementById("map-route-count").textContent = say("stops", { count: route.length });
     document.getElementById("map-route-stops").replaceChildren(...route.map((stop, i) => stopLine(stop, i + 1)));
     state.hidden = true;
     drawRoute(route);
