@@ -189,6 +189,8 @@ class Config:
         self.MAP_TILE_URL = (env.get("MAP_TILE_URL") or "").strip()
         self.MAP_TILE_ATTRIBUTION = (env.get("MAP_TILE_ATTRIBUTION") or "").strip()
         self.DEFAULT_LANGUAGE = env.get("DEFAULT_LANGUAGE", "th")
+        # SPEC §12 "Reports": a .ttf with Thai for the PDF reports; empty = Sarabun or fonts-thai-tlwg.
+        self.REPORT_FONT = (env.get("REPORT_FONT") or "").strip()
         # SPEC §12 "Dates": `be` shows Buddhist-era years to people (pages, alert messages); the API: ISO.
         self.DATE_ERA = env.get("DATE_ERA", "ce")
         self.ALERT_WORKER = _flag(env, "ALERT_WORKER", True)
@@ -269,6 +271,9 @@ class Config:
             raise ValueError("CAMERA_OFFLINE_MINUTES must be 0 (off) or at least 1")
         if self.IMAGE_SYNC not in ("batch", "file"):
             raise ValueError(f"IMAGE_SYNC must be batch or file, not {self.IMAGE_SYNC!r}")
+        if self.REPORT_FONT and not os.path.isfile(self.REPORT_FONT):
+            raise ValueError(f"REPORT_FONT {self.REPORT_FONT} is not a file: give a TrueType font with Thai "
+                             "(.ttf), or leave it empty for fonts-thai-tlwg")
         problem = map_tile_url_problem(self.MAP_TILE_URL)
         if problem:
             raise ValueError(f"MAP_TILE_URL {problem}, e.g. https://tiles.example.org/{{z}}/{{x}}/{{y}}.png")

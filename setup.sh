@@ -5,7 +5,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
-TEST_PACKAGES=(postgresql postgresql-client nginx chromium chromium-driver fonts-thai-tlwg shellcheck mosquitto systemd curl openssl python3-venv)
+TEST_PACKAGES=(postgresql postgresql-client nginx chromium chromium-driver fonts-thai-tlwg shellcheck mosquitto systemd curl openssl python3-venv poppler-utils)
 
 # Where `install` puts things. Every path can be moved with an environment
 # variable (the test suite installs into a scratch folder this way).

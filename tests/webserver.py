@@ -125,8 +125,8 @@ def screenshot(page, name: str) -> Path:
 
 class PageClient:
     """Flask's test client as one browser: clears the request state that the `app` fixture's
-    long-lived app context would otherwise share between requests (Flask-WTF's and
-    Flask-Login's caches in `g`)."""
+    long-lived app context would otherwise share between requests (Flask-WTF's, Flask-Login's and
+    Flask-Babel's caches in `g`)."""
 
     def __init__(self, app, remote_addr: str = "127.0.0.1"):
         self.client = app.test_client()
@@ -135,7 +135,7 @@ class PageClient:
     def open(self, method: str, path: str, **kwargs):
         from flask import g
 
-        for name in ("csrf_token", "_login_user"):
+        for name in ("csrf_token", "_login_user", "_flask_babel"):
             g.pop(name, None)
         kwargs.setdefault("environ_base", {"REMOTE_ADDR": self.remote_addr})
         return self.client.open(path, method=method, **kwargs)

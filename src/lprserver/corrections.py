@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from .alerts import raise_alert
+from .analytics_counts import follow_correction
 from .audit import audit
 from .hotlist import match_reads
 from .known import current_known
@@ -74,11 +75,11 @@ def parse_correction(plate_text: Any, province: Any):
 
 
 def correct_record(session: Session, record: Record, plate_text: Any, province: Any, user: User,
-                   now: datetime, ip: str | None = None) -> Correction:
+                   now: datetime, ip: str | None = None, *, timezone: str) -> Correction:
     """Correct `record` to the plate `plate_text` (as typed) in `province` (a name or code). Without a
     province the one the typed text names counts, else the read keeps its own; an empty one clears it.
     Raises CorrectionError (nothing changed) for a plate that is not one or a province not known.
-    The caller commits."""
+    The analytics' counts follow the correction (SPEC §10), their days in `timezone`. The caller commits."""
     parsed = parse_correction(plate_text, province)
     if province is None and parsed.province is None and record.province:
         # No province sent and none in the text: the read keeps the one it has.
@@ -97,6 +98,7 @@ def correct_record(session: Session, record: Record, plate_text: Any, province: 
     _match_known(session, record, camera, now, correction)
     _follow_visits(session, record, correction)
     correction.after = _snapshot(record)
+    follow_correction(session, before, record, timezone)
     audit(session, "record.correct", user=user, target=f"record:{record.id}", ip=ip,
           detail={"plate_number": record.plate_number, "before": _shown(before),
                   "after": _shown(correction.after)})

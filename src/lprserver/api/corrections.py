@@ -90,7 +90,8 @@ def correct(data: dict, record_id: int):
     record = db.get_or_404(Record, record_id)
     try:
         correction = correct_record(db.session, record, data["plate_corrected"], data.get("province"),
-                                    _user(), utcnow(), ip=request.remote_addr)
+                                    _user(), utcnow(), ip=request.remote_addr,
+                                    timezone=current_app.config["TIMEZONE"])
     except CorrectionError as exc:
         db.session.rollback()
         return error_response(400, "validation_error", f"{exc.field}: {exc}", exc.field)

@@ -1,7 +1,7 @@
 """The record page's correction form (SPEC §10 "Corrections"): operators and admins type the plate a
 camera got wrong."""
 
-from flask import flash, redirect, request, url_for
+from flask import current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -24,7 +24,8 @@ def correct(record_id: int):
     province = request.form.get("province", "")
     try:  # no province chosen: the one the plate text names, else the read keeps its own
         correction = correct_record(db.session, item, plate, province or None,
-                                    current_user._get_current_object(), utcnow(), ip=client_ip())
+                                    current_user._get_current_object(), utcnow(), ip=client_ip(),
+                                    timezone=current_app.config["TIMEZONE"])
     except CorrectionError as exc:
         db.session.rollback()
         return record_page(record_id, correction={"plate_corrected": plate, "province": province,
