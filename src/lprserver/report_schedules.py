@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from .channel_config import channel_settings
 from .channels import EMAIL_RE, ChannelError, ChannelSettings
-from .channels.email import _connect, parse_smtp_url
+from .channels.email import connect, parse_smtp_url
 from .extensions import db
 from .models import REPORT_FREQUENCIES, ReportSchedule, utcnow
 from .report_files import make_file
@@ -183,7 +183,7 @@ def send_mail(channels: ChannelSettings, mail: EmailMessage) -> None:
         raise ChannelError("SMTP_FROM is not set")
     server = parse_smtp_url(channels.smtp_url)
     try:
-        with _connect(server, channels.timeout) as smtp:
+        with connect(server, channels.timeout) as smtp:
             smtp.send_message(mail)
     except smtplib.SMTPException as exc:
         raise ChannelError(f"the SMTP server refused the report: {exc.__class__.__name__}") from None

@@ -73,7 +73,7 @@ def send(settings: ChannelSettings, address: str, message: AlertMessage, retry_k
     server = parse_smtp_url(settings.smtp_url)
     mail = build_message(settings, address, message, retry_key)
     try:
-        with _connect(server, settings.timeout) as smtp:
+        with connect(server, settings.timeout) as smtp:
             smtp.send_message(mail)
     except smtplib.SMTPAuthenticationError as exc:
         raise ChannelError(f"the SMTP server refused the login of {server.user!r} "
@@ -91,7 +91,7 @@ def send(settings: ChannelSettings, address: str, message: AlertMessage, retry_k
                            f"{exc.__class__.__name__} {_said(str(exc))}".strip()) from None
 
 
-def _connect(server: SmtpServer, timeout: float) -> smtplib.SMTP:
+def connect(server: SmtpServer, timeout: float) -> smtplib.SMTP:
     """An SMTP session, encrypted when the server allows it and logged in when a user is given."""
     context = ssl.create_default_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
     if server.scheme == "smtps":
