@@ -159,7 +159,7 @@ def test_the_page_shows_vehicles_on_site_longest_first_and_a_days_visits(app, us
     on_site = html.split('id="on-site"')[1].split('id="closed"')[0]
     order = [on_site.index(p) for p in ("กข22", "กข33", "กข11")]
     assert order == sorted(order)  # longest first
-    assert "3 h 12 min" in on_site and "overstay · เกินเวลา (max 2 h)" in on_site
+    assert "3 h 12 min" in on_site and "overstay (max 2 h)" in on_site
     assert f'data-visit-id="{long_stay.id}"' in on_site and on_site.count("visit-overstay") == 1
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
     assert 'id="on-site-count">4<' in on_site
