@@ -18,8 +18,11 @@ from lprserver.corrections import correct_record
 from lprserver.extensions import db
 from lprserver.images import FilesystemImageStore
 from lprserver.models import (
+    AnalyticsCameraDay,
     AnalyticsDay,
+    AnalyticsDayGap,
     AnalyticsHour,
+    AnalyticsHourTotal,
     AnalyticsPlateDay,
     AnalyticsProvinceDay,
     Camera,
@@ -34,7 +37,8 @@ from .test_ingest import SEED_DETECTION, camera, fresh, raw_call, raw_socket
 from .webserver import PageClient, sign_in
 
 TZ = "Asia/Bangkok"
-COUNT_TABLES = ("analytics_hours", "analytics_days", "analytics_plate_days", "analytics_province_days")
+COUNT_TABLES = ("analytics_hours", "analytics_camera_days", "analytics_hour_totals", "analytics_days",
+                "analytics_plate_days", "analytics_day_gaps", "analytics_province_days")
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
@@ -56,58 +60,84 @@ def empty_counts(clean, database):
 # --- what a direct query over lpr_records finds ----------------------------------------------------
 
 
+def _spans(groups: dict, with_end: bool) -> dict:
+    out = {}
+    for key, rows in groups.items():
+        times = sorted(r.received_at for r in rows)
+        gap, end = 0.0, None
+        for before, after in zip(times, times[1:], strict=False):
+            if (after - before).total_seconds() > gap:
+                gap, end = (after - before).total_seconds(), after
+        confidences = [r.confidence for r in rows if r.confidence is not None]
+        out[key] = {"reads": len(rows), "hits": sum(r.blacklisted for r in rows),
+                    "confidence_sum": round(sum(confidences), 6), "confidence_reads": len(confidences),
+                    "first_at": times[0], "last_at": times[-1], "max_gap_seconds": gap,
+                    **({"max_gap_end_at": end} if with_end else {})}
+    return out
+
+
 def direct_counts() -> dict:
     """The aggregate tables' contents, computed in Python from every row of lpr_records."""
     tz = ZoneInfo(TZ)
-    hours: dict = defaultdict(lambda: {"reads": 0, "hits": 0, "confidence_sum": 0.0, "confidence_reads": 0,
-                                       "times": []})
+    hours, camera_days = defaultdict(list), defaultdict(list)
     plate_days, provinces = set(), Counter()
-    for r in fresh().scalars(select(Record)):
-        h = hours[(hour_of(r.received_at), r.camera_id)]
-        h["reads"] += 1
-        h["hits"] += r.blacklisted
-        if r.confidence is not None:
-            h["confidence_sum"] += r.confidence
-            h["confidence_reads"] += 1
-        h["times"].append(r.received_at)
+    records = fresh().scalars(select(Record)).all()
+    for r in records:
         day = r.received_at.astimezone(tz).date()
+        hours[(hour_of(r.received_at), r.camera_id)].append(r)
+        camera_days[(day, r.camera_id)].append(r)
         plate_days.add((day, r.plate_normalized))
         provinces[(day, r.province_code or "")] += 1
-    out_hours = {}
-    for key, h in hours.items():
-        times = sorted(h.pop("times"))
-        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
-        out_hours[key] = {**h, "confidence_sum": round(h["confidence_sum"], 6), "first_at": times[0],
-                          "last_at": times[-1], "max_gap_seconds": max(gaps, default=0.0)}
-    return {"hours": out_hours, "plate_days": plate_days,
-            "days": dict(Counter(day for day, _ in plate_days)), "provinces": dict(provinces)}
+    days_of = defaultdict(list)
+    for day, plate in sorted(plate_days):
+        days_of[plate].append(day)
+    gaps = Counter()
+    for days in days_of.values():
+        for previous, day in zip([None, *days], days, strict=False):
+            gaps[(day, 0 if previous is None else (day - previous).days)] += 1
+    return {"hours": _spans(hours, False), "camera_days": _spans(camera_days, True),
+            "hour_totals": dict(Counter(hour_of(r.received_at) for r in records)),
+            "plate_days": plate_days, "days": dict(Counter(day for day, _ in plate_days)),
+            "gaps": dict(gaps), "provinces": dict(provinces)}
 
 
 def stored_counts() -> dict:
     session = fresh()
+
+    def span(h, with_end):
+        return {"reads": h.reads, "hits": h.hits, "confidence_sum": round(h.confidence_sum, 6),
+                "confidence_reads": h.confidence_reads, "first_at": h.first_at, "last_at": h.last_at,
+                "max_gap_seconds": h.max_gap_seconds, **({"max_gap_end_at": h.max_gap_end_at} if with_end else {})}
+
     return {
-        "hours": {(h.hour, h.camera_id): {
-            "reads": h.reads, "hits": h.hits, "confidence_sum": round(h.confidence_sum, 6),
-            "confidence_reads": h.confidence_reads, "first_at": h.first_at, "last_at": h.last_at,
-            "max_gap_seconds": h.max_gap_seconds} for h in session.scalars(select(AnalyticsHour))},
+        "hours": {(h.hour, h.camera_id): span(h, False) for h in session.scalars(select(AnalyticsHour))},
+        "camera_days": {(d.day, d.camera_id): span(d, True) for d in session.scalars(select(AnalyticsCameraDay))},
+        "hour_totals": {t.hour: t.reads for t in session.scalars(select(AnalyticsHourTotal))},
         "plate_days": {(p.day, p.plate_normalized) for p in session.scalars(select(AnalyticsPlateDay))},
-        "days": {d.day: d.unique_plates for d in session.scalars(select(AnalyticsDay))},
+        "days": {d.day: d.unique_plates for d in session.scalars(select(AnalyticsDay)) if d.unique_plates},
+        "gaps": {(g.day, g.gap): g.plates for g in session.scalars(select(AnalyticsDayGap)) if g.plates},
         "provinces": {(p.day, p.province_code): p.reads for p in session.scalars(select(AnalyticsProvinceDay))
                       if p.reads},
     }
 
 
+SPAN_TABLES = ("hours", "camera_days")
+
+
 def without_gaps(counts: dict) -> dict:
-    """The counts but the longest gaps: reads stored one by one keep exact gaps only in time order."""
-    return {**counts, "hours": {k: {n: v for n, v in h.items() if n != "max_gap_seconds"}
-                                for k, h in counts["hours"].items()}}
+    """The counts but the longest gaps (compared to the millisecond in assert_same)."""
+    return {**counts, **{table: {k: {n: v for n, v in h.items() if n not in ("max_gap_seconds", "max_gap_end_at")}
+                                 for k, h in counts[table].items()} for table in SPAN_TABLES}}
 
 
 def assert_same(got: dict, want: dict) -> None:
     """The same counts; the longest gaps to the millisecond (SQLite's julianday() rounds them)."""
     assert without_gaps(got) == without_gaps(want)
-    gaps = {k: h["max_gap_seconds"] for k, h in got["hours"].items()}
-    assert gaps == pytest.approx({k: h["max_gap_seconds"] for k, h in want["hours"].items()}, abs=0.002)
+    for table in SPAN_TABLES:
+        gaps = {k: h["max_gap_seconds"] for k, h in got[table].items()}
+        assert gaps == pytest.approx({k: h["max_gap_seconds"] for k, h in want[table].items()}, abs=0.002)
+    assert ({k: h["max_gap_end_at"] for k, h in got["camera_days"].items()}
+            == {k: h["max_gap_end_at"] for k, h in want["camera_days"].items()})
 
 
 def rebuilt() -> dict:
@@ -172,7 +202,8 @@ def test_a_rolled_back_batch_leaves_no_counts(app):
     count_reads(db.session, [{"received_at": now, "camera_id": "A", "plate_normalized": "กข1",
                               "province_code": None, "confidence": 90.0, "blacklisted": False}], TZ)
     db.session.rollback()
-    assert stored_counts() == {"hours": {}, "plate_days": set(), "days": {}, "provinces": {}}
+    assert stored_counts() == {"hours": {}, "camera_days": {}, "hour_totals": {}, "plate_days": set(), "days": {},
+                               "gaps": {}, "provinces": {}}
 
 
 # --- the backfill, corrections and retention ---------------------------------------------------------

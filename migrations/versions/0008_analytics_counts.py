@@ -1,5 +1,6 @@
-"""Analytics from pre-aggregated counts (SPEC §12 "Dashboard"): reads per camera and UTC hour, unique
-plates per day, the plates of each day, reads per province and day (days in TIMEZONE).
+"""Analytics from pre-aggregated counts (SPEC §12 "Dashboard"): reads per camera and UTC hour, per camera
+and day, per UTC hour; unique plates per day, the plates of each day and how many days after their
+previous read; reads per province and day (days in TIMEZONE).
 
 Only new tables: no table is rewritten. They are left empty here: `flask lpr rebuild-analytics` fills
 them from lpr_records (README "Analytics"). Filling them in the migration would make the upgrade of a
@@ -53,6 +54,37 @@ def upgrade() -> None:
         sa.Column('plate_normalized', sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint('day', 'plate_normalized', name=op.f('pk_analytics_plate_days')),
     )
+    with op.batch_alter_table('analytics_plate_days', schema=None) as batch_op:
+        batch_op.create_index('ix_analytics_plate_days_plate_day', ['plate_normalized', 'day'], unique=False)
+    op.create_table(
+        'analytics_day_gaps',
+        sa.Column('day', sa.Date(), nullable=False),
+        sa.Column('gap', sa.Integer(), nullable=False),
+        sa.Column('plates', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('day', 'gap', name=op.f('pk_analytics_day_gaps')),
+    )
+    op.create_table(
+        'analytics_camera_days',
+        sa.Column('day', sa.Date(), nullable=False),
+        sa.Column('camera_id', sa.String(length=64), nullable=False),
+        sa.Column('reads', sa.Integer(), nullable=False),
+        sa.Column('hits', sa.Integer(), nullable=False),
+        sa.Column('confidence_sum', sa.Float(), nullable=False),
+        sa.Column('confidence_reads', sa.Integer(), nullable=False),
+        sa.Column('first_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('last_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('max_gap_seconds', sa.Float(), nullable=False),
+        sa.Column('max_gap_end_at', sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint('day', 'camera_id', name=op.f('pk_analytics_camera_days')),
+    )
+    with op.batch_alter_table('analytics_camera_days', schema=None) as batch_op:
+        batch_op.create_index('ix_analytics_camera_days_camera_day', ['camera_id', 'day'], unique=False)
+    op.create_table(
+        'analytics_hour_totals',
+        sa.Column('hour', sa.Integer(), nullable=False),
+        sa.Column('reads', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('hour', name=op.f('pk_analytics_hour_totals')),
+    )
     op.create_table(
         'analytics_province_days',
         sa.Column('day', sa.Date(), nullable=False),
@@ -65,6 +97,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Downgrade schema."""
     op.drop_table('analytics_province_days')
+    op.drop_table('analytics_hour_totals')
+    op.drop_index('ix_analytics_camera_days_camera_day', table_name='analytics_camera_days')
+    op.drop_table('analytics_camera_days')
+    op.drop_table('analytics_day_gaps')
+    op.drop_index('ix_analytics_plate_days_plate_day', table_name='analytics_plate_days')
     op.drop_table('analytics_plate_days')
     op.drop_table('analytics_days')
     op.drop_index('ix_analytics_hours_camera_hour', table_name='analytics_hours')

@@ -16,15 +16,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .analytics_counts import UNKNOWN_PROVINCE, hour_of, hour_start, seconds_between
+from .analytics_counts import UNKNOWN_PROVINCE, hour_of, hour_start
 from .models import (
+    AnalyticsCameraDay,
     AnalyticsDay,
-    AnalyticsHour,
-    AnalyticsPlateDay,
+    AnalyticsDayGap,
+    AnalyticsHourTotal,
     AnalyticsProvinceDay,
     Camera,
     Record,
-    UTCDateTime,
 )
 from .plates import province_by_code
 
@@ -69,23 +69,20 @@ def periods(now: datetime, days: int, tz: ZoneInfo) -> tuple[Period, Period]:
 
 def totals(session: Session, period: Period) -> dict[str, int]:
     """Reads, unique plates and blacklist hits of a period."""
-    first, last = period.hours
     reads, hits = session.execute(
-        select(func.coalesce(func.sum(AnalyticsHour.reads), 0),
-               func.coalesce(func.sum(AnalyticsHour.hits), 0))
-        .where(AnalyticsHour.hour >= first, AnalyticsHour.hour < last)).one()
+        select(func.coalesce(func.sum(AnalyticsCameraDay.reads), 0),
+               func.coalesce(func.sum(AnalyticsCameraDay.hits), 0))
+        .where(AnalyticsCameraDay.day >= period.first_day, AnalyticsCameraDay.day <= period.last_day)).one()
     return {"reads": int(reads), "unique_plates": unique_plates(session, period.first_day, period.last_day),
             "hits": int(hits)}
 
 
 def unique_plates(session: Session, first: date, last: date) -> int:
-    """Plates read at least once from `first` to `last` (days, both included)."""
-    if first == last:
-        return session.scalar(select(AnalyticsDay.unique_plates).where(AnalyticsDay.day == first)) or 0
-    plates = (select(AnalyticsPlateDay.plate_normalized)
-              .where(AnalyticsPlateDay.day >= first, AnalyticsPlateDay.day <= last)
-              .group_by(AnalyticsPlateDay.plate_normalized).subquery())
-    return session.scalar(select(func.count()).select_from(plates)) or 0
+    """Plates read at least once from `first` to `last` (days, both included): those read on one of these
+    days whose previous day was before `first` (analytics_day_gaps), each counted on its first day."""
+    rows = session.execute(select(AnalyticsDayGap.day, AnalyticsDayGap.gap, AnalyticsDayGap.plates)
+                           .where(AnalyticsDayGap.day >= first, AnalyticsDayGap.day <= last)).all()
+    return sum(plates for day, gap, plates in rows if gap == 0 or gap > (day - first).days)
 
 
 def heatmap(session: Session, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
@@ -93,8 +90,8 @@ def heatmap(session: Session, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
     today = now.astimezone(tz).date()
     first_day = today - timedelta(days=HEATMAP_DAYS - 1)
     first = hour_of(midnight(first_day, tz))
-    rows = session.execute(select(AnalyticsHour.hour, func.sum(AnalyticsHour.reads))
-                           .where(AnalyticsHour.hour >= first).group_by(AnalyticsHour.hour)).all()
+    rows = session.execute(select(AnalyticsHourTotal.hour, AnalyticsHourTotal.reads)
+                           .where(AnalyticsHourTotal.hour >= first)).all()
     cells = [[0] * 24 for _ in range(7)]
     for hour, reads in rows:
         local = hour_start(hour).astimezone(tz)
@@ -132,21 +129,21 @@ def top_provinces(session: Session, period: Period, limit: int = TOP_PROVINCES) 
 def per_camera(session: Session, period: Period) -> list[dict[str, Any]]:
     """Each camera's reads, reads per hour, mean confidence, corrections, last read and longest silence
     in a period; busiest first."""
-    first, last = period.hours
-    in_period = (AnalyticsHour.hour >= first, AnalyticsHour.hour < last)
+    days = AnalyticsCameraDay
+    in_period = (days.day >= period.first_day, days.day <= period.last_day)
     sums = {row.camera_id: row for row in session.execute(
-        select(AnalyticsHour.camera_id, func.sum(AnalyticsHour.reads).label("reads"),
-               func.sum(AnalyticsHour.confidence_sum).label("confidence_sum"),
-               func.sum(AnalyticsHour.confidence_reads).label("confidence_reads"))
-        .where(*in_period).group_by(AnalyticsHour.camera_id))}
-    last_read = (select(AnalyticsHour.last_at).where(AnalyticsHour.camera_id == Camera.id)
-                 .order_by(AnalyticsHour.hour.desc()).limit(1).scalar_subquery())
+        select(days.camera_id, func.sum(days.reads).label("reads"),
+               func.sum(days.confidence_sum).label("confidence_sum"),
+               func.sum(days.confidence_reads).label("confidence_reads"))
+        .where(*in_period).group_by(days.camera_id))}
+    last_read = (select(days.last_at).where(days.camera_id == Camera.id)
+                 .order_by(days.day.desc()).limit(1).scalar_subquery())
     cameras = session.execute(select(Camera.id, Camera.name, last_read.label("last_read_at"))).all()
     # Corrections are few and kept on their records: counted through the partial index on corrected_at.
     corrections = dict(session.execute(
         select(Record.camera_id, func.count()).where(Record.corrected_at >= period.start)
         .group_by(Record.camera_id)).all())
-    silences = longest_silences(session, first, last)
+    silences = longest_silences(session, period)
     hours = max((period.end - period.start).total_seconds() / 3600, 1 / 60)
     out = []
     for camera_id, name, last_read_at in cameras:
@@ -172,29 +169,30 @@ def per_camera(session: Session, period: Period) -> list[dict[str, Any]]:
     return out
 
 
-def longest_silences(session: Session, first: int, last: int) -> dict[str, tuple]:
-    """{camera_id: (seconds, from, to)}: each camera's longest gap between two reads in hours [first, last):
-    from one hour's last read to the next read (its next hour's first), or inside an hour (its
-    max_gap_seconds; from and to None then: the hour keeps only the gap's length)."""
-    previous = func.lag(AnalyticsHour.last_at, type_=UTCDateTime()).over(partition_by=AnalyticsHour.camera_id,
-                                                    order_by=AnalyticsHour.hour)
-    hours = select(AnalyticsHour.camera_id, AnalyticsHour.first_at, AnalyticsHour.max_gap_seconds,
-                   previous.label("previous")).where(
-        AnalyticsHour.hour >= first, AnalyticsHour.hour < last, AnalyticsHour.reads > 0).subquery()
-    between = func.coalesce(seconds_between(session, hours.c.first_at, hours.c.previous), -1.0)
-    ranked = select(
-        hours.c.camera_id, between.label("seconds"), hours.c.previous, hours.c.first_at,
-        func.max(hours.c.max_gap_seconds).over(partition_by=hours.c.camera_id).label("inside"),
-        func.row_number().over(partition_by=hours.c.camera_id, order_by=between.desc()).label("rank"),
-    ).subquery()
+def longest_silences(session: Session, period: Period) -> dict[str, tuple]:
+    """{camera_id: (seconds, from, to)}: each camera's longest gap between two of its reads in a period:
+    inside a day (the day's longest, ending at max_gap_end_at) or from one day's last read to the next
+    day's first; the earliest of equal gaps. Reads a row per camera and day."""
+    days = AnalyticsCameraDay
+    rows = session.execute(
+        select(days.camera_id, days.first_at, days.last_at, days.max_gap_seconds, days.max_gap_end_at)
+        .where(days.day >= period.first_day, days.day <= period.last_day, days.reads > 0)
+        .order_by(days.camera_id, days.day)).all()
     out: dict[str, tuple] = {}
-    best = select(ranked.c.camera_id, ranked.c.seconds, ranked.c.previous, ranked.c.first_at,
-                  ranked.c.inside).where(ranked.c.rank == 1)
-    for camera_id, seconds, before, after, inside in session.execute(best):
-        if seconds >= (inside or 0) and seconds > 0:
-            out[camera_id] = (float(seconds), before, after)
-        elif inside:
-            out[camera_id] = (float(inside), None, None)
+    previous: tuple | None = None
+    for row in rows:
+        candidates = []
+        if previous is not None and previous.camera_id == row.camera_id:
+            between = (row.first_at - previous.last_at).total_seconds()
+            candidates.append((between, previous.last_at, row.first_at))
+        if row.max_gap_end_at is not None and row.max_gap_seconds > 0:
+            end = row.max_gap_end_at
+            candidates.append((row.max_gap_seconds, end - timedelta(seconds=row.max_gap_seconds), end))
+        for candidate in candidates:
+            best = out.get(row.camera_id)
+            if best is None or candidate[0] > best[0]:
+                out[row.camera_id] = candidate
+        previous = row
     return out
 
 

@@ -3,20 +3,25 @@
 The ingest pipeline hands `count_reads` each batch's stored rows, in the batch's transaction, so a
 read is counted exactly when it is stored: a repeated read (camera_id, event_id) is answered from the
 first and never reaches it, and a batch that rolls back takes its counts with it. A batch costs one
-statement per table (five at most), whatever its size: the rows are summed per key here and upserted
-(`INSERT … ON CONFLICT DO UPDATE`, SQLite ≥ 3.24 and PostgreSQL alike), keys in a fixed order so two
-store workers never wait on each other in a circle.
+statement per table (eight at most, the last three only for plates new on their day), whatever its
+size: the rows are summed per key here and upserted (`INSERT … ON CONFLICT DO UPDATE`, SQLite ≥ 3.24
+and PostgreSQL alike), keys in a fixed order so two store workers never wait on each other in a circle.
 
 - analytics_hours: per camera and UTC hour (hours since the epoch): reads, blacklist hits, the sum and
   number of confidences, the first and last read and the longest gap between two reads of the hour.
-  A gap that spans hours is found when the analytics read consecutive hours.
-- analytics_plate_days / analytics_days: each plate read on a day (in TIMEZONE) once; a day's unique
-  plates counted as its plates are first inserted.
+- analytics_camera_days: the same per camera and day in TIMEZONE, with the read that ends the day's
+  longest gap (the cameras' figures and their longest silence read these: days x cameras rows).
+- analytics_hour_totals: reads of all cameras per UTC hour (the heat map).
+- analytics_plate_days / analytics_days: each plate read on a day once; a day's unique plates.
+- analytics_day_gaps: the plates new on a day by the days since their previous day (0: first read).
+  Unique plates from day a to b = those of days a..b whose previous day is before a (gap 0 or
+  gap > day - a): exact, from at most (b - a + 1) x (distinct gaps) rows.
 - analytics_province_days: reads per province (its ISO code, '' when unknown) and day.
 
 `rebuild` recomputes everything from lpr_records (`flask lpr rebuild-analytics`); `follow_correction`
 moves a corrected read to its new plate, province and hit state. Retention deletes records but not
-these rows: the analytics keep counting reads whose rows are gone.
+these rows: the analytics keep counting reads whose rows are gone. Reads stored out of order (two
+store workers' batches at midnight, a rebuild's) may leave a gap a little off until the next rebuild.
 """
 
 import functools
@@ -26,14 +31,25 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Float, Integer, case, cast, delete, func, literal, select, text
+from sqlalchemy import Date, Float, Integer, and_, bindparam, case, cast, delete, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from .models import AnalyticsDay, AnalyticsHour, AnalyticsPlateDay, AnalyticsProvinceDay, Record, UTCDateTime
+from .models import (
+    AnalyticsCameraDay,
+    AnalyticsDay,
+    AnalyticsDayGap,
+    AnalyticsHour,
+    AnalyticsHourTotal,
+    AnalyticsPlateDay,
+    AnalyticsProvinceDay,
+    Record,
+    UTCDateTime,
+)
 
 UNKNOWN_PROVINCE = ""  # the province_code key of reads whose province is not known
-AGGREGATE_TABLES = (AnalyticsHour, AnalyticsDay, AnalyticsPlateDay, AnalyticsProvinceDay)
+AGGREGATE_TABLES = (AnalyticsHour, AnalyticsCameraDay, AnalyticsHourTotal, AnalyticsDay, AnalyticsPlateDay,
+                    AnalyticsDayGap, AnalyticsProvinceDay)
 
 
 def hour_of(moment: datetime) -> int:
@@ -60,40 +76,59 @@ def local_day(moment: datetime, tz: ZoneInfo) -> date:
     return moment.astimezone(tz).date()
 
 
+def _spans(groups: dict[tuple, list]) -> list[dict[str, Any]]:
+    """Per key: reads, hits, confidences, first and last read, the longest gap between two of them and
+    the read that ends it. `groups` maps a key to its rows."""
+    out = []
+    for key, rows in sorted(groups.items()):
+        moments = sorted(row["received_at"] for row in rows)
+        gap, end = 0.0, None
+        for before, after in zip(moments, moments[1:], strict=False):
+            if (after - before).total_seconds() > gap:
+                gap, end = (after - before).total_seconds(), after
+        confidences = [row["confidence"] for row in rows if row["confidence"] is not None]
+        out.append({"key": key, "reads": len(rows), "hits": sum(bool(row["blacklisted"]) for row in rows),
+                    "confidence_sum": float(sum(confidences)), "confidence_reads": len(confidences),
+                    "first_at": moments[0], "last_at": moments[-1], "max_gap_seconds": gap,
+                    "max_gap_end_at": end})
+    return out
+
+
 def count_reads(session: Session, rows: Iterable[Mapping[str, Any]], timezone: str) -> None:
     """Add stored reads to the counts. `rows` are lpr_records rows as inserted (received_at, camera_id,
     plate_normalized, province_code, confidence, blacklisted). The caller commits."""
     tz = ZoneInfo(timezone)
-    hours: dict[tuple[int, str], list] = {}
-    times: dict[tuple[int, str], list[datetime]] = defaultdict(list)
+    hours: dict[tuple, list] = defaultdict(list)
+    camera_days: dict[tuple, list] = defaultdict(list)
+    totals: Counter[int] = Counter()
     plate_days: set[tuple[date, str]] = set()
     provinces: Counter[tuple[date, str]] = Counter()
     for row in rows:
         at: datetime = row["received_at"]
-        key = (hour_of(at), row["camera_id"])
-        counts = hours.setdefault(key, [0, 0, 0.0, 0])
-        counts[0] += 1
-        counts[1] += bool(row["blacklisted"])
-        if row["confidence"] is not None:
-            counts[2] += row["confidence"]
-            counts[3] += 1
-        times[key].append(at)
         day = local_day(at, tz)
+        hours[(hour_of(at), row["camera_id"])].append(row)
+        camera_days[(day, row["camera_id"])].append(row)
+        totals[hour_of(at)] += 1
         plate_days.add((day, row["plate_normalized"]))
         provinces[(day, row["province_code"] or UNKNOWN_PROVINCE)] += 1
-    if not hours:
+    if not totals:
         return
-    values = []
-    for (hour, camera_id), (reads, hits, confidence_sum, confidence_reads) in sorted(hours.items()):
-        moments = sorted(times[(hour, camera_id)])
-        gap = max(((b - a).total_seconds() for a, b in zip(moments, moments[1:], strict=False)), default=0.0)
-        values.append({"hour": hour, "camera_id": camera_id, "reads": reads, "hits": hits,
-                       "confidence_sum": confidence_sum, "confidence_reads": confidence_reads,
-                       "first_at": moments[0], "last_at": moments[-1], "max_gap_seconds": gap})
-    _add_hours(session, values)
+    statements = _statements(_dialect(session))
+    session.execute(statements["hours"], [
+        {**{k: v for k, v in span.items() if k not in ("key", "max_gap_end_at")},
+         "hour": span["key"][0], "camera_id": span["key"][1]} for span in _spans(hours)])
+    session.execute(statements["camera_days"], [
+        {**{k: v for k, v in span.items() if k != "key"}, "day": span["key"][0], "camera_id": span["key"][1]}
+        for span in _spans(camera_days)])
+    session.execute(statements["hour_totals"], [{"hour": h, "reads": n} for h, n in sorted(totals.items())])
     _add_plate_days(session, sorted(plate_days))
-    _add_provinces(session, [{"day": day, "province_code": code, "reads": n}
-                             for (day, code), n in sorted(provinces.items())])
+    session.execute(statements["provinces"], [{"day": day, "province_code": code, "reads": n}
+                                              for (day, code), n in sorted(provinces.items())])
+
+
+def _gap_expression(pg: bool, later, earlier):
+    return (func.date_part("epoch", later - earlier, type_=Float) if pg
+            else (func.julianday(later) - func.julianday(earlier)) * 86400.0)
 
 
 @functools.cache
@@ -102,44 +137,81 @@ def _statements(dialect: str) -> dict[str, Any]:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     pg = dialect == "postgresql"
     most, fewest = (func.greatest, func.least) if pg else (func.max, func.min)
-    hours = insert(AnalyticsHour.__table__)
-    new, table = hours.excluded, AnalyticsHour.__table__.c
-    gap = (func.date_part("epoch", new.first_at - table.last_at, type_=Float) if pg
-           else (func.julianday(new.first_at) - func.julianday(table.last_at)) * 86400.0)
-    days = insert(AnalyticsDay.__table__)
-    provinces = insert(AnalyticsProvinceDay.__table__)
-    return {
-        "hours": hours.on_conflict_do_update(index_elements=["hour", "camera_id"], set_={
+
+    def spans(model, keys):
+        statement = insert(model.__table__)
+        new, table = statement.excluded, model.__table__.c
+        # The gap from the last read so far to this batch's first (none when the batch is older: two
+        # store workers may commit out of order; rebuild-analytics then finds the exact gap).
+        between = _gap_expression(pg, new.first_at, table.last_at)
+        changes = {
             "reads": table.reads + new.reads,
             "hits": table.hits + new.hits,
             "confidence_sum": table.confidence_sum + new.confidence_sum,
             "confidence_reads": table.confidence_reads + new.confidence_reads,
             "first_at": fewest(table.first_at, new.first_at),
             "last_at": most(table.last_at, new.last_at),
-            # The gap from the hour's last read so far to this batch's first (none when the batch is
-            # older: two store workers may commit out of order; rebuild-analytics finds the exact gap).
-            "max_gap_seconds": most(table.max_gap_seconds, new.max_gap_seconds, gap),
-        }),
-        "plate_days": (insert(AnalyticsPlateDay.__table__)
-                       .on_conflict_do_nothing(index_elements=["day", "plate_normalized"])
-                       .returning(AnalyticsPlateDay.__table__.c.day)),
-        "days": days.on_conflict_do_update(index_elements=["day"], set_={
-            "unique_plates": AnalyticsDay.__table__.c.unique_plates + days.excluded.unique_plates}),
-        "provinces": provinces.on_conflict_do_update(index_elements=["day", "province_code"], set_={
-            "reads": AnalyticsProvinceDay.__table__.c.reads + provinces.excluded.reads}),
+            "max_gap_seconds": most(table.max_gap_seconds, new.max_gap_seconds, between),
+        }
+        if "max_gap_end_at" in table:
+            changes["max_gap_end_at"] = case(
+                (and_(between > table.max_gap_seconds, between >= new.max_gap_seconds), new.first_at),
+                (new.max_gap_seconds > table.max_gap_seconds, new.max_gap_end_at),
+                else_=table.max_gap_end_at)
+        return statement.on_conflict_do_update(index_elements=keys, set_=changes)
+
+    def adding(model, keys, column):
+        statement = insert(model.__table__)
+        return statement.on_conflict_do_update(index_elements=keys, set_={
+            column: model.__table__.c[column] + statement.excluded[column]})
+
+    plate_days = AnalyticsPlateDay.__table__
+    return {
+        "hours": spans(AnalyticsHour, ["hour", "camera_id"]),
+        "camera_days": spans(AnalyticsCameraDay, ["day", "camera_id"]),
+        "hour_totals": adding(AnalyticsHourTotal, ["hour"], "reads"),
+        "plate_days": (insert(plate_days).on_conflict_do_nothing(index_elements=["day", "plate_normalized"])
+                       .returning(plate_days.c.day, plate_days.c.plate_normalized)),
+        "previous_days": (select(plate_days.c.plate_normalized, func.max(plate_days.c.day))
+                          .where(plate_days.c.plate_normalized.in_(bindparam("plates", expanding=True)),
+                                 plate_days.c.day < bindparam("day"))
+                          .group_by(plate_days.c.plate_normalized)),
+        "days": adding(AnalyticsDay, ["day"], "unique_plates"),
+        "gaps": adding(AnalyticsDayGap, ["day", "gap"], "plates"),
+        "provinces": adding(AnalyticsProvinceDay, ["day", "province_code"], "reads"),
     }
 
 
-def _add_hours(session: Session, values: list[dict[str, Any]]) -> None:
-    session.execute(_statements(_dialect(session))["hours"], values)
-
-
 def _add_plate_days(session: Session, pairs: list[tuple[date, str]]) -> None:
-    """Insert the (day, plate) pairs not there yet; each new one is a unique plate more on its day."""
-    rows = [{"day": day, "plate_normalized": plate} for day, plate in pairs]
-    new = Counter(session.execute(_statements(_dialect(session))["plate_days"], rows).scalars().all())
-    if new:
-        _add_unique_plates(session, sorted(new.items()))
+    """Insert the (day, plate) pairs not there yet. Each new one is a unique plate more on its day, and
+    counted under the days since the plate's previous day (analytics_day_gaps)."""
+    statements = _statements(_dialect(session))
+    new = session.execute(statements["plate_days"],
+                          [{"day": day, "plate_normalized": plate} for day, plate in pairs]).all()
+    if not new:
+        return
+    by_day: dict[date, list[str]] = defaultdict(list)
+    for day, plate in new:
+        by_day[day].append(plate)
+    gaps: Counter[tuple[date, int]] = Counter()
+    for day, plates in sorted(by_day.items()):
+        previous = dict(session.execute(statements["previous_days"], {"plates": plates, "day": day}).all())
+        for plate in plates:
+            gaps[(day, day_gap(day, previous.get(plate)))] += 1
+    session.execute(statements["days"], [{"day": day, "unique_plates": len(plates)}
+                                         for day, plates in sorted(by_day.items())])
+    _add_gaps(session, gaps)
+
+
+def day_gap(day: date, previous: date | None) -> int:
+    """Days since a plate's previous day, 0 when it was never read before."""
+    return 0 if previous is None else (day - previous).days
+
+
+def _add_gaps(session: Session, gaps: Mapping[tuple[date, int], int]) -> None:
+    if gaps:
+        session.execute(_statements(_dialect(session))["gaps"],
+                        [{"day": day, "gap": gap, "plates": n} for (day, gap), n in sorted(gaps.items())])
 
 
 def _add_unique_plates(session: Session, days: list[tuple[date, int]]) -> None:
@@ -160,12 +232,11 @@ def follow_correction(session: Session, before: Mapping[str, Any], record: Recor
     day, at = local_day(record.received_at, tz), record.received_at
     old_plate, new_plate = before["plate_normalized"], record.plate_normalized
     if old_plate != new_plate:
-        _add_plate_days(session, [(day, new_plate)])
-        if not _plate_read_on(session, old_plate, day, tz, record.id):
-            gone = session.execute(delete(AnalyticsPlateDay).where(
-                AnalyticsPlateDay.day == day, AnalyticsPlateDay.plate_normalized == old_plate))
-            if gone.rowcount:
-                _add_unique_plates(session, [(day, -1)])
+        if session.get(AnalyticsPlateDay, (day, new_plate)) is None:
+            _move_pair(session, day, new_plate, +1)
+        if not _plate_read_on(session, old_plate, day, tz, record.id) and \
+                session.get(AnalyticsPlateDay, (day, old_plate)) is not None:
+            _move_pair(session, day, old_plate, -1)
     old_code = before["province_code"] or UNKNOWN_PROVINCE
     new_code = record.province_code or UNKNOWN_PROVINCE
     if old_code != new_code:
@@ -173,9 +244,34 @@ def follow_correction(session: Session, before: Mapping[str, Any], record: Recor
                                         {"day": day, "province_code": new_code, "reads": 1}],
                                        key=lambda v: v["province_code"]))
     if bool(before["blacklisted"]) != bool(record.blacklisted):
+        change = 1 if record.blacklisted else -1
         session.execute(AnalyticsHour.__table__.update()
                         .where(AnalyticsHour.hour == hour_of(at), AnalyticsHour.camera_id == record.camera_id)
-                        .values(hits=AnalyticsHour.hits + (1 if record.blacklisted else -1)))
+                        .values(hits=AnalyticsHour.hits + change))
+        camera_day = AnalyticsCameraDay
+        session.execute(camera_day.__table__.update()
+                        .where(camera_day.day == day, camera_day.camera_id == record.camera_id)
+                        .values(hits=camera_day.hits + change))
+
+
+def _move_pair(session: Session, day: date, plate: str, change: int) -> None:
+    """Add (+1) or take away (-1) the pair (day, plate), keeping the day's unique plates and the gaps of
+    this day and of the plate's next day right."""
+    column = AnalyticsPlateDay.day
+    mine = AnalyticsPlateDay.plate_normalized == plate
+    previous = session.scalar(select(func.max(column)).where(mine, column < day))
+    following = session.scalar(select(func.min(column)).where(mine, column > day))
+    gaps: Counter[tuple[date, int]] = Counter({(day, day_gap(day, previous)): change})
+    if following is not None:  # the next day's previous day was `previous` (+1) or becomes it (-1)
+        gaps[(following, day_gap(following, previous))] -= change
+        gaps[(following, day_gap(following, day))] += change
+    if change > 0:
+        session.add(AnalyticsPlateDay(day=day, plate_normalized=plate))
+        session.flush()
+    else:
+        session.execute(delete(AnalyticsPlateDay).where(column == day, mine))
+    _add_unique_plates(session, [(day, change)])
+    _add_gaps(session, {key: n for key, n in gaps.items() if n})
 
 
 def _plate_read_on(session: Session, plate: str, day: date, tz: ZoneInfo, other_than: int) -> bool:
@@ -189,29 +285,44 @@ def _plate_read_on(session: Session, plate: str, day: date, tz: ZoneInfo, other_
 
 # The backfill ---------------------------------------------------------------------------------------
 
+SPAN_COLUMNS = ["camera_id", "reads", "hits", "confidence_sum", "confidence_reads", "first_at", "last_at",
+                "max_gap_seconds"]
+
+
 def rebuild(session: Session, timezone: str) -> dict[str, int]:
     """Recompute every count from lpr_records, in one transaction; return the rows made per table.
 
     On PostgreSQL the aggregate tables are locked first: a batch stored meanwhile waits until the
     rebuild commits and then adds itself to the new counts, so none is lost or counted twice (storing
-    waits for the rebuild: about a minute at 5 M rows, BENCHMARKS.md "Analytics"). SQLite's one writer
+    waits for the rebuild: BENCHMARKS.md "Analytics" has its time at 5 M rows). SQLite's one writer
     gives the same. Counts the plates, provinces and hits as the records are now (corrections applied).
     The caller commits."""
-    dialect = _dialect(session)
-    if dialect == "postgresql":
-        session.execute(text("LOCK TABLE analytics_hours, analytics_days, analytics_plate_days, "
-                             "analytics_province_days IN EXCLUSIVE MODE"))
+    if _dialect(session) == "postgresql":
+        names = ", ".join(model.__tablename__ for model in AGGREGATE_TABLES)
+        session.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
     for model in AGGREGATE_TABLES:
         session.execute(delete(model))
     day = _local_day_expression(session, timezone)
+    hour = _hour_expression(session, Record.received_at)
     session.execute(AnalyticsHour.__table__.insert().from_select(
-        ["hour", "camera_id", "reads", "hits", "confidence_sum", "confidence_reads", "first_at", "last_at",
-         "max_gap_seconds"], _hours_select(session)))
+        ["hour", *SPAN_COLUMNS], _spans_select(session, hour, with_end=False)))
+    session.execute(AnalyticsCameraDay.__table__.insert().from_select(
+        ["day", *SPAN_COLUMNS, "max_gap_end_at"], _spans_select(session, day, with_end=True)))
+    session.execute(AnalyticsHourTotal.__table__.insert().from_select(
+        ["hour", "reads"],
+        select(AnalyticsHour.hour, func.sum(AnalyticsHour.reads)).group_by(AnalyticsHour.hour)))
     session.execute(AnalyticsPlateDay.__table__.insert().from_select(
         ["day", "plate_normalized"], select(day, Record.plate_normalized).distinct()))
     session.execute(AnalyticsDay.__table__.insert().from_select(
         ["day", "unique_plates"],
         select(AnalyticsPlateDay.day, func.count()).group_by(AnalyticsPlateDay.day)))
+    previous = func.lag(AnalyticsPlateDay.day).over(partition_by=AnalyticsPlateDay.plate_normalized,
+                                                    order_by=AnalyticsPlateDay.day)
+    gap = func.coalesce(_days_between(session, AnalyticsPlateDay.day, previous), 0)
+    pairs = select(AnalyticsPlateDay.day, gap.label("gap")).subquery()
+    session.execute(AnalyticsDayGap.__table__.insert().from_select(
+        ["day", "gap", "plates"],
+        select(pairs.c.day, pairs.c.gap, func.count()).group_by(pairs.c.day, pairs.c.gap)))
     province = func.coalesce(Record.province_code, literal(UNKNOWN_PROVINCE))
     session.execute(AnalyticsProvinceDay.__table__.insert().from_select(
         ["day", "province_code", "reads"], select(day, province, func.count()).group_by(day, province)))
@@ -225,21 +336,34 @@ def _hour_expression(session: Session, column):
     return cast(func.strftime("%s", column), Integer) // 3600
 
 
-def _hours_select(session: Session):
-    """Per camera and hour, from each read and the one before it at its camera in the same hour."""
-    hour = _hour_expression(session, Record.received_at).label("hour")
+def _days_between(session: Session, later, earlier):
+    if _dialect(session) == "postgresql":
+        return later - earlier
+    return cast(func.julianday(later) - func.julianday(earlier), Integer)
+
+
+def _spans_select(session: Session, key, with_end: bool):
+    """Per `key` (an hour or a day) and camera: the reads' counts, and the longest gap between a read and
+    the one before it at its camera with the same key (the earliest such gap's read after it)."""
     reads = select(
-        Record.camera_id, hour, Record.blacklisted, Record.confidence, Record.received_at,
-        func.lag(Record.received_at, type_=UTCDateTime()).over(partition_by=(Record.camera_id, hour),
-                                          order_by=(Record.received_at, Record.id)).label("previous"),
+        key.label("key"), Record.camera_id, Record.blacklisted, Record.confidence, Record.received_at,
+        func.lag(Record.received_at, type_=UTCDateTime()).over(
+            partition_by=(Record.camera_id, key), order_by=(Record.received_at, Record.id)).label("previous"),
     ).subquery()
     gap = func.coalesce(seconds_between(session, reads.c.received_at, reads.c.previous), 0.0)
-    return select(
-        reads.c.hour, reads.c.camera_id, func.count(),
-        func.coalesce(func.sum(case((reads.c.blacklisted, 1), else_=0)), 0),
-        func.coalesce(func.sum(reads.c.confidence), 0.0), func.count(reads.c.confidence),
-        func.min(reads.c.received_at), func.max(reads.c.received_at), func.max(gap),
-    ).group_by(reads.c.hour, reads.c.camera_id)
+    ranked = select(reads, gap.label("gap"),
+                    func.max(gap).over(partition_by=(reads.c.camera_id, reads.c.key)).label("top")).subquery()
+    columns = [
+        ranked.c.key, ranked.c.camera_id, func.count(),
+        func.coalesce(func.sum(case((ranked.c.blacklisted, 1), else_=0)), 0),
+        func.coalesce(func.sum(ranked.c.confidence), 0.0), func.count(ranked.c.confidence),
+        func.min(ranked.c.received_at), func.max(ranked.c.received_at), func.max(ranked.c.gap),
+    ]
+    if with_end:
+        # Within a millisecond of the longest: SQLite's julianday() arithmetic rounds equal gaps apart.
+        columns.append(func.min(case((and_(ranked.c.gap >= ranked.c.top - 0.001, ranked.c.gap > 0),
+                                      ranked.c.received_at))))
+    return select(*columns).group_by(ranked.c.key, ranked.c.camera_id)
 
 
 def _local_day_expression(session: Session, timezone: str):

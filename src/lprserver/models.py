@@ -549,12 +549,53 @@ class AnalyticsDay(db.Model):
 
 
 class AnalyticsPlateDay(db.Model):
-    """A plate read on a day in TIMEZONE: unique plates over several days are counted from these."""
+    """A plate read on a day in TIMEZONE (once, however often it was read that day)."""
 
     __tablename__ = "analytics_plate_days"
+    __table_args__ = (Index("ix_analytics_plate_days_plate_day", "plate_normalized", "day"),)
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     plate_normalized: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class AnalyticsDayGap(db.Model):
+    """Plates read on `day` whose previous read was `gap` days before (0: never before). Unique plates
+    from day a to day b are then the plates of those days whose previous day lies before a: a sum over
+    at most (b - a + 1) x (distinct gaps) rows, whatever the traffic."""
+
+    __tablename__ = "analytics_day_gaps"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    gap: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plates: Mapped[int] = mapped_column(Integer)
+
+
+class AnalyticsCameraDay(db.Model):
+    """One camera's reads on a day in TIMEZONE; the longest gap between two of its reads that day ends
+    at `max_gap_end_at` (the read after it)."""
+
+    __tablename__ = "analytics_camera_days"
+    __table_args__ = (Index("ix_analytics_camera_days_camera_day", "camera_id", "day"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reads: Mapped[int] = mapped_column(Integer)
+    hits: Mapped[int] = mapped_column(Integer)
+    confidence_sum: Mapped[float] = mapped_column(Float)
+    confidence_reads: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    max_gap_seconds: Mapped[float] = mapped_column(Float)
+    max_gap_end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AnalyticsHourTotal(db.Model):
+    """Reads of every camera in one UTC hour (the heat map's cells)."""
+
+    __tablename__ = "analytics_hour_totals"
+
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reads: Mapped[int] = mapped_column(Integer)
 
 
 class AnalyticsProvinceDay(db.Model):
