@@ -213,9 +213,9 @@ def test_the_pop_up_shows_a_not_on_list_card_which_an_operator_acknowledges(weba
     card = page.locator('.lpr-alert[data-trigger="not_on_list"]')
     card.wait_for(timeout=10_000)
     page.locator(".lpr-alert").nth(1).wait_for(state="attached", timeout=10_000)  # and the blacklist card
-    assert card.locator(".alert-match").text_content() == "not on list: residents"
+    assert card.locator(".alert-match").text_content() == "ไม่อยู่ในรายชื่อ: residents"  # the browser asks for Thai
     assert card.locator(".alert-plate").text_content() == "ขค 555"
-    assert card.locator(".alert-head-label").text_content() == "NOT ON LIST · ไม่อยู่ในรายชื่อ"
+    assert card.locator(".alert-head-label").text_content() == "ไม่อยู่ในรายชื่อ"
     assert card.locator('[data-field="link"]').get_attribute("href") == f"/records/{record_id}"
     colour = card.evaluate("c => getComputedStyle(c.querySelector('.card-header')).backgroundColor")
     assert colour == "rgb(255, 193, 7)"  # amber; the blacklist card stays red

@@ -557,10 +557,10 @@ def test_the_alert_card_says_look_alike_of_and_shows_both_plates(webapp, live_da
     shown = {}
     for card in page.locator(".lpr-alert").all():
         shown[card.locator(".alert-plate").text_content()] = card.locator(".alert-match").text_content()
-    assert shown == {"กช 1234": "look-alike of กข1234 · TH-10", "ขค567": "one edit from ขค5678",
-                     "ฮฮ9012": "pattern ฮฮ9*", "ABC 123": ""}  # an exact hit looks as it always did
+    assert shown == {"กช 1234": "คล้ายกับ กข1234 · TH-10", "ขค567": "ต่างจาก ขค5678 หนึ่งตัวอักษร",
+                     "ฮฮ9012": "รูปแบบ ฮฮ9*", "ABC 123": ""}  # an exact hit looks as it always did
     newest = page.locator(".lpr-alert").first
-    assert "กช 1234" in newest.inner_text() and "look-alike of กข1234" in newest.inner_text()
+    assert "กช 1234" in newest.inner_text() and "คล้ายกับ กข1234" in newest.inner_text()
     screenshot(page, "blacklist-alert-lookalike")
 
 

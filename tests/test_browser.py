@@ -47,7 +47,7 @@ def test_sign_in_shows_the_overview(webapp, users, browser_page):
     page.click("#login-form button[type=submit]")
     assert "ไม่ถูกต้อง" in page.inner_text(".alert-danger")
     sign_in(page, webapp, "operator")
-    assert "Overview" in page.inner_text("h1")
+    assert "ภาพรวม" in page.inner_text("h1")  # the browser asks for Thai (th-TH)
     page.click("#nav-account")  # the account menu: API tokens and sign out
     assert page.is_visible("a[href='/account/tokens']")
     screenshot(page, "overview")
@@ -285,7 +285,7 @@ def test_repeated_hits_share_a_card_that_stays_out_of_the_way(webapp, live_daemo
     stolen = desktop.locator(".lpr-alert", has_text="กข7777")
     assert stolen.count() == 1 and "×18" in stolen.inner_text()
     assert desktop.locator(".lpr-alert:visible").count() == 3  # the newest three; "+2 more"
-    assert desktop.inner_text("#alert-stack .alert-more") == "+2 more · เพิ่มเติม"
+    assert desktop.inner_text("#alert-stack .alert-more") == "+2 เพิ่มเติม"
     for name, page in pages.items():  # the search button and the navigation stay usable
         page.locator("#alert-stack .alert-total", has_text="5").wait_for(state="attached", timeout=10_000)
         screenshot(page, f"alerts-grouped-{name}")
@@ -322,7 +322,7 @@ def test_the_dashboard_hits_table_follows_the_alerts(webapp, live_daemon, app, u
     with camera(live_daemon) as cam:
         answer = cam.call("lpr_data", {"camera_id": "GATE5", "plate_number": "กข5555"}, timeout=10)
     row = page.wait_for_selector("#hits-body tr[data-detection-id]", timeout=5000)
-    assert "กข5555" in row.inner_text() and "pending" in row.inner_text()
+    assert "กข5555" in row.inner_text() and "รอ" in row.inner_text()
     assert page.locator("#hits-body .empty-row").count() == 0
     page.click(".lpr-alert .btn-ack")
     page.locator("#hits-body tr[data-detection-id] .hit-ack", has_text="✔").wait_for(timeout=5000)
@@ -350,7 +350,8 @@ def test_a_blacklisted_record_page_says_which_entry_and_why(webapp, app, users, 
     sign_in(page, webapp, "viewer")
     open_page(page, webapp, f"/records/{record.id}")
     text = page.inner_text("#record-hits")
-    assert "กข 4444" in text and "หมายจับ 12/2569" in text and "wanted" in text and "normalized" in text
+    # The browser asks for Thai: the category and the match mode are said in Thai.
+    assert "กข 4444" in text and "หมายจับ 12/2569" in text and "ติดหมายจับ" in text and "เขียนต่างกัน" in text
     screenshot(page, "record-blacklisted")
     open_page(page, webapp, f"/records/{orphan.id}")
-    assert "deleted since" in page.inner_text("#record-hits")
+    assert "ถูกลบไปแล้ว" in page.inner_text("#record-hits")

@@ -18,8 +18,7 @@ from lprserver.models import BlacklistEntry, Camera, KnownGroup, KnownPlate, Rec
 from lprserver.plates import PROVINCES
 
 from .processes import ROOT
-from .webserver import PageClient, sign_in  # noqa: F401  (fixtures below)
-from .webserver import browser, browser_page, users, webapp  # noqa: F401
+from .webserver import PageClient, sign_in
 
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None,
             "pgettext": ((1, "c"), 2), "N_": None}
@@ -137,13 +136,13 @@ def test_a_stranger_switches_the_sign_in_page_and_bad_switches_are_refused(thai_
 
 
 def test_flash_messages_and_form_errors_are_in_the_users_language(thai_app, users):
-    browser = PageClient(thai_app)
-    answer = browser.post("/login", data={"username": "viewer", "password": "wrong-password-here",
-                                          "csrf_token": browser.token()})
+    person = PageClient(thai_app)
+    answer = person.post("/login", data={"username": "viewer", "password": "wrong-password-here",
+                                         "csrf_token": person.token()})
     assert answer.status_code == 401 and "ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง" in answer.get_data(as_text=True)
-    browser.login("viewer")
-    browser.post("/logout", data={"csrf_token": browser.token("/")})
-    assert "ออกจากระบบแล้ว" in browser.get("/login").get_data(as_text=True)
+    person.login("viewer")
+    person.post("/logout", data={"csrf_token": person.token("/")})
+    assert "ออกจากระบบแล้ว" in person.get("/login").get_data(as_text=True)
 
 
 # --- every page in both languages ----------------------------------------------------------------------
@@ -285,16 +284,15 @@ def test_every_page_shows_one_language_only(app, users, language):
 
 
 @pytest.mark.parametrize("language", ["th", "en"])
-def test_the_bar_fits_one_line_at_1366_and_collapses_on_a_phone(webapp, app, users, browser,  # noqa: F811
-                                                                language):
+def test_the_bar_fits_one_line_at_1366_and_collapses_on_a_phone(webapp, app, users, browser, language):
     seed()
     SHOTS.mkdir(parents=True, exist_ok=True)
     for width, height in ((1366, 768), (390, 844)):
         context = browser.new_context(viewport={"width": width, "height": height},
                                       locale="th-TH" if language == "th" else "en-GB")
         page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
+        errors: list[str] = []
+        page.on("pageerror", lambda error, seen=errors: seen.append(str(error)))
         try:
             sign_in(page, webapp, "admin")
             page.wait_for_selector("#live-state.online", state="attached", timeout=10_000)
@@ -317,8 +315,7 @@ def test_the_bar_fits_one_line_at_1366_and_collapses_on_a_phone(webapp, app, use
             context.close()
 
 
-def test_the_switch_in_the_bar_changes_the_language_and_keeps_the_page(webapp, app, users,  # noqa: F811
-                                                                       browser_page):
+def test_the_switch_in_the_bar_changes_the_language_and_keeps_the_page(webapp, app, users, browser_page):
     seed()
     page = browser_page
     sign_in(page, webapp, "admin")

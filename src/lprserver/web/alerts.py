@@ -33,6 +33,7 @@ from ..extensions import db
 from ..models import BLACKLIST_CATEGORIES, Alert, AlertAttempt, AlertRule, BlacklistDetection, Webhook, utcnow
 from ..records import camera_names
 from . import bp, client_ip
+from .labels import CATEGORY_LABELS
 from .live import publish
 
 MAX_AT_ONCE = 500
@@ -45,12 +46,6 @@ def trigger_labels() -> dict[str, str]:
     """Each trigger's name on the page, in the request's language (SPEC §13)."""
     return {"blacklist": _("Blacklist"), "not_on_list": _("Not on list"), "overstay": _("Overstay"),
             "camera_offline": _("Camera offline")}
-
-
-def category_labels() -> dict[str, str]:
-    """The blacklist's categories as people read them (the same words as the alert messages)."""
-    return {"stolen": _("stolen"), "wanted": _("wanted"), "vip": _("VIP"), "watch": _("watch list"),
-            "other": _("other")}
 
 
 def _ids(body: dict, name: str) -> list[int] | None:
@@ -130,7 +125,7 @@ def _render(status: int = 200, **context):
         settings=shown_settings(db.session, current_app.config) if admin else [],
         webhooks=db.session.scalars(select(Webhook).order_by(Webhook.id)).all() if admin else [],
         triggers=TRIGGERS, trigger_labels=trigger_labels(), categories=BLACKLIST_CATEGORIES,
-        category_labels=category_labels(), **context,
+        category_labels=CATEGORY_LABELS, **context,
     ), status
 
 
