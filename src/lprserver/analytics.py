@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Float, func, select, union_all
 from sqlalchemy.orm import Session
 
 from .analytics_counts import UNKNOWN_PROVINCE, hour_of, hour_start
@@ -169,31 +169,38 @@ def per_camera(session: Session, period: Period) -> list[dict[str, Any]]:
     return out
 
 
+def _epoch(session: Session, column):
+    """A timestamp column as seconds since the epoch (a float is much cheaper to fetch than a time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date_part("epoch", column, type_=Float)
+    return (func.julianday(column) - 2440587.5) * 86400.0
+
+
 def longest_silences(session: Session, period: Period) -> dict[str, tuple]:
     """{camera_id: (seconds, from, to)}: each camera's longest gap between two of its reads in a period:
     inside a day (the day's longest, ending at max_gap_end_at) or from one day's last read to the next
-    day's first; the earliest of equal gaps. Reads a row per camera and day."""
+    day's first; the earliest of equal gaps. Found in the database from a row per camera and day, so only
+    a row per camera comes back (fetching every camera's days cost more than finding the gaps)."""
     days = AnalyticsCameraDay
-    rows = session.execute(
-        select(days.camera_id, days.first_at, days.last_at, days.max_gap_seconds, days.max_gap_end_at)
-        .where(days.day >= period.first_day, days.day <= period.last_day, days.reads > 0)
-        .order_by(days.camera_id, days.day)).all()
-    out: dict[str, tuple] = {}
-    previous: tuple | None = None
-    for row in rows:
-        candidates = []
-        if previous is not None and previous.camera_id == row.camera_id:
-            between = (row.first_at - previous.last_at).total_seconds()
-            candidates.append((between, previous.last_at, row.first_at))
-        if row.max_gap_end_at is not None and row.max_gap_seconds > 0:
-            end = row.max_gap_end_at
-            candidates.append((row.max_gap_seconds, end - timedelta(seconds=row.max_gap_seconds), end))
-        for candidate in candidates:
-            best = out.get(row.camera_id)
-            if best is None or candidate[0] > best[0]:
-                out[row.camera_id] = candidate
-        previous = row
-    return out
+    first, last, end = (_epoch(session, days.first_at), _epoch(session, days.last_at),
+                        _epoch(session, days.max_gap_end_at))
+    before = func.lag(last).over(partition_by=days.camera_id, order_by=days.day)
+    lagged = select(days.camera_id, first.label("first"), days.max_gap_seconds.label("gap"), end.label("end"),
+                    before.label("before")).where(
+        days.day >= period.first_day, days.day <= period.last_day, days.reads > 0).subquery()
+    between = select(lagged.c.camera_id, (lagged.c.first - lagged.c.before).label("seconds"),
+                     lagged.c.before.label("start"), lagged.c.first.label("end")).where(
+        lagged.c.before.is_not(None))
+    inside = select(lagged.c.camera_id, lagged.c.gap, lagged.c.end - lagged.c.gap, lagged.c.end).where(
+        lagged.c.end.is_not(None), lagged.c.gap > 0)
+    gaps = union_all(between, inside).subquery()
+    ranked = select(gaps, func.row_number().over(partition_by=gaps.c.camera_id,
+                                                 order_by=(gaps.c.seconds.desc(), gaps.c.start)).label("rank")
+                    ).subquery()
+    found = session.execute(select(ranked.c.camera_id, ranked.c.seconds, ranked.c.start, ranked.c.end)
+                            .where(ranked.c.rank == 1)).all()
+    return {camera_id: (float(seconds), datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
+            for camera_id, seconds, start, end in found if seconds > 0}
 
 
 def _iso(moment: datetime | None) -> str | None:
