@@ -213,7 +213,7 @@
   function fillCard(card, alert) {
     const record = alert.record || {};
     const entry = alert.entry || {};
-    setField(card, "category", entry.category);
+    setField(card, "category", entry.category ? text(`category_${entry.category}`, entry.category) : "");
     const plate = record.plate_corrected || record.plate_number;  // a correction's hit shows the plate it is
     setField(card, "plate", plate);
     setField(card, "head-plate", `${plate} · ${record.camera_name || record.camera_id}`);
@@ -374,7 +374,7 @@
     row.children[1].append(plate, plateLink(record.plate_normalized));
     const category = document.createElement("span");
     category.className = "badge text-bg-secondary";
-    category.textContent = entry.category || "";
+    category.textContent = entry.category ? text(`category_${entry.category}`, entry.category) : "";
     row.children[3].append(category, ` ${entry.reason || ""}`);
     const pending = document.createElement("span");
     pending.className = "badge text-bg-danger";

@@ -56,7 +56,7 @@
     const entry = reason.entry || {};
     const how = text(reason.kind === "lookalike" ? "lookalike_of" : "one_edit_from", { plate: entry.license_plate_text || "" });
     return how +
-      (entry.category ? ` (${entry.category})` : "") + (entry.reason ? `: ${entry.reason}` : "");
+      (entry.category ? ` (${window.LPR.text(`category_${entry.category}`, entry.category)})` : "") + (entry.reason ? `: ${entry.reason}` : "");
   }
 
   function show() {

@@ -4,9 +4,12 @@ JSON (base.html `#live-text`), since the scripts build no sentences of their own
 
 from flask_babel import gettext as _
 
+from .labels import CATEGORY_LABELS
+
 
 def live_text() -> dict[str, str]:
     return {
+        **{f"category_{code}": str(label) for code, label in CATEGORY_LABELS.items()},
         "known_plate": _("Known plate"),
         "plate_history": _("All reads of {plate}"),
         "not_on_list": _("NOT ON LIST"),
