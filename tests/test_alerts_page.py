@@ -104,7 +104,9 @@ def test_an_admin_manages_rules_and_channel_settings(webapp, alerts, browser):
         page.click("#rule-save")
         page.locator('[data-error-for="hours"].d-block').wait_for()
         assert "HH:MM-HH:MM" in page.inner_text('[data-error-for="hours"]')
-        assert "non-empty list" in page.inner_text('[data-error-for="channels"]')
+        # The page is in Thai (the browser asks for it): its own words for the field, the API's as the tooltip.
+        assert "ระบุช่องทางอย่างน้อยหนึ่งช่องทาง" in page.inner_text('[data-error-for="channels"]')
+        assert "non-empty list" in page.get_attribute('[data-error-for="channels"]', "title")
         assert page.locator("#rule-channels.is-invalid").count() == 1
 
         # A good one: listed once the page reloads.

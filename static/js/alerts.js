@@ -64,8 +64,12 @@
     $("rule-status").textContent = "";
   }
 
+  // The API's reasons are English (docs/api.md); a page in another language shows its own words for the
+  // field, with the API's reason as the tooltip.
+  const english = document.documentElement.lang === "en";
   function showErrors(fields) {
-    Object.entries(fields).forEach(([name, why]) => {
+    Object.entries(fields).forEach(([name, reason]) => {
+      const why = english ? reason : (pageWords[`rule_error_${name}`] || reason);
       const slot = form.querySelector(`[data-error-for="${name}"]`);
       if (!slot) {
         $("rule-error-body").hidden = false;
@@ -73,6 +77,7 @@
         return;
       }
       slot.textContent = why;
+      slot.title = reason;
       slot.classList.add("d-block");
       const input = form.querySelector(`[name="${name}"]`);
       if (input) input.classList.add("is-invalid");
