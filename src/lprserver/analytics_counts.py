@@ -113,17 +113,16 @@ def count_reads(session: Session, rows: Iterable[Mapping[str, Any]], timezone: s
         provinces[(day, row["province_code"] or UNKNOWN_PROVINCE)] += 1
     if not totals:
         return
-    statements = _statements(_dialect(session))
-    session.execute(statements["hours"], [
+    _upsert(session, "hours", [
         {**{k: v for k, v in span.items() if k not in ("key", "max_gap_end_at")},
          "hour": span["key"][0], "camera_id": span["key"][1]} for span in _spans(hours)])
-    session.execute(statements["camera_days"], [
+    _upsert(session, "camera_days", [
         {**{k: v for k, v in span.items() if k != "key"}, "day": span["key"][0], "camera_id": span["key"][1]}
         for span in _spans(camera_days)])
-    session.execute(statements["hour_totals"], [{"hour": h, "reads": n} for h, n in sorted(totals.items())])
+    _upsert(session, "hour_totals", [{"hour": h, "reads": n} for h, n in sorted(totals.items())])
     _add_plate_days(session, sorted(plate_days))
-    session.execute(statements["provinces"], [{"day": day, "province_code": code, "reads": n}
-                                              for (day, code), n in sorted(provinces.items())])
+    _upsert(session, "provinces", [{"day": day, "province_code": code, "reads": n}
+                                   for (day, code), n in sorted(provinces.items())])
 
 
 def _gap_expression(pg: bool, later, earlier):
@@ -158,12 +157,13 @@ def _statements(dialect: str) -> dict[str, Any]:
                 (and_(between > table.max_gap_seconds, between >= new.max_gap_seconds), new.first_at),
                 (new.max_gap_seconds > table.max_gap_seconds, new.max_gap_end_at),
                 else_=table.max_gap_end_at)
-        return statement.on_conflict_do_update(index_elements=keys, set_=changes)
+        return statement.on_conflict_do_update(index_elements=keys, set_=changes).returning(table[keys[0]])
 
     def adding(model, keys, column):
         statement = insert(model.__table__)
+        table = model.__table__.c
         return statement.on_conflict_do_update(index_elements=keys, set_={
-            column: model.__table__.c[column] + statement.excluded[column]})
+            column: table[column] + statement.excluded[column]}).returning(table[keys[0]])
 
     plate_days = AnalyticsPlateDay.__table__
     return {
@@ -182,12 +182,19 @@ def _statements(dialect: str) -> dict[str, Any]:
     }
 
 
+def _upsert(session: Session, name: str, rows: list[dict[str, Any]]):
+    """Run one of the batch's upserts for all its rows. Each has RETURNING, so SQLAlchemy sends them as
+    one INSERT … VALUES (…), (…) from one compiled statement ("insertmanyvalues"): without it psycopg2's
+    executemany sent a statement per row (314 µs of CPU per read in batches of 64), and .values(rows)
+    compiled the statement anew for each batch (372 µs)."""
+    return session.connection().execute(_statements(_dialect(session))[name], rows)
+
+
 def _add_plate_days(session: Session, pairs: list[tuple[date, str]]) -> None:
     """Insert the (day, plate) pairs not there yet. Each new one is a unique plate more on its day, and
     counted under the days since the plate's previous day (analytics_day_gaps)."""
     statements = _statements(_dialect(session))
-    new = session.execute(statements["plate_days"],
-                          [{"day": day, "plate_normalized": plate} for day, plate in pairs]).all()
+    new = _upsert(session, "plate_days", [{"day": d, "plate_normalized": plate} for d, plate in pairs]).all()
     if not new:
         return
     by_day: dict[date, list[str]] = defaultdict(list)
@@ -195,11 +202,11 @@ def _add_plate_days(session: Session, pairs: list[tuple[date, str]]) -> None:
         by_day[day].append(plate)
     gaps: Counter[tuple[date, int]] = Counter()
     for day, plates in sorted(by_day.items()):
-        previous = dict(session.execute(statements["previous_days"], {"plates": plates, "day": day}).all())
+        previous = dict(session.connection().execute(statements["previous_days"],
+                                                     {"plates": plates, "day": day}).all())
         for plate in plates:
             gaps[(day, day_gap(day, previous.get(plate)))] += 1
-    session.execute(statements["days"], [{"day": day, "unique_plates": len(plates)}
-                                         for day, plates in sorted(by_day.items())])
+    _upsert(session, "days", [{"day": d, "unique_plates": len(p)} for d, p in sorted(by_day.items())])
     _add_gaps(session, gaps)
 
 
@@ -210,16 +217,15 @@ def day_gap(day: date, previous: date | None) -> int:
 
 def _add_gaps(session: Session, gaps: Mapping[tuple[date, int], int]) -> None:
     if gaps:
-        session.execute(_statements(_dialect(session))["gaps"],
-                        [{"day": day, "gap": gap, "plates": n} for (day, gap), n in sorted(gaps.items())])
+        _upsert(session, "gaps", [{"day": d, "gap": g, "plates": n} for (d, g), n in sorted(gaps.items())])
 
 
 def _add_unique_plates(session: Session, days: list[tuple[date, int]]) -> None:
-    session.execute(_statements(_dialect(session))["days"], [{"day": d, "unique_plates": n} for d, n in days])
+    _upsert(session, "days", [{"day": d, "unique_plates": n} for d, n in days])
 
 
 def _add_provinces(session: Session, values: list[dict[str, Any]]) -> None:
-    session.execute(_statements(_dialect(session))["provinces"], values)
+    _upsert(session, "provinces", values)
 
 
 # Corrections (SPEC §10) -------------------------------------------------------------------------------
