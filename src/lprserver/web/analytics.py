@@ -59,7 +59,7 @@ def heat_style(reads: int, top: int) -> str:
 @bp.get("/analytics")
 @login_required
 def analytics_page():
-    raw = request.args.get("days", str(DEFAULT_DAYS)).strip()
+    raw = (request.args.get("days") or "").strip() or str(DEFAULT_DAYS)
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
         abort(400, _("days must be a whole number from 1 to %(max)d", max=MAX_DAYS))
     data = analytics(db.session, utcnow(), current_app.config["TIMEZONE"], int(raw))
