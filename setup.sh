@@ -426,6 +426,8 @@ cmd_upgrade() {
   fi
   ensure_venv
   migrate_and_admin
+  # Migration 0008 adds the analytics' counts empty: fill them from the records once (README "Analytics").
+  lpr_cli rebuild-analytics --if-empty
   install_units
   install_nginx
   start_services restart
@@ -538,6 +540,7 @@ Server (Debian 12, Ubuntu 22.04 or 24.04; as root)
   delete-user NAME
   add-camera ID [--name N] [--location L]
                        create a camera and print its token once
+  rebuild-analytics    count the analytics again from the records (after changing TIMEZONE)
   backup [DIR]         database dump + images tarball + settings into DIR
                        (default /var/backups/lprserver/<date>)
   restore DIR --yes    put a backup back (stops and starts the services)
@@ -558,6 +561,7 @@ main() {
     reset-admin) lpr_cli create-user "${1:-admin}" --role admin ;;
     delete-user) [ $# -eq 1 ] || die "usage: delete-user NAME"; lpr_cli delete-user "$1" ;;
     add-camera) [ $# -ge 1 ] || die "usage: add-camera ID [--name N] [--location L]"; lpr_cli add-camera "$@" ;;
+    rebuild-analytics) lpr_cli rebuild-analytics ;;
     backup) cmd_backup "$@" ;;
     restore) cmd_restore "$@" ;;
     help|-h|--help) cmd_help ;;

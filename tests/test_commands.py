@@ -75,3 +75,20 @@ def test_bad_input_is_refused_with_a_clear_message_and_stores_nothing(app):
 def test_init_db_is_idempotent(app):
     assert run(app, "init-db").exit_code == 0
     assert run(app, "init-db").exit_code == 0
+
+
+def test_rebuild_analytics_if_empty_fills_the_counts_once(app):
+    from lprserver.models import AnalyticsHour, Record, utcnow
+
+    assert "nothing to count" in run(app, "rebuild-analytics", "--if-empty").output  # no records
+    db.session.add(Camera(id="CAM1"))
+    db.session.add(Record(camera_id="CAM1", plate_number="กข1234", plate_normalized="กข1234",
+                          captured_at=utcnow(), received_at=utcnow()))
+    db.session.commit()
+    first = run(app, "rebuild-analytics", "--if-empty")
+    assert first.exit_code == 0 and "Analytics rebuilt" in first.output
+    assert db.session.scalar(db.select(db.func.sum(AnalyticsHour.reads))) == 1
+    assert "already" in run(app, "rebuild-analytics", "--if-empty").output  # setup.sh upgrade again
+    assert "Analytics rebuilt" in run(app, "rebuild-analytics").output
+    db.session.rollback()
+    assert db.session.scalar(db.select(db.func.sum(AnalyticsHour.reads))) == 1

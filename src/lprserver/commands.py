@@ -161,12 +161,19 @@ def simulate_command(url, cameras, rate, count, tokens, prefix, plates):
 
 
 @lpr.command("rebuild-analytics")
-def rebuild_analytics_command():
+@click.option("--if-empty", is_flag=True,
+              help="only when the counts are empty and there are records (setup.sh upgrade, past 0008)")
+def rebuild_analytics_command(if_empty: bool):
     """Recompute the analytics' counts (SPEC §12) from the records, e.g. after upgrading to 0008."""
     import time
 
     from .analytics_counts import rebuild
+    from .models import AnalyticsHour, Record
 
+    if if_empty and (db.session.scalar(select(AnalyticsHour.hour).limit(1)) is not None
+                     or db.session.scalar(select(Record.id).limit(1)) is None):
+        click.echo("Analytics: the counts are there already (or there is nothing to count).")
+        return
     started = time.monotonic()
     made = rebuild(db.session, current_app.config["TIMEZONE"])
     db.session.commit()
