@@ -399,7 +399,7 @@ def test_the_record_page_in_chromium_corrects_a_misread_and_the_plate_page_and_a
     page.click("#correction-form button[type=submit]")
     page.wait_for_url(f"{webapp.url}/records/{rid}")
     page.locator("#record-correction").wait_for(timeout=10_000)
-    assert "Sent as ขค9990" in page.locator("#record-correction").inner_text()
+    assert "กล้องส่งมาเป็น ขค9990" in page.locator("#record-correction").inner_text()
     assert page.locator("h1.record-plate").inner_text().strip() == "ขค 9999"
     # the pop-up of the blacklist hit the correction raised (reloaded pages replay unacknowledged hits)
     card = page.locator(".lpr-alert").first
