@@ -112,7 +112,8 @@ def test_a_blacklisted_plate_raises_the_alert_which_an_operator_acknowledges(web
     assert answer["blacklisted"]
     alert = page.wait_for_selector(".lpr-alert", timeout=5000)
     text = alert.inner_text()
-    assert "กข-๙๙๙๙" in text and "ประตูหลัง" in text and "รถหายแจ้งความ" in text and "stolen" in text
+    assert "กข-๙๙๙๙" in text and "ประตูหลัง" in text and "รถหายแจ้งความ" in text and "รถถูกขโมย" in text
+    assert "ทะเบียนเดียวกัน เขียนต่างกัน: กข" in text  # the browser asks for Thai
     page.wait_for_function("document.querySelector('.lpr-alert .alert-image').naturalWidth > 0")
     viewer_alert = viewer.wait_for_selector(".lpr-alert", timeout=5000)
     assert viewer_alert.query_selector(".btn-ack") is None  # viewers see it but cannot acknowledge

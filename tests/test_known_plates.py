@@ -450,7 +450,7 @@ def test_the_known_and_cameras_pages_work_and_fit_in_a_browser(webapp, app, user
         page.fill("#kp-from", "2026-02-01T08:00")
         page.fill("#kp-until", "2026-01-01T08:00")
         page.click("#known-form button[type=submit]")
-        assert "must be after valid_from" in page.inner_text("#kp-error-valid_until")
+        assert "ต้องอยู่หลังเวลาเริ่ม" in page.inner_text("#kp-error-valid_until")  # the browser asks for Thai
         open_page(page, webapp, "/known")
         page.locator('tr[data-group="residents"] input[name=max_stay_minutes]').fill("120")
         page.locator('tr[data-group="residents"] button[type=submit]').click()

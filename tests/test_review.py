@@ -139,14 +139,14 @@ def test_a_reviewer_clears_reads_with_the_keyboard_in_chromium(webapp, app, user
 
     showing(ids[0])
     assert plate.input_value() == "กก1111" and page.locator("#review-count").inner_text() == "5"
-    assert "Low confidence" in page.locator("#review-reasons").inner_text()
+    assert "ความมั่นใจต่ำ" in page.locator("#review-reasons").inner_text()  # the browser asks for Thai
     screenshot(page, "review-desktop")
     page.keyboard.press("Enter")  # confirm as sent
     showing(ids[1])
     page.keyboard.type("ขข2223")  # the text was selected: typing replaces it
     page.keyboard.press("Enter")  # changed: a correction
     showing(ids[2])
-    assert "Look-alike" in page.locator("#review-reasons").inner_text()
+    assert "คล้ายกับบัญชีดำ" in page.locator("#review-reasons").inner_text()
     assert "กข 1234" in page.locator("#review-reasons").inner_text()
     page.keyboard.press("Escape")  # skip
     showing(ids[3])

@@ -199,7 +199,7 @@
   }
 
   // How the read matched its entry, naming the entry's plate: the card's plate line is the read's.
-  const MATCH_WORDING = { lookalike: "lookalike", fuzzy: "fuzzy", pattern: "pattern" };
+  const MATCH_WORDING = { lookalike: "lookalike", fuzzy: "fuzzy", pattern: "pattern", normalized: "normalized" };
 
   function matchText(alert) {
     const entry = alert.entry || {};

@@ -30,6 +30,7 @@ def live_text() -> dict[str, str]:
         "lookalike": _("look-alike of {plate}"),
         "fuzzy": _("one edit from {plate}"),
         "pattern": _("pattern {plate}"),
+        "normalized": _("same plate, written differently: {plate}"),
         "other_match": _("{kind} · entry {plate}"),
         "resolved": _("✔ resolved {time}"),
         "retry": _("Retry"),
