@@ -333,3 +333,19 @@ def test_catalogue_files_sit_where_the_spec_says():
     for language in ("th", "en"):
         assert Path(TRANSLATIONS / language / "LC_MESSAGES" / "messages.po").is_file()
     assert TRANSLATIONS == ROOT / "src" / "lprserver" / "translations"
+
+
+def test_the_language_switch_walked_as_every_kind_of_caller(app, users, make_token):
+    """Anyone may choose a language (CSRF still holds); a token is no browser and changes nothing."""
+    for role in ("viewer", "operator", "admin"):
+        person = PageClient(app)
+        person.login(role)
+        answer = person.post("/account/language", data={"language": "th", "csrf_token": person.token("/")})
+        assert answer.status_code == 303, role
+        assert db.session.scalar(db.select(User.language).where(User.username == role)) == "th"
+    for scope in ("read", "read-write"):
+        headers = {"Authorization": f"Bearer {make_token('viewer', scope)}"}
+        answer = PageClient(app).post("/account/language", data={"language": "en"}, headers=headers)
+        assert answer.status_code == 400, scope  # no CSRF token: refused, as every form post
+    db.session.rollback()
+    assert db.session.scalar(db.select(User.language).where(User.username == "viewer")) == "th"
