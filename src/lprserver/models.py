@@ -91,6 +91,9 @@ class Camera(db.Model):
     # SPEC §11 "Camera offline": the open camera_offline alert of a camera gone silent; its next read
     # or health report resolves it (no foreign key: the alert is checked and resolved by id).
     offline_alert_id: Mapped[int | None] = mapped_column(BigInteger)
+    # SPEC §15 "Sites": the site this camera belongs to (1-64 characters); None: seen only by users
+    # without a site limit. See sites.py.
+    site: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class Record(db.Model):
@@ -409,6 +412,8 @@ class User(db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # SPEC §13: the page language the user chose ("th" or "en"); None follows the browser.
     language: Mapped[str | None] = mapped_column(String(8))
+    # SPEC §15 "Sites": the sites this user is limited to (a list of names); None or []: every site.
+    sites: Mapped[list[str] | None] = mapped_column(JsonDoc)
 
     # Flask-Login's user interface.
     @property
