@@ -43,6 +43,23 @@ def pytest_addoption(parser):
                      help="database the suite runs against (PostgreSQL is started by the suite)")
 
 
+# Fixtures through which a test reaches the database chosen with --db.
+DATABASE_FIXTURES = {"database", "postgres", "db_kind"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """On the PostgreSQL run, leave out the tests that never reach a database: they ran on SQLite
+    (setup.sh test runs SQLite first) and would only repeat themselves. LPR_TEST_EVERY_DB=1 keeps them."""
+    if config.getoption("--db") != "postgresql" or os.environ.get("LPR_TEST_EVERY_DB") == "1":
+        return
+    keep, drop = [], []
+    for item in items:
+        (keep if DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def db_kind(request) -> str:
     return request.config.getoption("--db")
