@@ -169,6 +169,12 @@ class Config:
         # How a batch's images are made durable: one syncfs per batch, or an fsync per file (images.py).
         self.IMAGE_SYNC = env.get("IMAGE_SYNC", "batch")
         self.RETENTION_DAYS = _int(env, "RETENTION_DAYS", 0)
+        # SPEC §15 retention by kind (README "Privacy (PDPA) retention"): a read's image may go sooner
+        # than the read, a blacklist hit may stay longer (or go sooner); both default to RETENTION_DAYS.
+        # The audit log has its own; 0 keeps forever.
+        self.IMAGE_RETENTION_DAYS = _int(env, "IMAGE_RETENTION_DAYS", self.RETENTION_DAYS)
+        self.HIT_RETENTION_DAYS = _int(env, "HIT_RETENTION_DAYS", self.RETENTION_DAYS)
+        self.AUDIT_RETENTION_DAYS = _int(env, "AUDIT_RETENTION_DAYS", 365)
         self.TIMEZONE = env.get("TIMEZONE", "Asia/Bangkok")
         # SPEC §10 "Review": reads under this confidence (0-100) wait on /review; 0 sends none there.
         self.REVIEW_CONFIDENCE = _float(env, "REVIEW_CONFIDENCE", 80.0)
@@ -251,6 +257,9 @@ class Config:
         if self.RETENTION_DAYS < 0 or self.IMAGE_DISK_BUDGET_GB < 0 or self.RETENTION_BATCH_SIZE < 1:
             raise ValueError("RETENTION_DAYS and IMAGE_DISK_BUDGET_GB must be 0 or more, "
                              "RETENTION_BATCH_SIZE 1 or more")
+        for name in ("IMAGE_RETENTION_DAYS", "HIT_RETENTION_DAYS", "AUDIT_RETENTION_DAYS"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 (keep forever) or more, not {getattr(self, name)}")
         if self.IMAGE_ACCEL_REDIRECT and not self.IMAGE_ACCEL_REDIRECT.startswith("/"):
             raise ValueError("IMAGE_ACCEL_REDIRECT must be an nginx location such as /_images/, or empty")
         if self.INGEST_IDLE_SECONDS <= 0 or self.INGEST_HANDSHAKE_SECONDS <= 0:

@@ -123,21 +123,52 @@ def blacklist_add_command(plate, reason, category, added_by, expires_in_days, ma
 
 
 @lpr.command("cleanup")
-@click.option("--days", type=click.IntRange(min=0), help="Keep this many days (default: RETENTION_DAYS).")
+@click.option("--days", type=click.IntRange(min=0),
+              help="Keep reads this many days (default: RETENTION_DAYS).")
+@click.option("--image-days", type=click.IntRange(min=0),
+              help="Keep images this many days (default: IMAGE_RETENTION_DAYS).")
+@click.option("--hit-days", type=click.IntRange(min=0),
+              help="Keep blacklist hits this many days (default: HIT_RETENTION_DAYS).")
+@click.option("--audit-days", type=click.IntRange(min=0),
+              help="Keep audit entries this many days (default: AUDIT_RETENTION_DAYS).")
 @click.option("--budget-gb", type=click.FloatRange(min=0),
               help="Image disk budget in GB (default: IMAGE_DISK_BUDGET_GB).")
 @click.option("--no-sweep", is_flag=True, help="Skip the orphan file and missing file sweep.")
-def cleanup_command(days, budget_gb, no_sweep):
-    """Delete records older than the retention period, with their images, in batches."""
+@click.option("--dry-run", is_flag=True,
+              help="Only say what the run would delete (the retention page's numbers).")
+def cleanup_command(days, image_days, hit_days, audit_days, budget_gb, no_sweep, dry_run):
+    """Delete records, images and audit entries past their retention (SPEC §15), in batches."""
+    from dataclasses import replace
+
+    from .audit import audit
     from .images import FilesystemImageStore
-    from .retention import cleanup
+    from .retention import RetentionSettings, preview, run
 
     config = current_app.config
-    days = config["RETENTION_DAYS"] if days is None else days
-    budget_gb = config["IMAGE_DISK_BUDGET_GB"] if budget_gb is None else budget_gb
+    settings = RetentionSettings.from_config(config)
+    changed = {"read_days": days, "image_days": image_days, "hit_days": hit_days, "audit_days": audit_days,
+               "budget_bytes": None if budget_gb is None else int(budget_gb * 1024**3)}
+    settings = replace(settings, **{key: value for key, value in changed.items() if value is not None})
+    # An image or hit period that only followed RETENTION_DAYS follows --days.
+    follows = config["RETENTION_DAYS"]
+    if days is not None and image_days is None and config["IMAGE_RETENTION_DAYS"] == follows:
+        settings = replace(settings, image_days=None)
+    if days is not None and hit_days is None and config["HIT_RETENTION_DAYS"] == follows:
+        settings = replace(settings, hit_days=None)
+    if dry_run:
+        shown = preview(db.session, settings).as_dict()
+        click.echo("Cleanup would delete: " + " ".join(f"{k}={shown[k]}" for k in ("reads", "hits", "images",
+                                                                                      "audit")))
+        return
     store = FilesystemImageStore(config["IMAGE_STORAGE_PATH"])
-    report = cleanup(db.session, store, days, int(budget_gb * 1024**3),
-                     config["RETENTION_BATCH_SIZE"], sweep=not no_sweep)
+    report = run(db.session, store, settings, sweep=not no_sweep)
+    # The retention page shows the last run; the entry is written after the audit log's own cleanup.
+    audit(db.session, "retention.cleanup", username="cleanup", target="retention",
+          detail={**report.as_dict(), "settings": {"read_days": settings.read_days,
+                                                   "image_days": settings.images_days,
+                                                   "hit_days": settings.hits_days,
+                                                   "audit_days": settings.audit_days}})
+    db.session.commit()
     click.echo(f"Cleanup done: {report.summary()}")
 
 

@@ -193,7 +193,9 @@ class BlacklistDetection(db.Model):
     """A read that matched a blacklist entry, and who acknowledged it."""
 
     __tablename__ = "blacklist_detections"
-    __table_args__ = (Index("ix_blacklist_detections_detected_at", "detected_at"),)
+    __table_args__ = (Index("ix_blacklist_detections_detected_at", "detected_at"),
+                      # A read's hits, for the cleanup's EXISTS and ON DELETE CASCADE (0011_retention_kinds).
+                      Index("ix_blacklist_detections_record", "record_id"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("lpr_records.id", ondelete="CASCADE"))

@@ -33,6 +33,7 @@ def init_app(app: Flask) -> None:
         plates,
         records,
         reports,
+        retention,
         review,
         users,
         visits,
