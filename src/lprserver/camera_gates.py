@@ -8,8 +8,10 @@ from sqlalchemy.orm import Session
 
 from .audit import audit
 from .models import CAMERA_ROLES, Camera, KnownGroup, Record, User
+from .sites import clean_site
 
-EDITABLE = ("name", "location", "latitude", "longitude", "role", "allow_group")
+# `site` (SPEC §15 "Sites") is admins' to set: the routes check who may, this module how it is kept.
+EDITABLE = ("name", "location", "latitude", "longitude", "role", "allow_group", "site")
 LIMITS = {"name": 128, "location": 255}
 RANGES = {"latitude": 90.0, "longitude": 180.0}
 
@@ -50,6 +52,11 @@ def checked_changes(session: Session, changes: dict[str, Any]) -> dict[str, Any]
         elif name == "role":
             if value not in CAMERA_ROLES:
                 raise GateInputError("role", f"role must be one of {', '.join(CAMERA_ROLES)}")
+        elif name == "site":
+            try:
+                value = clean_site(value)
+            except ValueError as exc:
+                raise GateInputError("site", str(exc)) from None
         elif name == "allow_group":
             value = (value or "").strip() or None
             if value is not None and session.get(KnownGroup, value) is None:

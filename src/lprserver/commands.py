@@ -36,17 +36,27 @@ def init_db_command():
 @click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
 @click.option("--password", help="Leave out to generate one (printed once).")
 @click.option("--if-missing", is_flag=True, help="Do nothing if the user exists already.")
-def create_user_command(username, role, password, if_missing):
+@click.option("--sites", help="Limit the user to these sites, comma-separated (empty: every site).")
+def create_user_command(username, role, password, if_missing, sites):
     """Create a user (or reset one's password and role)."""
     if if_missing and db.session.scalar(select(User.id).where(User.username == username)):
         click.echo(f"User {username} exists already; left as it is.")
         return
+    from .sites import parse_sites  # SPEC §15 "Sites"
+
     try:
-        _user, password = save_user(db.session, username, role, password)
+        limit = parse_sites(sites) if sites is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--sites") from None
+    try:
+        user, password = save_user(db.session, username, role, password)
     except UserInputError as exc:
         raise click.BadParameter(str(exc), param_hint="USERNAME") from None
+    if sites is not None:
+        user.sites = limit or None
     db.session.commit()
-    click.echo(f"User {username} ({role}) saved. Password (shown once): {password}")
+    where = f", sites {', '.join(limit)}" if limit else ""
+    click.echo(f"User {username} ({role}{where}) saved. Password (shown once): {password}")
 
 
 @lpr.command("delete-user")

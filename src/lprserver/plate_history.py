@@ -6,6 +6,10 @@ Every query on the reads goes through `ix_lpr_records_plate_id` (plate_normalize
 first and last seen are the rows with the smallest and largest id, sightings are pages of the index
 newest first (`before_id`, as fast at any depth), the route is the newest ROUTE_LIMIT of them.
 The page and `GET /api/plates/<plate>` show the same History.
+
+Sites (SPEC §15): every read, camera, sighting, stop and correction comes from the cameras the caller's
+`scope` sees; a plate read only at other sites has no history (404, as a plate never read). The list
+entries naming the plate are not site data and are shown whole.
 """
 
 from dataclasses import dataclass
@@ -18,6 +22,8 @@ from sqlalchemy.orm import Session
 from .hotlist import current_hotlist
 from .models import BlacklistEntry, Camera, KnownPlate, Record
 from .plates import is_valid_normalized, parse_plate
+from .records import scoped
+from .sites import EVERYWHERE, Scope
 
 PER_PAGE = 50
 MAX_PER_PAGE = 200
@@ -134,43 +140,48 @@ class History:
 
 
 def plate_history(session: Session, plate: str, now: datetime, before_id: int | None = None,
-                  per_page: int = PER_PAGE) -> History | None:
-    """The history of a normalised plate, or None when it was never read."""
-    reads = reads_of(session, plate)
+                  per_page: int = PER_PAGE, *, scope: Scope = EVERYWHERE) -> History | None:
+    """The history of a normalised plate at the cameras `scope` sees, or None when it was never read
+    there."""
+    reads = reads_of(session, plate, scope=scope)
     if not reads:
         return None
-    first = end_read(session, plate, newest=False)
-    last = end_read(session, plate, newest=True)
-    cameras = cameras_seen(session, plate)
+    first = end_read(session, plate, newest=False, scope=scope)
+    last = end_read(session, plate, newest=True, scope=scope)
+    cameras = cameras_seen(session, plate, scope=scope)
     names = {c.camera_id: c.name for c in cameras}
     places = {c.camera_id: (c.latitude, c.longitude) for c in cameras}
-    sightings, next_before_id = sightings_page(session, plate, names, before_id, per_page)
-    route, route_sightings = route_of(session, plate, names, places)
+    sightings, next_before_id = sightings_page(session, plate, names, before_id, per_page, scope=scope)
+    route, route_sightings = route_of(session, plate, names, places, scope=scope)
     return History(
         plate=plate, province=last.province, province_code=last.province_code, reads=reads,
         first_seen=first.received_at, last_seen=last.received_at, first_record_id=first.id,
         last_record_id=last.id, cameras=cameras, blacklist=blacklist_entries(session, plate, now),
-        known=known_entries(session, plate, now), corrections=corrections(session, plate),
+        known=known_entries(session, plate, now), corrections=corrections(session, plate, scope=scope),
         sightings=sightings, next_before_id=next_before_id, route=route, route_sightings=route_sightings)
 
 
-def reads_of(session: Session, plate: str) -> int:
+def _of_plate(query, plate: str, scope: Scope):
+    return scoped(query.where(Record.plate_normalized == plate), Record.camera_id, scope)
+
+
+def reads_of(session: Session, plate: str, *, scope: Scope = EVERYWHERE) -> int:
     """How many reads of the plate there are (an index-only count on PostgreSQL)."""
-    return session.scalar(select(func.count()).select_from(Record).where(Record.plate_normalized == plate))
+    return session.scalar(_of_plate(select(func.count()).select_from(Record), plate, scope))
 
 
-def end_read(session: Session, plate: str, newest: bool):
+def end_read(session: Session, plate: str, newest: bool, *, scope: Scope = EVERYWHERE):
     order = Record.id.desc() if newest else Record.id.asc()
-    return session.execute(
-        select(Record.id, Record.received_at, Record.province, Record.province_code)
-        .where(Record.plate_normalized == plate).order_by(order).limit(1)).one()
+    return session.execute(_of_plate(
+        select(Record.id, Record.received_at, Record.province, Record.province_code), plate, scope)
+        .order_by(order).limit(1)).one()
 
 
-def cameras_seen(session: Session, plate: str) -> list[CameraSeen]:
+def cameras_seen(session: Session, plate: str, *, scope: Scope = EVERYWHERE) -> list[CameraSeen]:
     """Each camera the plate was read at, most reads first (one index-only aggregate on PostgreSQL)."""
     counts = session.execute(
-        select(Record.camera_id, func.count(), func.max(Record.received_at))
-        .where(Record.plate_normalized == plate).group_by(Record.camera_id)).all()
+        _of_plate(select(Record.camera_id, func.count(), func.max(Record.received_at)), plate, scope)
+        .group_by(Record.camera_id)).all()
     cams = {c.id: c for c in session.scalars(select(Camera).where(Camera.id.in_([row[0] for row in counts])))}
     seen = []
     for camera_id, n, latest in counts:
@@ -186,9 +197,9 @@ _SIGHTING_COLUMNS = (Record.id, Record.camera_id, Record.captured_at, Record.rec
 
 
 def sightings_page(session: Session, plate: str, names: dict[str, str | None], before_id: int | None,
-                   per_page: int) -> tuple[list[Sighting], int | None]:
+                   per_page: int, *, scope: Scope = EVERYWHERE) -> tuple[list[Sighting], int | None]:
     """One page of the plate's reads, newest first, and the `before_id` of the next (None on the last)."""
-    query = select(*_SIGHTING_COLUMNS).where(Record.plate_normalized == plate)
+    query = _of_plate(select(*_SIGHTING_COLUMNS), plate, scope)
     if before_id is not None:
         query = query.where(Record.id < before_id)
     rows = session.execute(query.order_by(Record.id.desc()).limit(per_page + 1)).all()
@@ -199,12 +210,13 @@ def sightings_page(session: Session, plate: str, names: dict[str, str | None], b
     return page, (rows[-1].id if more and rows else None)
 
 
-def route_of(session: Session, plate: str, names: dict, places: dict) -> tuple[list[Stop], int]:
+def route_of(session: Session, plate: str, names: dict, places: dict, *,
+             scope: Scope = EVERYWHERE) -> tuple[list[Stop], int]:
     """The newest ROUTE_LIMIT sightings in time order, consecutive reads at one camera as one stop. A stop
     is placed where its first read says it was, else where its camera is."""
-    rows = session.execute(
-        select(Record.id, Record.camera_id, Record.received_at, Record.latitude, Record.longitude)
-        .where(Record.plate_normalized == plate).order_by(Record.id.desc()).limit(ROUTE_LIMIT)).all()
+    columns = (Record.id, Record.camera_id, Record.received_at, Record.latitude, Record.longitude)
+    rows = session.execute(_of_plate(select(*columns), plate, scope)
+        .order_by(Record.id.desc()).limit(ROUTE_LIMIT)).all()
     rows.sort(key=lambda r: (r.received_at, r.id))
     stops: list[Stop] = []
     for r in rows:
@@ -259,12 +271,12 @@ def known_entries(session: Session, plate: str, now: datetime) -> list[dict[str,
     return found
 
 
-def corrections(session: Session, plate: str) -> list[dict[str, Any]]:
+def corrections(session: Session, plate: str, *, scope: Scope = EVERYWHERE) -> list[dict[str, Any]]:
     """The plate's reads an operator corrected (onto this plate), newest correction first."""
     rows = session.execute(
-        select(Record.id, Record.plate_number, Record.plate_corrected, Record.corrected_by,
-               Record.corrected_at)
-        .where(Record.plate_normalized == plate, Record.corrected_at.is_not(None))
+        _of_plate(select(Record.id, Record.plate_number, Record.plate_corrected, Record.corrected_by,
+                         Record.corrected_at), plate, scope)
+        .where(Record.corrected_at.is_not(None))
         .order_by(Record.corrected_at.desc(), Record.id.desc()).limit(CORRECTIONS_LIMIT)).all()
     return [{"record_id": r.id, "plate_number": r.plate_number, "plate_corrected": r.plate_corrected,
              "corrected_by": r.corrected_by, "corrected_at": r.corrected_at} for r in rows]

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from .models import Camera, Record
 from .plates import MAX_PLATE_LENGTH, normalize_plate, parse_plate, province_by_code, similar_regexes
+from .sites import EVERYWHERE, Scope
 from .times import YEARS, parse_local
 
 # similar: look-alikes (plates.LOOKALIKE_CLASSES), or one edit away for plates of 5+ characters
@@ -230,8 +231,15 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def filtered(query: Select, f: RecordFilter) -> Select:
-    """Add the filter's conditions to a query over Record."""
+def scoped(query: Select, camera_column, scope: Scope = EVERYWHERE) -> Select:
+    """Keep the rows of a query whose camera (`camera_column`) `scope` sees (SPEC §15 "Sites"). An
+    unlimited scope adds nothing, so an unlimited user's SQL is exactly what it was before sites."""
+    return query.where(scope.cameras_clause(camera_column)) if scope.limited else query
+
+
+def filtered(query: Select, f: RecordFilter, scope: Scope = EVERYWHERE) -> Select:
+    """Add the filter's conditions, and the scope's cameras (SPEC §15 "Sites"), to a query over Record."""
+    query = scoped(query, Record.camera_id, scope)
     if f.plate:
         if f.plate_mode == "exact":
             query = query.where(Record.plate_normalized == f.plate)
@@ -266,11 +274,11 @@ class RecordPage:
 
 
 def page_records(session: Session, f: RecordFilter, per_page: int = 50, before: int | None = None,
-                 after: int | None = None) -> RecordPage:
+                 after: int | None = None, *, scope: Scope = EVERYWHERE) -> RecordPage:
     """Return one page, newest first, by keyset on id: fast at any depth of a large table."""
     first = before is None and after is None
     statement = page_statement(f, per_page + 1, before=before, after=after,
-                               range_first=first and range_first(session, f))
+                               range_first=first and range_first(session, f), scope=scope)
     rows = list(session.scalars(statement))
     if after is not None:
         more_newer = len(rows) > per_page
@@ -284,10 +292,11 @@ def page_records(session: Session, f: RecordFilter, per_page: int = 50, before: 
 
 
 def page_statement(f: RecordFilter, limit: int, before: int | None = None,
-                   after: int | None = None, range_first: bool = False) -> Select:
+                   after: int | None = None, range_first: bool = False, *,
+                   scope: Scope = EVERYWHERE) -> Select:
     """Return one page's SELECT: `limit` rows older than `before` newest first, or newer than `after`
     oldest first. `range_first`: see `range_first()`."""
-    query = filtered(select(Record), f)
+    query = filtered(select(Record), f, scope)
     if after is not None:
         return query.where(Record.id > after).order_by(_oldest_first(matches_first(f))).limit(limit)
     if before is not None:
@@ -348,13 +357,13 @@ def _oldest_first(matches_first: bool):
 
 
 def find_records(session: Session, f: RecordFilter, page: int = 1, per_page: int = 50,
-                 before_id: int | None = None) -> list[Record]:
+                 before_id: int | None = None, *, scope: Scope = EVERYWHERE) -> list[Record]:
     """Return one page for the API: by OFFSET for `page` (from 1), or the ones older than `before_id`.
 
     Newest first; oldest first when polling with `since_id`, so a poller never skips a record.
     Keyset paging (`before_id`) costs the same at any depth; OFFSET reads every row it skips.
     """
-    query = filtered(select(Record), f)
+    query = filtered(select(Record), f, scope)
     if f.since_id is not None:
         query = query.order_by(_oldest_first(matches_first(f)))
     else:
@@ -366,12 +375,13 @@ def find_records(session: Session, f: RecordFilter, page: int = 1, per_page: int
     return list(session.scalars(query.offset((page - 1) * per_page)))
 
 
-def iter_records(session: Session, f: RecordFilter, chunk: int = EXPORT_CHUNK) -> Iterator[Record]:
+def iter_records(session: Session, f: RecordFilter, chunk: int = EXPORT_CHUNK, *,
+                 scope: Scope = EVERYWHERE) -> Iterator[Record]:
     """Yield every matching record, newest first, a keyset page at a time (for exports); the session's
     identity map is emptied after each page, so it does not grow with the export."""
     before = None
     while True:
-        page = page_records(session, f, chunk, before=before)
+        page = page_records(session, f, chunk, before=before, scope=scope)
         yield from page.records
         session.expunge_all()
         if page.older is None:
@@ -394,9 +404,12 @@ class Total:
         return {name: self.value, f"{name}_kind": self.kind}
 
 
-def count_records(session: Session, f: RecordFilter, cap: int | None = COUNT_CAP) -> Total:
-    """Count the matching records, stopping at `cap` (None: count them all)."""
-    return capped_count(session, filtered(select(Record.id), f), cap, unfiltered=f == RecordFilter())
+def count_records(session: Session, f: RecordFilter, cap: int | None = COUNT_CAP, *,
+                  scope: Scope = EVERYWHERE) -> Total:
+    """Count the matching records, stopping at `cap` (None: count them all). A site-limited scope is
+    never "unfiltered": the whole table's estimate would count other sites' reads."""
+    return capped_count(session, filtered(select(Record.id), f, scope), cap,
+                        unfiltered=f == RecordFilter() and not scope.limited)
 
 
 def capped_count(session: Session, ids: Select, cap: int | None, unfiltered: bool = False) -> Total:
@@ -432,14 +445,29 @@ ESTIMATED_ROWS = text(
     "FROM pg_class WHERE oid = 'lpr_records'::regclass")
 
 
-def records_after(session: Session, after_id: int, limit: int = 100) -> list[Record]:
+def records_after(session: Session, after_id: int, limit: int = 100, *,
+                  scope: Scope = EVERYWHERE) -> list[Record]:
     """Return records stored after `after_id`, oldest first (what a reconnecting browser missed)."""
-    query = select(Record).where(Record.id > after_id).order_by(Record.id.asc()).limit(limit)
+    query = scoped(select(Record).where(Record.id > after_id), Record.camera_id, scope) \
+        .order_by(Record.id.asc()).limit(limit)
     return list(session.scalars(query))
 
 
-def camera_names(session: Session) -> dict[str, str | None]:
-    return dict(session.execute(select(Camera.id, Camera.name).order_by(Camera.id)).all())
+def visible_record(session: Session, record_id: int, scope: Scope = EVERYWHERE) -> Record | None:
+    """The record, or None when there is none or its camera is not one `scope` sees: a record of another
+    site answers 404 like a missing one (SPEC §15 "Sites")."""
+    record = session.get(Record, record_id)
+    if record is None or (scope.limited and not scope.sees_camera(session.get(Camera, record.camera_id))):
+        return None
+    return record
+
+
+def camera_names(session: Session, *, scope: Scope = EVERYWHERE) -> dict[str, str | None]:
+    """Each camera's name by id (the cameras `scope` sees: the filters' camera choices)."""
+    query = select(Camera.id, Camera.name).order_by(Camera.id)
+    if scope.limited:
+        query = query.where(scope.sites_clause(Camera.site))
+    return dict(session.execute(query).all())
 
 
 def _cell(value: Any, tz: ZoneInfo) -> Any:
@@ -451,7 +479,7 @@ def _cell(value: Any, tz: ZoneInfo) -> Any:
 
 
 def export_csv(session: Session, f: RecordFilter, timezone: str, columns: tuple[str, ...] = CSV_COLUMNS,
-               bom: bool = True) -> Iterator[str]:
+               bom: bool = True, *, scope: Scope = EVERYWHERE) -> Iterator[str]:
     """Yield the matching records as CSV text, newest first, a chunk at a time; times in `timezone`.
 
     The page's export starts with a BOM, which tells spreadsheet programs the Thai text is UTF-8;
@@ -461,7 +489,7 @@ def export_csv(session: Session, f: RecordFilter, timezone: str, columns: tuple[
     writer = csv.writer(out)
     writer.writerow(columns)
     yield ("\ufeff" if bom else "") + _taken(out)
-    for count, record in enumerate(iter_records(session, f), start=1):
+    for count, record in enumerate(iter_records(session, f, scope=scope), start=1):
         writer.writerow([_cell(getattr(record, column), tz) for column in columns])
         if count % EXPORT_CHUNK == 0:
             yield _taken(out)

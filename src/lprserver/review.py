@@ -9,6 +9,8 @@ from sqlalchemy.orm import Session
 
 from .audit import audit
 from .models import BlacklistDetection, BlacklistEntry, Record, User
+from .records import scoped
+from .sites import EVERYWHERE, Scope
 
 REVIEWED_MATCHES = ("lookalike", "fuzzy")
 COUNT_CAP = 1000  # the nav's count stops here ("999+"): one short index scan per page
@@ -22,21 +24,23 @@ class ReviewError(Exception):
         self.status, self.code = status, code
 
 
-def pending_query():
-    return select(Record).where(Record.review_state == "pending")
+def pending_query(scope: Scope = EVERYWHERE):
+    return scoped(select(Record).where(Record.review_state == "pending"), Record.camera_id, scope)
 
 
-def pending_count(session: Session, cap: int | None = None) -> int:
-    """How many reads wait (through the partial index ix_lpr_records_review); at most `cap`."""
-    ids = select(Record.id).where(Record.review_state == "pending")
+def pending_count(session: Session, cap: int | None = None, *, scope: Scope = EVERYWHERE) -> int:
+    """How many reads wait (through the partial index ix_lpr_records_review); at most `cap`; only the
+    reads of the cameras `scope` sees."""
+    ids = scoped(select(Record.id).where(Record.review_state == "pending"), Record.camera_id, scope)
     if cap is not None:
         ids = ids.limit(cap)
     return session.scalar(select(func.count()).select_from(ids.subquery()))
 
 
-def pending_page(session: Session, after_id: int | None, limit: int) -> list[Record]:
-    """The waiting reads after `after_id`, oldest first."""
-    query = pending_query()
+def pending_page(session: Session, after_id: int | None, limit: int, *,
+                 scope: Scope = EVERYWHERE) -> list[Record]:
+    """The waiting reads after `after_id` (of the cameras `scope` sees), oldest first."""
+    query = pending_query(scope)
     if after_id is not None:
         query = query.where(Record.id > after_id)
     return list(session.scalars(query.order_by(Record.id).limit(limit)))

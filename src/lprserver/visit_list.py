@@ -4,6 +4,9 @@ Each query is served by one of the visits table's indexes, so it costs the same 
 vehicles on site now by `uq_visits_open_plate` (partial, `exited_at IS NULL`), a day's closed visits by
 `ix_visits_exited_at`, a time range by `ix_visits_entered_at` and `ix_visits_exited_at`, a plate by
 `ix_visits_plate`.
+
+Sites (SPEC §15): a site-limited caller sees the visits whose cameras (entry, exit, whichever it has) are
+all cameras of their sites (`in_scope`); an unlimited one sees every visit, with the same SQL as before.
 """
 
 from dataclasses import dataclass
@@ -14,6 +17,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from .models import KnownGroup, Visit
+from .sites import EVERYWHERE, Scope
 from .visits import stay_seconds
 
 COUNT_LIMIT = 10_000  # totals are exact up to this many, "at least" past it
@@ -28,8 +32,18 @@ class VisitFilter:
     until: datetime | None = None  # entered or exited before
 
 
-def visits_query(f: VisitFilter) -> Select:
-    query = select(Visit)
+def in_scope(query: Select, scope: Scope = EVERYWHERE) -> Select:
+    """Keep the visits `scope` sees: each camera the visit has (entry, exit) is one of its cameras."""
+    if not scope.limited:
+        return query
+    seen = scope.camera_ids()
+    return query.where(or_(Visit.entry_camera_id.is_(None), Visit.entry_camera_id.in_(seen)),
+                       or_(Visit.exit_camera_id.is_(None), Visit.exit_camera_id.in_(seen)),
+                       or_(Visit.entry_camera_id.is_not(None), Visit.exit_camera_id.is_not(None)))
+
+
+def visits_query(f: VisitFilter, scope: Scope = EVERYWHERE) -> Select:
+    query = in_scope(select(Visit), scope)
     if f.open is True:
         query = query.where(Visit.exited_at.is_(None))
     elif f.open is False:
@@ -52,9 +66,9 @@ def _in_range(column, since: datetime | None, until: datetime | None):
 
 
 def find_visits(session: Session, f: VisitFilter, page: int, per_page: int,
-                before_id: int | None = None) -> list[Visit]:
+                before_id: int | None = None, *, scope: Scope = EVERYWHERE) -> list[Visit]:
     """Visits newest first (by id), a page of them, or the ones before `before_id` (keyset)."""
-    query = visits_query(f)
+    query = visits_query(f, scope)
     if before_id is not None:
         query = query.where(Visit.id < before_id)
     else:
@@ -62,24 +76,24 @@ def find_visits(session: Session, f: VisitFilter, page: int, per_page: int,
     return list(session.scalars(query.order_by(Visit.id.desc()).limit(per_page)))
 
 
-def count_visits(session: Session, f: VisitFilter) -> tuple[int, str]:
+def count_visits(session: Session, f: VisitFilter, *, scope: Scope = EVERYWHERE) -> tuple[int, str]:
     """How many visits match: (count, "exact") up to COUNT_LIMIT, (COUNT_LIMIT, "at_least") past it."""
-    capped = visits_query(f).with_only_columns(Visit.id).limit(COUNT_LIMIT + 1).subquery()
+    capped = visits_query(f, scope).with_only_columns(Visit.id).limit(COUNT_LIMIT + 1).subquery()
     total = session.scalar(select(func.count()).select_from(capped)) or 0
     return (COUNT_LIMIT, "at_least") if total > COUNT_LIMIT else (total, "exact")
 
 
-def on_site(session: Session, limit: int = 1000) -> list[Visit]:
+def on_site(session: Session, limit: int = 1000, *, scope: Scope = EVERYWHERE) -> list[Visit]:
     """Vehicles on site now, the longest there first (the partial index holds only open visits)."""
-    return list(session.scalars(select(Visit).where(Visit.exited_at.is_(None))
+    return list(session.scalars(in_scope(select(Visit), scope).where(Visit.exited_at.is_(None))
                                 .order_by(Visit.entered_at, Visit.id).limit(limit)))
 
 
-def closed_between(session: Session, since: datetime, until: datetime, limit: int, offset: int = 0
-                   ) -> list[Visit]:
+def closed_between(session: Session, since: datetime, until: datetime, limit: int, offset: int = 0, *,
+                   scope: Scope = EVERYWHERE) -> list[Visit]:
     """Visits that ended in [since, until), in the order they ended."""
     return list(session.scalars(
-        select(Visit).where(Visit.exited_at >= since, Visit.exited_at < until)
+        in_scope(select(Visit), scope).where(Visit.exited_at >= since, Visit.exited_at < until)
         .order_by(Visit.exited_at, Visit.id).limit(limit).offset(offset)))
 
 
@@ -90,10 +104,11 @@ class DaySummary:
     mean_stay_seconds: int | None
 
 
-def day_summary(session: Session, since: datetime, until: datetime) -> DaySummary:
+def day_summary(session: Session, since: datetime, until: datetime, *,
+                scope: Scope = EVERYWHERE) -> DaySummary:
     """How many visits ended in [since, until) and their mean stay (of those with an entry): two columns
     of the day's rows, read through the exited_at index, averaged here on either database."""
-    rows = session.execute(select(Visit.entered_at, Visit.exited_at)
+    rows = session.execute(in_scope(select(Visit.entered_at, Visit.exited_at), scope)
                            .where(Visit.exited_at >= since, Visit.exited_at < until)).all()
     stays = [(exited - entered).total_seconds() for entered, exited in rows if entered is not None]
     mean = round(sum(stays) / len(stays)) if stays else None

@@ -22,10 +22,13 @@ from ..extensions import db
 from ..images import FilesystemImageStore
 from ..known import known_for
 from ..models import Camera, Record, utcnow
+from ..records import scoped
+from ..sites import EVERYWHERE, Scope, current_scope
 from ..times import to_utc
 from ..wire import record_json
 from . import bp
 from .errors import error_response
+from .records import record_or_404
 from .schemas import RecordSchema
 
 WRITERS = ("admin", "operator")
@@ -87,7 +90,7 @@ def correct(data: dict, record_id: int):
     `blacklist_alert`), one at a gate onto a plate not on its list raises `not_on_list`. The read leaves
     the review queue (`review_state` `corrected`). Correcting to the same plate again changes only the stamp.
     """
-    record = db.get_or_404(Record, record_id)
+    record = record_or_404(record_id)
     try:
         correction = correct_record(db.session, record, data["plate_corrected"], data.get("province"),
                                     _user(), utcnow(), ip=request.remote_addr,
@@ -124,7 +127,8 @@ def export_corrections(since: datetime | None = None, until: datetime | None = N
     spool = tempfile.NamedTemporaryFile(prefix="lpr-corrections-", suffix=".zip", delete=False)
     try:
         with spool, zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
-            write_training_set(archive, store, corrected(db.session, since, until, camera_id))
+            write_training_set(archive, store, corrected(db.session, since, until, camera_id,
+                                                         scope=current_scope()))
     except BaseException:
         os.unlink(spool.name)
         raise
@@ -173,9 +177,11 @@ def _remove(path: str) -> None:
 
 
 def corrected(session: Session, since: datetime | None, until: datetime | None,
-              camera_id: str | None) -> Iterator[Record]:
-    """The corrected reads with an image, oldest correction first (the index on camera and corrected_at)."""
+              camera_id: str | None, *, scope: Scope = EVERYWHERE) -> Iterator[Record]:
+    """The corrected reads with an image, oldest correction first (the index on camera and corrected_at);
+    only those of the cameras `scope` sees."""
     query = select(Record).where(Record.corrected_at.is_not(None), Record.image_path.is_not(None))
+    query = scoped(query, Record.camera_id, scope)
     if since is not None:
         query = query.where(Record.corrected_at >= since)
     if until is not None:

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from ..records import CSV_COLUMNS as PAGE_CSV_COLUMNS
 from ..records import RecordFilter, export_csv
+from ..sites import EVERYWHERE, Scope
 
 # The API's columns in the order they were published (the page's export puts event_id last); the page's
 # columns added since (province_code, plate_format) follow, so a program reading by position still works.
@@ -15,6 +16,7 @@ PUBLISHED_COLUMNS = ("id", "captured_at", "received_at", "camera_id", "plate_num
 CSV_COLUMNS = PUBLISHED_COLUMNS + tuple(c for c in PAGE_CSV_COLUMNS if c not in PUBLISHED_COLUMNS)
 
 
-def records_csv(session: Session, criteria: RecordFilter) -> Iterator[str]:
-    """Yield the CSV of the matching records, header first, newest first, times in UTC."""
-    return export_csv(session, criteria, "UTC", columns=CSV_COLUMNS, bom=False)
+def records_csv(session: Session, criteria: RecordFilter, *, scope: Scope = EVERYWHERE) -> Iterator[str]:
+    """Yield the CSV of the matching records (of the cameras `scope` sees), header first, newest first,
+    times in UTC."""
+    return export_csv(session, criteria, "UTC", columns=CSV_COLUMNS, bom=False, scope=scope)

@@ -8,6 +8,7 @@ from marshmallow import validate
 from ..extensions import db
 from ..models import MATCH_MODES, utcnow
 from ..plate_history import MAX_PER_PAGE, PER_PAGE, ROUTE_LIMIT, plate_from_path, plate_history
+from ..sites import current_scope
 from . import bp
 from .schemas import KnownShown
 
@@ -134,7 +135,8 @@ class PlateHistory(ma.Schema):
 @login_required
 @bp.arguments(PlateArgs, location="query", as_kwargs=True)
 @bp.response(200, PlateHistory)
-@bp.doc(tags=["plates"], responses={404: {"description": "never read (or not a plate)"}})
+@bp.doc(tags=["plates"], responses={404: {
+    "description": "never read (or not a plate), or read only at cameras of sites the caller does not see"}})
 def get_plate(plate: str, per_page: int, before_id: int | None = None):
     """A plate's history: counts, cameras, the lists naming it, corrections, sightings and route.
 
@@ -145,7 +147,8 @@ def get_plate(plate: str, per_page: int, before_id: int | None = None):
     normalized = plate_from_path(plate)
     if normalized is None:
         abort(404, "not a plate")
-    history = plate_history(db.session, normalized, utcnow(), before_id=before_id, per_page=per_page)
+    history = plate_history(db.session, normalized, utcnow(), before_id=before_id, per_page=per_page,
+                            scope=current_scope())
     if history is None:
         abort(404, f"no reads of {normalized}")
     return jsonify(history.as_json())

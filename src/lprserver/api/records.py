@@ -1,6 +1,7 @@
 """Records: list, read, export, images (ingest over HTTP is in ingest.py)."""
 
 import mimetypes
+from dataclasses import replace
 from datetime import datetime
 from urllib.parse import quote
 
@@ -13,7 +14,15 @@ from ..images import FilesystemImageStore
 from ..known import known_for
 from ..models import Camera, Record, utcnow
 from ..plates import province_by_code
-from ..records import RecordFilter, camera_names, count_records, find_records, search_plate
+from ..records import (
+    RecordFilter,
+    camera_names,
+    count_records,
+    find_records,
+    search_plate,
+    visible_record,
+)
+from ..sites import current_scope
 from ..times import to_utc
 from ..wire import record_json
 from . import bp
@@ -63,8 +72,14 @@ def list_records(page: int, per_page: int, before_id: int | None = None, **filte
     "estimate" for an unfiltered list of a large table.
     """
     criteria = record_filter(filters)
-    rows = find_records(db.session, criteria, page, per_page, before_id=before_id)
-    names = camera_names(db.session)
+    scope = current_scope()
+    if replace(criteria, since_id=None) != RecordFilter() and page == 1 and before_id is None:
+        # A filtered listing is a search (SPEC §15 "Audit"): its first page is audited, as the page's is.
+        audit(db.session, "records.search", user=current_user._get_current_object(),
+              detail=criteria.as_audit(), ip=request.remote_addr)
+        db.session.commit()
+    rows = find_records(db.session, criteria, page, per_page, before_id=before_id, scope=scope)
+    names = camera_names(db.session, scope=scope)
     more = len(rows) == per_page and criteria.since_id is None
     known = known_for(db.session, [(r.plate_normalized, r.province_code) for r in rows], utcnow())
     return jsonify({
@@ -72,7 +87,7 @@ def list_records(page: int, per_page: int, before_id: int | None = None, **filte
                     for r in rows],
         "page": page,
         "per_page": per_page,
-        **count_records(db.session, criteria).as_json(),
+        **count_records(db.session, criteria, scope=scope).as_json(),
         "next_before_id": rows[-1].id if more else None,
     })
 
@@ -86,12 +101,13 @@ def list_records(page: int, per_page: int, before_id: int | None = None, **filte
 def export_records(**filters):
     """Export the records that match the filters as CSV."""
     criteria = record_filter(filters)
+    scope = current_scope()
     audit(db.session, "records.export", user=current_user._get_current_object(),
           detail={k: str(v) for k, v in filters.items()}, ip=request.remote_addr)
     db.session.commit()
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     return Response(
-        stream_with_context(records_csv(db.session, criteria)),
+        stream_with_context(records_csv(db.session, criteria, scope=scope)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="records-{stamp}.csv"'},
     )
@@ -103,7 +119,7 @@ def export_records(**filters):
 @bp.doc(tags=["records"])
 def get_record(record_id: int):
     """Return one record."""
-    record = db.get_or_404(Record, record_id)
+    record = record_or_404(record_id)
     camera = db.session.get(Camera, record.camera_id)
     known = known_for(db.session, [(record.plate_normalized, record.province_code)], utcnow())
     return jsonify(record_json(record, camera.name if camera else None,
@@ -119,8 +135,10 @@ IMAGE_DOC = {200: {"description": "the image, in the format the camera sent (JPE
 @login_required
 @bp.doc(tags=["records"], responses=IMAGE_DOC)
 def record_image(record_id: int):
-    """Return the record's full image."""
-    return send_stored(db.get_or_404(Record, record_id).image_path)
+    """Return the record's full image (each view is in the audit log)."""
+    record = record_or_404(record_id)
+    audit_image_view(record, request.remote_addr)
+    return send_stored(record.image_path)
 
 
 @bp.get("/records/<id:record_id>/thumbnail")
@@ -128,7 +146,22 @@ def record_image(record_id: int):
 @bp.doc(tags=["records"], responses={200: {**IMAGE_DOC[200], "description": "the thumbnail"}})
 def record_thumbnail(record_id: int):
     """Return the record's thumbnail."""
-    return send_stored(db.get_or_404(Record, record_id).thumbnail_path)
+    return send_stored(record_or_404(record_id).thumbnail_path)
+
+
+def record_or_404(record_id: int) -> Record:
+    """The record if the caller's sites see it; 404 (the same answer as a missing record) otherwise."""
+    record = visible_record(db.session, record_id, current_scope())
+    if record is None:
+        abort(404)
+    return record
+
+
+def audit_image_view(record: Record, ip: str | None) -> None:
+    """Note a view of a read's full image (SPEC §15 "Audit"); thumbnails are not noted. Commits."""
+    user = current_user._get_current_object() if current_user.is_authenticated else None
+    audit(db.session, "record.image", user=user, target=f"record:{record.id}", ip=ip)
+    db.session.commit()
 
 
 def send_stored(rel_path: str | None):

@@ -8,9 +8,10 @@ from flask_login import current_user, login_required
 from ..auth import require_role
 from ..extensions import db
 from ..known import known_for
-from ..models import Record, utcnow
-from ..records import camera_names
+from ..models import utcnow
+from ..records import camera_names, visible_record
 from ..review import ReviewError, confirm_record, pending_count, pending_page, reasons_for
+from ..sites import current_scope
 from ..url_ids import MAX_ROW_ID
 from ..wire import record_json
 from . import bp
@@ -66,16 +67,17 @@ class ReviewPage(ma.Schema):
 @bp.doc(tags=["review"])
 def list_review(per_page: int, after_id: int | None = None):
     """The reads waiting for review, oldest first, each with why it waits."""
-    records = pending_page(db.session, after_id, per_page)
+    scope = current_scope()
+    records = pending_page(db.session, after_id, per_page, scope=scope)
     reasons = reasons_for(db.session, records, float(current_app.config["REVIEW_CONFIDENCE"]))
-    names = camera_names(db.session)
+    names = camera_names(db.session, scope=scope)
     known = known_for(db.session, [(r.plate_normalized, r.province_code) for r in records], utcnow())
     return jsonify({
         "items": [{"record": record_json(r, names.get(r.camera_id), known.get((r.plate_normalized,
                                                                                r.province_code))),
                    "reasons": reasons[r.id]} for r in records],
         "per_page": per_page,
-        "total": pending_count(db.session),
+        "total": pending_count(db.session, scope=scope),
         "next_after_id": records[-1].id if len(records) == per_page else None,
     })
 
@@ -90,7 +92,8 @@ def list_review(per_page: int, after_id: int | None = None):
 def confirm(record_id: int):
     """Confirm a waiting read as the camera sent it (operators and admins)."""
     try:
-        record = confirm_record(db.session, db.session.get(Record, record_id),
+        # a read of another site is "no such read" (SPEC §15 "Sites")
+        record = confirm_record(db.session, visible_record(db.session, record_id, current_scope()),
                                 current_user._get_current_object(), utcnow(), ip=request.remote_addr)
     except ReviewError as exc:
         db.session.rollback()

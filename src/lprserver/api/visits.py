@@ -9,6 +9,7 @@ from ..extensions import db
 from ..models import utcnow
 from ..plates import parse_plate
 from ..records import camera_names
+from ..sites import current_scope
 from ..times import in_years, to_utc
 from ..visit_list import VisitFilter, count_visits, find_visits, max_stays, visit_json
 from . import bp
@@ -105,9 +106,10 @@ def list_visits(page: int, per_page: int, before_id: int | None = None, time_fro
     )
     if criteria.since and criteria.until and criteria.until <= criteria.since:
         return error_response(400, "validation_error", "to: must be after from", "to")
-    visits = find_visits(db.session, criteria, page, per_page, before_id)
-    total, kind = count_visits(db.session, criteria)
-    names, limits = camera_names(db.session), max_stays(db.session)
+    scope = current_scope()
+    visits = find_visits(db.session, criteria, page, per_page, before_id, scope=scope)
+    total, kind = count_visits(db.session, criteria, scope=scope)
+    names, limits = camera_names(db.session, scope=scope), max_stays(db.session)
     return jsonify({
         "visits": [visit_json(v, now, names, limits) for v in visits],
         "page": page, "per_page": per_page, "total": total, "total_kind": kind,

@@ -1,9 +1,10 @@
-"""The cameras page: state, last seen, reads today, corrected reads, latest health, gate settings;
-admins create cameras, operators and admins set a camera's role and allow_group."""
+"""The cameras page: state, last seen, reads today, corrected reads, latest health, gate settings, site;
+admins create cameras and set a camera's site, operators and admins set a camera's role and allow_group.
+A site-limited user sees the cameras of their sites only (SPEC §15 "Sites")."""
 
 import re
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from ..camera_gates import RANGES, GateInputError, correction_counts, update_cam
 from ..cameras import CAMERA_ID_PATTERN, create_camera
 from ..extensions import db
 from ..models import CAMERA_ROLES, Camera, KnownGroup, utcnow
+from ..sites import SITE_MAX_CHARS, current_scope
 from ..statistics import reads_today
 from . import bp, client_ip
 
@@ -36,6 +38,9 @@ def _gate_error(exc: GateInputError) -> str:
         return _("give both latitude and longitude, or neither")
     if field == "role":
         return _("role must be one of %(roles)s", roles=", ".join(CAMERA_ROLES))
+    if field == "site":
+        return _("Site: 1-%(max)s characters, without commas, tabs or line breaks; empty for none",
+                 max=SITE_MAX_CHARS)
     if field == "allow_group" and message.startswith("no such group"):
         group = (request.form.get("allow_group") or "")[:64]
         return _("no such group: %(group)s (add a known plate of that group on /known first)",
@@ -43,13 +48,30 @@ def _gate_error(exc: GateInputError) -> str:
     return message
 
 
+def _camera_or_404(camera_id: str) -> Camera:
+    """The camera if the user's sites see it; 404, as for a missing camera, otherwise."""
+    camera = db.session.get(Camera, camera_id)
+    if not current_scope().sees_camera(camera):
+        abort(404)
+    return camera
+
+
 def _render(status: int = 200, **context):
-    cameras = db.session.scalars(select(Camera).order_by(Camera.id)).all()
+    scope = current_scope()
+    query = select(Camera).order_by(Camera.id)
+    if scope.limited:
+        query = query.where(scope.sites_clause(Camera.site))
+    cameras = db.session.scalars(query).all()
+    sites = db.session.scalars(select(Camera.site).where(Camera.site.is_not(None)).distinct()
+                               .order_by(Camera.site)).all()
+    if scope.limited:
+        sites = scope.as_list()
     today = reads_today(db.session, utcnow(), current_app.config["TIMEZONE"])
     groups = db.session.scalars(select(KnownGroup.name).order_by(KnownGroup.name)).all()
     return render_template("cameras.html", cameras=cameras, today=today, roles=CAMERA_ROLES, groups=groups,
                            camera_role_labels=camera_role_labels(),
-                           corrected=correction_counts(db.session), **context), status
+                           corrected=correction_counts(db.session), sites=sites,
+                           site_max=SITE_MAX_CHARS, **context), status
 
 
 @bp.get("/cameras")
@@ -82,7 +104,7 @@ def camera_create():
 @require_role("admin", "operator")
 def camera_gate(camera_id: str):
     """Set a camera's role and allow_group (SPEC §10 "Gates")."""
-    camera = db.get_or_404(Camera, camera_id)
+    camera = _camera_or_404(camera_id)
     changes = {"role": request.form.get("role", ""), "allow_group": request.form.get("allow_group")}
     try:
         update_camera(db.session, current_user, client_ip(), camera, changes)
@@ -103,7 +125,7 @@ def camera_gate(camera_id: str):
 @require_role("admin", "operator")
 def camera_place(camera_id: str):
     """Set or clear a camera's coordinates, for the map (SPEC §12 "Map"): both or neither."""
-    camera = db.get_or_404(Camera, camera_id)
+    camera = _camera_or_404(camera_id)
     changes = {name: (request.form.get(name) or "").strip() or None for name in ("latitude", "longitude")}
     try:
         update_camera(db.session, current_user, client_ip(), camera, changes)
@@ -117,4 +139,29 @@ def camera_place(camera_id: str):
                 place=f"{camera.latitude}, {camera.longitude}"), "success")
     else:
         flash(_("Camera %(camera)s taken off the map (no coordinates)", camera=name), "success")
+    return redirect(url_for("web.cameras"))
+
+
+@bp.post("/cameras/<camera:camera_id>/site")
+@require_role("admin")
+def camera_site(camera_id: str):
+    """Set or clear a camera's site (SPEC §15 "Sites"); a site-limited admin gives one of their sites."""
+    camera = _camera_or_404(camera_id)
+    value = request.form.get("site") or ""
+    scope = current_scope()
+    try:
+        update_camera(db.session, current_user, client_ip(), camera, {"site": value})
+        if scope.limited and not scope.sees_site(camera.site):
+            raise GateInputError("site", "not one of your sites")
+    except GateInputError as exc:
+        db.session.rollback()
+        message = _gate_error(exc) if str(exc) != "not one of your sites" else \
+            _("Site: one of your sites (%(sites)s)", sites=", ".join(scope.as_list() or []))
+        return _render(400, site_error=message, site_camera=camera_id)
+    db.session.commit()
+    name = camera.name or camera.id
+    if camera.site:
+        flash(_("Camera %(camera)s is now at site %(site)s", camera=name, site=camera.site), "success")
+    else:
+        flash(_("Camera %(camera)s belongs to no site", camera=name), "success")
     return redirect(url_for("web.cameras"))

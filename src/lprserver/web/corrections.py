@@ -1,14 +1,16 @@
 """The record page's correction form (SPEC §10 "Corrections"): operators and admins type the plate a
 camera got wrong."""
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..auth import require_role
 from ..corrections import CorrectionError, correct_record
 from ..extensions import db
-from ..models import Record, utcnow
+from ..models import utcnow
+from ..records import visible_record
+from ..sites import current_scope
 from . import bp, client_ip
 from .form_errors import CORRECTION, translated
 from .live import publish
@@ -19,7 +21,9 @@ from .records import record as record_page
 @require_role("admin", "operator")
 def correct(record_id: int):
     """Correct the read; a refused plate or province comes back on the record page, under its field."""
-    item = db.get_or_404(Record, record_id)
+    item = visible_record(db.session, record_id, current_scope())
+    if item is None:  # a read of another site answers as a missing one (SPEC §15 "Sites")
+        abort(404)
     plate = request.form.get("plate_corrected", "")
     province = request.form.get("province", "")
     try:  # no province chosen: the one the plate text names, else the read keeps its own

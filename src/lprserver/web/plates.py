@@ -8,6 +8,7 @@ from flask_login import login_required
 from ..extensions import db
 from ..models import utcnow
 from ..plate_history import PER_PAGE, plate_from_path, plate_history
+from ..sites import current_scope
 from ..url_ids import row_id
 from . import bp
 from .labels import CATEGORY_LABELS, MATCH_LABELS
@@ -22,7 +23,8 @@ def plate(plate: str):
     if normalized is None:
         abort(404)
     before_id = request.args.get("before_id", type=row_id)
-    history = plate_history(db.session, normalized, utcnow(), before_id=before_id, per_page=PER_PAGE)
+    history = plate_history(db.session, normalized, utcnow(), before_id=before_id, per_page=PER_PAGE,
+                            scope=current_scope())
     if history is None:
         return render_template("plate.html", plate=normalized, history=None), 404
     return render_template("plate.html", plate=normalized, history=history, before_id=before_id,

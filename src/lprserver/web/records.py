@@ -20,7 +20,9 @@ from ..records import (
     export_csv,
     page_records,
     similar_patterns,
+    visible_record,
 )
+from ..sites import current_scope
 from ..url_ids import row_id
 from . import bp, client_ip
 from .form_errors import RECORD_FILTER, translated
@@ -66,15 +68,16 @@ def _filter() -> tuple[RecordFilter, FilterError | None]:
 def records():
     f, error = _filter()
     before, after = request.args.get("before", type=row_id), request.args.get("after", type=row_id)
-    page = page_records(db.session, f, PER_PAGE, before=before, after=after)
+    scope = current_scope()
+    page = page_records(db.session, f, PER_PAGE, before=before, after=after, scope=scope)
     if f.plate and before is None and after is None:
         audit(db.session, "records.search", current_user, detail=f.as_audit(), ip=client_ip())
         db.session.commit()
     last_id = db.session.scalar(select(func.max(Record.id))) or 0
     return render_template(
         "records.html", page=page, f=f, error=error and translated(str(error), RECORD_FILTER, error.field),
-        total=count_records(db.session, f),
-        args=f.query_args(current_app.config["TIMEZONE"]), names=camera_names(db.session),
+        total=count_records(db.session, f, scope=scope),
+        args=f.query_args(current_app.config["TIMEZONE"]), names=camera_names(db.session, scope=scope),
         provinces=province_choices(), similar=similar_patterns(f.plate) if f.plate_mode == "similar" else [],
         page_number=min(max(request.args.get("p", 1, type=int), 1), 10**9), last_id=last_id,
         known=known_for(db.session, [(r.plate_normalized, r.province_code) for r in page.records], utcnow()),
@@ -89,7 +92,7 @@ def export():
         abort(400, str(error))
     audit(db.session, "records.export", current_user, detail=f.as_audit(), ip=client_ip())
     db.session.commit()
-    body = export_csv(db.session, f, current_app.config["TIMEZONE"])
+    body = export_csv(db.session, f, current_app.config["TIMEZONE"], scope=current_scope())
     return Response(stream_with_context(body), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=lpr-records.csv"})
 
@@ -98,7 +101,9 @@ def export():
 @login_required
 def record(record_id: int, correction: dict | None = None):
     """One read; `correction` is the correction form sent back with its error (web/corrections.py)."""
-    item = db.get_or_404(Record, record_id)
+    item = visible_record(db.session, record_id, current_scope())
+    if item is None:  # a read of another site answers as a missing one (SPEC §15 "Sites")
+        abort(404)
     camera = db.session.get(Camera, item.camera_id)
     hits = db.session.execute(
         select(BlacklistDetection, User.username).options(joinedload(BlacklistDetection.entry))

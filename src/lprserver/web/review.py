@@ -10,6 +10,7 @@ from flask_login import current_user
 from ..auth import require_role
 from ..extensions import db
 from ..review import COUNT_CAP, pending_count
+from ..sites import current_scope
 from . import bp
 from .records import province_choices
 
@@ -17,7 +18,8 @@ from .records import province_choices
 @bp.get("/review")
 @require_role("admin", "operator")
 def review():
-    return render_template("review.html", waiting=pending_count(db.session), provinces=province_choices(),
+    return render_template("review.html", waiting=pending_count(db.session, scope=current_scope()),
+                           provinces=province_choices(),
                            threshold=current_app.config["REVIEW_CONFIDENCE"])
 
 
@@ -28,7 +30,7 @@ def review_waiting() -> dict:
         return {}
 
     def count() -> str:
-        waiting = pending_count(db.session, COUNT_CAP)
+        waiting = pending_count(db.session, COUNT_CAP, scope=current_scope())
         return f"{COUNT_CAP - 1}+" if waiting >= COUNT_CAP else str(waiting)
 
     return {"review_waiting": count}

@@ -10,6 +10,7 @@ from flask_login import login_required
 from ..extensions import db
 from ..models import utcnow
 from ..records import camera_names
+from ..sites import current_scope
 from ..visit_list import closed_between, day_summary, is_overstay, max_stays, on_site
 from ..visits import stay_seconds
 from . import bp
@@ -55,12 +56,14 @@ def visits():
     start = datetime.combine(day, datetime.min.time(), tz)
     end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
     page_number = min(max(request.args.get("p", 1, type=int), 1), 10**6)
-    limits, names = max_stays(db.session), camera_names(db.session)
+    scope = current_scope()
+    limits, names = max_stays(db.session), camera_names(db.session, scope=scope)
     here = [(v, stay_seconds(v, now), is_overstay(v, now, limits))
-            for v in on_site(db.session, ON_SITE_LIMIT)]
+            for v in on_site(db.session, ON_SITE_LIMIT, scope=scope)]
     closed = [(v, stay_seconds(v, now), is_overstay(v, now, limits))
-              for v in closed_between(db.session, start, end, PER_PAGE + 1, (page_number - 1) * PER_PAGE)]
-    summary = day_summary(db.session, start, end)
+              for v in closed_between(db.session, start, end, PER_PAGE + 1, (page_number - 1) * PER_PAGE,
+                                      scope=scope)]
+    summary = day_summary(db.session, start, end, scope=scope)
     return render_template(
         "visits.html", on_site_rows=here, closed=closed[:PER_PAGE], more=len(closed) > PER_PAGE,
         page_number=page_number, summary=summary, day=day, today=today, error=error, names=names,
