@@ -1,5 +1,9 @@
 """Listing and acknowledging alerts (SPEC §11) for `GET /api/alerts`, its acknowledge path, the pop-up's
-acknowledge button and `/live/missed`. Callers commit, then publish the live events returned."""
+acknowledge button and `/live/missed`. Callers commit, then publish the live events returned.
+
+Sites (SPEC §15): an alert belongs to its camera (`camera_id`: the read's camera, an overstay's entry
+camera, the silent camera); a user limited to sites lists, reads and acknowledges only the alerts of
+their sites' cameras (`scope`), and one of another site is not found."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from .audit import audit
 from .blacklist import acknowledge_detection
-from .models import Alert, AlertAttempt, AlertDelivery, BlacklistDetection, Record, User
+from .models import Alert, AlertAttempt, AlertDelivery, BlacklistDetection, Camera, Record, User
 from .records import camera_names
+from .sites import EVERYWHERE, Scope
 from .wire import alert_event, alert_json, record_json
 
 TRIGGERS = ("blacklist", "not_on_list", "overstay", "camera_offline")
@@ -26,8 +31,10 @@ class AlertFilter:
     acknowledged: bool | None = None
 
 
-def alerts_query(f: AlertFilter) -> Select:
+def alerts_query(f: AlertFilter, scope: Scope = EVERYWHERE) -> Select:
     query = select(Alert)
+    if scope.limited:
+        query = query.where(scope.cameras_clause(Alert.camera_id))
     if f.trigger:
         query = query.where(Alert.trigger == f.trigger)
     if f.camera_id:
@@ -38,16 +45,39 @@ def alerts_query(f: AlertFilter) -> Select:
     return query
 
 
-def find_alerts(session: Session, f: AlertFilter, page: int, per_page: int) -> list[Alert]:
+def find_alerts(session: Session, f: AlertFilter, page: int, per_page: int, *,
+                scope: Scope = EVERYWHERE) -> list[Alert]:
     """Alerts newest first (ids grow with time; `ix_alerts_trigger_id` serves a trigger's)."""
-    return list(session.scalars(alerts_query(f).order_by(Alert.id.desc())
+    return list(session.scalars(alerts_query(f, scope).order_by(Alert.id.desc())
                                 .limit(per_page).offset((page - 1) * per_page)))
 
 
-def count_alerts(session: Session, f: AlertFilter) -> tuple[int, str]:
-    capped = alerts_query(f).with_only_columns(Alert.id).limit(COUNT_LIMIT + 1).subquery()
+def count_alerts(session: Session, f: AlertFilter, *, scope: Scope = EVERYWHERE) -> tuple[int, str]:
+    capped = alerts_query(f, scope).with_only_columns(Alert.id).limit(COUNT_LIMIT + 1).subquery()
     total = session.scalar(select(func.count()).select_from(capped)) or 0
     return (COUNT_LIMIT, "at_least") if total > COUNT_LIMIT else (total, "exact")
+
+
+def visible_alert(session: Session, alert_id: int, scope: Scope = EVERYWHERE) -> Alert | None:
+    """The alert, or None when there is none or it is of a camera outside `scope`."""
+    alert = session.get(Alert, alert_id)
+    if alert is None or (scope.limited and not scope.sees_site(_camera_site(session, alert.camera_id))):
+        return None
+    return alert
+
+
+def visible_alerts(session: Session, ids: set[int], scope: Scope = EVERYWHERE) -> list[Alert]:
+    """The alerts of these ids that `scope` sees (others are left out, as if missing)."""
+    query = select(Alert).where(Alert.id.in_(ids))
+    if scope.limited:
+        query = query.where(scope.cameras_clause(Alert.camera_id))
+    return list(session.scalars(query))
+
+
+def _camera_site(session: Session, camera_id: str | None) -> str | None:
+    if camera_id is None:
+        return None
+    return session.scalar(select(Camera.site).where(Camera.id == camera_id))
 
 
 def usernames(session: Session, alerts: list[Alert]) -> dict[int, str]:
@@ -79,11 +109,13 @@ def alert_deliveries(session: Session, alert_id: int) -> dict[str, list[dict[str
     }
 
 
-def pending_alert_events(session: Session, limit: int = 20) -> list[dict[str, Any]]:
+def pending_alert_events(session: Session, limit: int = 20, *,
+                         scope: Scope = EVERYWHERE) -> list[dict[str, Any]]:
     """The `alert` events of the newest unacknowledged alerts other than blacklist hits, oldest first,
     for a page that (re)connects."""
     alerts = list(session.scalars(
-        select(Alert).where(Alert.trigger.in_(CARD_TRIGGERS), Alert.acknowledged_at.is_(None))
+        select(Alert).where(Alert.trigger.in_(CARD_TRIGGERS), Alert.acknowledged_at.is_(None),
+                            scope.cameras_clause(Alert.camera_id))
         .order_by(Alert.id.desc()).limit(limit)))
     ids = [a.record_id for a in alerts if a.record_id is not None]
     records = {r.id: r for r in session.scalars(select(Record).where(Record.id.in_(ids)))} if ids else {}
@@ -117,11 +149,12 @@ def acknowledge_alerts(session: Session, alerts: list[Alert], user: User, now: d
         by = session.get(User, alert.acknowledged_by).username if alert.acknowledged_by else None
         if detection is not None:
             events.append(("blacklist_ack", {
-                "detection_id": detection.id, "alert_id": alert.id,
+                "detection_id": detection.id, "alert_id": alert.id, "camera_id": alert.camera_id,
                 "acknowledged_at": detection.acknowledged_at.isoformat(),
                 "acknowledged_by": detection.acknowledged_by, "by": by}))
         else:
             events.append(("alert_ack", {"alert_id": alert.id, "trigger": alert.trigger,
+                                         "camera_id": alert.camera_id,
                                          "acknowledged_at": alert.acknowledged_at.isoformat(),
                                          "acknowledged_by": alert.acknowledged_by, "by": by}))
     return events

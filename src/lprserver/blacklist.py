@@ -114,14 +114,19 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def blacklist_statistics(session: Session, since: datetime) -> dict[str, Any]:
-    """Count entries and hits: totals, per category, since a moment, unacknowledged, top plates."""
+def blacklist_statistics(session: Session, since: datetime, *, scope=None) -> dict[str, Any]:
+    """Count entries and hits: totals, per category, since a moment, unacknowledged, top plates. The
+    entries are global; the hits only those of reads at the cameras `scope` sees (SPEC §15)."""
+    from .sites import EVERYWHERE
+    from .statistics import hits_clause
+
+    in_scope = hits_clause(scope or EVERYWHERE)
     by_category = dict(session.execute(
         select(BlacklistEntry.category, func.count()).group_by(BlacklistEntry.category)).all())
-    hits = select(func.count()).select_from(BlacklistDetection)
+    hits = select(func.count()).select_from(BlacklistDetection).where(in_scope)
     top = session.execute(
         select(BlacklistEntry.id, BlacklistEntry.license_plate_text, func.count(BlacklistDetection.id))
-        .join(BlacklistDetection, BlacklistDetection.entry_id == BlacklistEntry.id)
+        .join(BlacklistDetection, BlacklistDetection.entry_id == BlacklistEntry.id).where(in_scope)
         .group_by(BlacklistEntry.id, BlacklistEntry.license_plate_text)
         .order_by(func.count(BlacklistDetection.id).desc(), BlacklistEntry.id).limit(10)
     ).all()

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from .report_pdf import PDF_TYPE, report_pdf
 from .report_xlsx import XLSX_TYPE, report_xlsx
 from .reports import Period, check_camera, parse_period, summary
+from .sites import EVERYWHERE, Scope
 
 KINDS = {"xlsx": XLSX_TYPE, "pdf": PDF_TYPE}
 
@@ -43,8 +44,9 @@ def make_file(report: dict[str, Any], kind: str, config, period: Period) -> Repo
 
 
 def report_file(session: Session, config, kind: str, time_from: str | None, time_to: str | None,
-                camera_id: str | None, now: datetime) -> ReportFile:
-    """Check the parameters (ReportError), count, and render; the caller audits and commits."""
+                camera_id: str | None, now: datetime, *, scope: Scope = EVERYWHERE) -> ReportFile:
+    """Check the parameters (ReportError), count (the cameras of `scope`), and render; the caller audits
+    and commits."""
     period = parse_period(time_from, time_to, config["TIMEZONE"], now)
-    camera = check_camera(session, camera_id)
-    return make_file(summary(session, period, camera, now), kind, config, period)
+    camera = check_camera(session, camera_id, scope)
+    return make_file(summary(session, period, camera, now, scope=scope), kind, config, period)

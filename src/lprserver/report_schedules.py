@@ -27,9 +27,10 @@ from .channel_config import channel_settings
 from .channels import EMAIL_RE, ChannelError, ChannelSettings
 from .channels.email import connect, parse_smtp_url
 from .extensions import db
-from .models import REPORT_FREQUENCIES, ReportSchedule, utcnow
+from .models import REPORT_FREQUENCIES, ReportSchedule, User, utcnow
 from .report_files import make_file
 from .reports import Period, labels, period_text, summary
+from .sites import EVERYWHERE, Scope, scope_of
 
 log = logging.getLogger("lprserver.reports")
 LANGUAGES = ("th", "en")
@@ -71,8 +72,9 @@ def parse_recipients(text: str) -> list[str]:
     return list(dict.fromkeys(a.strip() for a in found))
 
 
-def check_schedule(session: Session, form: dict[str, str]) -> ScheduleIn:
-    """Validate the schedule form (frequency, recipients, language, camera_id); ScheduleError."""
+def check_schedule(session: Session, form: dict[str, str], scope: Scope = EVERYWHERE) -> ScheduleIn:
+    """Validate the schedule form (frequency, recipients, language, camera_id: one `scope` sees);
+    ScheduleError."""
     from .reports import ReportError, check_camera
 
     frequency = (form.get("frequency") or "").strip()
@@ -83,7 +85,7 @@ def check_schedule(session: Session, form: dict[str, str]) -> ScheduleIn:
     if language not in LANGUAGES:
         raise ScheduleError("language", _("choose Thai or English"))
     try:
-        camera = check_camera(session, form.get("camera_id"))
+        camera = check_camera(session, form.get("camera_id"), scope)
     except ReportError as exc:
         raise ScheduleError("camera_id", exc.message) from None
     return ScheduleIn(frequency, recipients, language, camera)
@@ -144,6 +146,14 @@ def due_schedules(session: Session, now: datetime, timezone: str) -> list[tuple[
     return due
 
 
+def schedule_scope(session: Session, schedule: ReportSchedule) -> Scope:
+    """The cameras a schedule reports on (SPEC §15): those of the sites of the admin who made it, when they
+    are limited to sites (as they are now); every camera for an unlimited admin's schedule, or one whose
+    maker is gone."""
+    maker = session.get(User, schedule.created_by) if schedule.created_by is not None else None
+    return scope_of(maker)
+
+
 def build_mail(session: Session, schedule: ReportSchedule, first: date, last: date, config,
                channels: ChannelSettings, now: datetime) -> EmailMessage:
     """The e-mail of one schedule's period in its language: the totals in the text, both files attached."""
@@ -151,7 +161,7 @@ def build_mail(session: Session, schedule: ReportSchedule, first: date, last: da
     period = Period(datetime.combine(first, time(), zone).astimezone(ZoneInfo("UTC")),
                     datetime.combine(last + timedelta(days=1), time(), zone).astimezone(ZoneInfo("UTC")),
                     config["TIMEZONE"])
-    report = summary(session, period, schedule.camera_id, now)
+    report = summary(session, period, schedule.camera_id, now, scope=schedule_scope(session, schedule))
     with force_locale(schedule.language):
         text = labels()
         files = [make_file(report, kind, config, period) for kind in ("xlsx", "pdf")]

@@ -4,6 +4,11 @@ acknowledgements, alerts, visits; in total, per camera and per day (days in TIME
 
 A period is `from`/`to` as people give them: dates (`2026-12-01`: whole days in TIMEZONE, `to`
 included) or ISO 8601 times (`to` excluded). Read-only services: callers own the session.
+
+Sites (SPEC §15): a report for a user limited to sites (`scope`) covers the cameras of those sites only:
+reads, plates, hits, alerts (by the alert's camera) and visits (by the entry's or the exit's camera); a
+camera of another site is refused as unknown. Its unique plates are counted from lpr_records (the
+pre-aggregated days count all cameras together).
 """
 
 from dataclasses import dataclass
@@ -27,6 +32,7 @@ from .models import (
     Record,
     Visit,
 )
+from .sites import EVERYWHERE, Scope
 from .times import YEARS
 
 MAX_DAYS = 366  # a leap year; a longer report is refused (400)
@@ -114,12 +120,18 @@ def parse_period(from_text: str | None, to_text: str | None, timezone: str, now:
     return Period(start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC")), timezone)
 
 
-def check_camera(session: Session, camera_id: str | None) -> str | None:
-    """The camera filter, or None for all cameras; ReportError for a camera that does not exist."""
+def check_camera(session: Session, camera_id: str | None, scope: Scope = EVERYWHERE) -> str | None:
+    """The camera filter, or None for all cameras; ReportError for a camera that does not exist (or is
+    of a site outside `scope`)."""
     camera_id = (camera_id or "").strip() or None
-    if camera_id is not None and (len(camera_id) > 64 or session.get(Camera, camera_id) is None):
+    if camera_id is not None and (len(camera_id) > 64 or not _seen(session, camera_id, scope)):
         raise ReportError("camera_id", _("there is no camera '%(camera)s'", camera=camera_id[:64]))
     return camera_id
+
+
+def _seen(session: Session, camera_id: str, scope: Scope) -> bool:
+    camera = session.get(Camera, camera_id)
+    return camera is not None and scope.sees_camera(camera)
 
 
 # --- counting --------------------------------------------------------------------------------------
@@ -144,14 +156,16 @@ def _in(column, period: Period):
     return (column >= period.start) & (column < period.end)
 
 
-def read_counts(session: Session, period: Period, camera_id: str | None) -> dict[str, Any]:
+def read_counts(session: Session, period: Period, camera_id: str | None,
+                scope: Scope = EVERYWHERE) -> dict[str, Any]:
     """Reads and unique plates by (day, camera), by day, by camera and in all. Reads and the days'
     unique plates come from the analytics' pre-aggregated counts (analytics_counts.py) when the period's
     days are whole UTC hours; the rest from lpr_records."""
-    counted = raw_read_counts(session, period, camera_id, days=not _counted_days(period, camera_id))
+    counted_days = _counted_days(period, camera_id) and not scope.limited
+    counted = raw_read_counts(session, period, camera_id, days=not counted_days, scope=scope)
     if _on_hours(period):
-        counted["reads"] = hourly_reads(session, period, camera_id)
-    if _counted_days(period, camera_id):
+        counted["reads"] = hourly_reads(session, period, camera_id, scope)
+    if counted_days:
         counted["day_plates"] = dict(session.execute(
             select(AnalyticsDay.day, AnalyticsDay.unique_plates)
             .where(AnalyticsDay.day >= period.first_day, AnalyticsDay.day <= period.last_day)).all())
@@ -172,11 +186,13 @@ def _counted_days(period: Period, camera_id: str | None) -> bool:
     return camera_id is None and all(t.astimezone(zone).time() == time() for t in (period.start, period.end))
 
 
-def hourly_reads(session: Session, period: Period, camera_id: str | None) -> dict[tuple, int]:
+def hourly_reads(session: Session, period: Period, camera_id: str | None,
+                 scope: Scope = EVERYWHERE) -> dict[tuple, int]:
     """Reads by (local day, camera) summed from analytics_hours."""
     first, last = hour_of(period.start), hour_of(period.end)
     query = (select(AnalyticsHour.hour, AnalyticsHour.camera_id, AnalyticsHour.reads)
-             .where(AnalyticsHour.hour >= first, AnalyticsHour.hour < last))
+             .where(AnalyticsHour.hour >= first, AnalyticsHour.hour < last,
+                    scope.cameras_clause(AnalyticsHour.camera_id)))
     if camera_id:
         query = query.where(AnalyticsHour.camera_id == camera_id)
     reads: dict[tuple, int] = {}
@@ -187,10 +203,10 @@ def hourly_reads(session: Session, period: Period, camera_id: str | None) -> dic
 
 
 def raw_read_counts(session: Session, period: Period, camera_id: str | None,
-                    days: bool = True) -> dict[str, Any]:
+                    days: bool = True, scope: Scope = EVERYWHERE) -> dict[str, Any]:
     """Reads and unique plates counted in lpr_records (`days`: also the unique plates of each day)."""
     day = local_day(session, Record.received_at, period).label("day")
-    where = [_in(Record.received_at, period)]
+    where = [_in(Record.received_at, period), scope.cameras_clause(Record.camera_id)]
     if camera_id:
         where.append(Record.camera_id == camera_id)
     plates = func.count(Record.plate_normalized.distinct())
@@ -207,34 +223,40 @@ def raw_read_counts(session: Session, period: Period, camera_id: str | None,
     return counted
 
 
-def hit_counts(session: Session, period: Period, camera_id: str | None) -> dict[tuple, tuple[int, int]]:
+def hit_counts(session: Session, period: Period, camera_id: str | None,
+               scope: Scope = EVERYWHERE) -> dict[tuple, tuple[int, int]]:
     """Blacklist hits and how many were acknowledged, by (day, camera)."""
     day = local_day(session, BlacklistDetection.detected_at, period).label("day")
     query = (select(day, Record.camera_id, func.count(), func.count(BlacklistDetection.acknowledged_at))
              .join(Record, Record.id == BlacklistDetection.record_id)
-             .where(_in(BlacklistDetection.detected_at, period)).group_by(day, Record.camera_id))
+             .where(_in(BlacklistDetection.detected_at, period), scope.cameras_clause(Record.camera_id))
+             .group_by(day, Record.camera_id))
     if camera_id:
         query = query.where(Record.camera_id == camera_id)
     return {(_day(d), c): (n, acked) for d, c, n, acked in session.execute(query).all()}
 
 
-def alert_counts(session: Session, period: Period, camera_id: str | None) -> list[tuple]:
+def alert_counts(session: Session, period: Period, camera_id: str | None,
+                 scope: Scope = EVERYWHERE) -> list[tuple]:
     """Alerts as (day, camera, trigger, count, acknowledged)."""
     day = local_day(session, Alert.created_at, period).label("day")
     query = (select(day, Alert.camera_id, Alert.trigger, func.count(), func.count(Alert.acknowledged_at))
-             .where(_in(Alert.created_at, period)).group_by(day, Alert.camera_id, Alert.trigger))
+             .where(_in(Alert.created_at, period), scope.cameras_clause(Alert.camera_id))
+             .group_by(day, Alert.camera_id, Alert.trigger))
     if camera_id:
         query = query.where(Alert.camera_id == camera_id)
     return [(_day(d), c, t, n, acked) for d, c, t, n, acked in session.execute(query).all()]
 
 
-def visit_counts(session: Session, period: Period, camera_id: str | None) -> dict[str, dict[tuple, int]]:
+def visit_counts(session: Session, period: Period, camera_id: str | None,
+                 scope: Scope = EVERYWHERE) -> dict[str, dict[tuple, int]]:
     """Visits that entered and that left in the period, by (day, camera of the entry or the exit)."""
     counted = {}
     for name, at, camera in (("visits_entered", Visit.entered_at, Visit.entry_camera_id),
                              ("visits_exited", Visit.exited_at, Visit.exit_camera_id)):
         day = local_day(session, at, period).label("day")
-        query = select(day, camera, func.count()).where(_in(at, period)).group_by(day, camera)
+        query = (select(day, camera, func.count()).where(_in(at, period), scope.cameras_clause(camera))
+                 .group_by(day, camera))
         if camera_id:
             query = query.where(camera == camera_id)
         counted[name] = {(_day(d), c): n for d, c, n in session.execute(query).all()}
@@ -244,12 +266,13 @@ def visit_counts(session: Session, period: Period, camera_id: str | None) -> dic
 # --- the summary -----------------------------------------------------------------------------------
 
 def summary(session: Session, period: Period, camera_id: str | None = None,
-            now: datetime | None = None) -> dict[str, Any]:
-    """The report of `period` (one camera, or all): totals, per camera (busiest first), per day."""
-    reads = read_counts(session, period, camera_id)
-    hits = hit_counts(session, period, camera_id)
-    alerts = alert_counts(session, period, camera_id)
-    visits = visit_counts(session, period, camera_id)
+            now: datetime | None = None, *, scope: Scope = EVERYWHERE) -> dict[str, Any]:
+    """The report of `period` (one camera, or all `scope` sees): totals, per camera (busiest first), per
+    day."""
+    reads = read_counts(session, period, camera_id, scope)
+    hits = hit_counts(session, period, camera_id, scope)
+    alerts = alert_counts(session, period, camera_id, scope)
+    visits = visit_counts(session, period, camera_id, scope)
     days = {d: dict.fromkeys(DAY_COUNTS, 0) for d in period.days()}
     cameras: dict[str, dict[str, int]] = {}
 

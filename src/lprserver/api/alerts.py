@@ -1,7 +1,8 @@
-"""Alerts (SPEC §11): every trigger that happened, listed, read and acknowledged."""
+"""Alerts (SPEC §11): every trigger that happened, listed, read and acknowledged; a user limited to sites
+sees only the alerts of their sites' cameras, and one of another site answers 404 (SPEC §15)."""
 
 import marshmallow as ma
-from flask import jsonify, request
+from flask import abort, jsonify, request
 from flask_login import current_user, login_required
 from marshmallow import validate
 
@@ -13,10 +14,12 @@ from ..alert_list import (
     alerts_json,
     count_alerts,
     find_alerts,
+    visible_alert,
 )
 from ..auth import require_role
 from ..extensions import db
-from ..models import Alert, utcnow
+from ..models import utcnow
+from ..sites import current_scope
 from ..web.live import publish
 from . import bp
 
@@ -92,9 +95,9 @@ class AlertPage(ma.Schema):
 @bp.doc(tags=["alerts"])
 def list_alerts(page: int, per_page: int, trigger=None, camera_id=None, acknowledged=None):
     """List alerts, newest first: blacklist hits, reads not on a gate's list, overstays, cameras offline."""
-    criteria = AlertFilter(trigger, camera_id, acknowledged)
-    alerts = find_alerts(db.session, criteria, page, per_page)
-    total, kind = count_alerts(db.session, criteria)
+    criteria, scope = AlertFilter(trigger, camera_id, acknowledged), current_scope()
+    alerts = find_alerts(db.session, criteria, page, per_page, scope=scope)
+    total, kind = count_alerts(db.session, criteria, scope=scope)
     return jsonify({"alerts": alerts_json(db.session, alerts), "page": page, "per_page": per_page,
                     "total": total, "total_kind": kind})
 
@@ -105,7 +108,9 @@ def list_alerts(page: int, per_page: int, trigger=None, camera_id=None, acknowle
 @bp.doc(tags=["alerts"])
 def get_alert(alert_id: int):
     """Return one alert and its deliveries."""
-    alert = db.get_or_404(Alert, alert_id)
+    alert = visible_alert(db.session, alert_id, current_scope())
+    if alert is None:
+        abort(404)
     return jsonify({**alerts_json(db.session, [alert])[0], **alert_deliveries(db.session, alert.id)})
 
 
@@ -116,7 +121,9 @@ def get_alert(alert_id: int):
 def acknowledge_alert(alert_id: int):
     """Acknowledge an alert (operators and admins): its card closes on every open page. A blacklist
     alert's hit is acknowledged with it; acknowledging twice keeps the first."""
-    alert = db.get_or_404(Alert, alert_id)
+    alert = visible_alert(db.session, alert_id, current_scope())
+    if alert is None:
+        abort(404)
     events = acknowledge_alerts(db.session, [alert], current_user._get_current_object(), utcnow(),
                                 request.remote_addr)
     db.session.commit()

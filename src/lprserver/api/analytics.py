@@ -9,6 +9,7 @@ from marshmallow import validate
 from ..analytics import DEFAULT_DAYS, MAX_DAYS, analytics
 from ..extensions import db
 from ..models import utcnow
+from ..sites import current_scope
 from . import bp
 
 Int = ma.fields.Integer
@@ -96,5 +97,6 @@ class AnalyticsSchema(ma.Schema):
 @bp.doc(tags=["statistics"])
 def get_analytics(days: int):
     """Reads by weekday and hour (4 weeks), unique plates per day (30 days), this period against the one
-    before, top provinces and each camera's figures; days in TIMEZONE."""
-    return analytics(db.session, utcnow(), current_app.config["TIMEZONE"], days)
+    before, top provinces and each camera's figures; days in TIMEZONE. A user limited to sites gets their
+    sites' cameras' figures (counted from the reads themselves where the counts are for all cameras)."""
+    return analytics(db.session, utcnow(), current_app.config["TIMEZONE"], days, scope=current_scope())

@@ -1,4 +1,6 @@
-"""Blacklist: entries (list, add, read, change, delete), hits and their statistics."""
+"""Blacklist: entries (list, add, read, change, delete), hits and their statistics. The entries are global;
+a user limited to sites sees the hits of their sites' cameras only, and another site's hit is not found
+(SPEC §15)."""
 
 from flask import current_app, request
 from flask_login import current_user, login_required
@@ -17,7 +19,8 @@ from ..blacklist import (
 from ..extensions import db
 from ..models import BlacklistDetection, BlacklistEntry, Record, utcnow
 from ..plates import normalize_plate
-from ..statistics import start_of_day
+from ..sites import current_scope
+from ..statistics import hits_clause, start_of_day
 from . import bp
 from .errors import error_response
 from .schemas import (
@@ -136,7 +139,8 @@ def delete_blacklist_entry(entry_id: int):
 @bp.doc(tags=["blacklist"])
 def get_blacklist_statistics():
     """Count entries and hits: totals, per category, today, unacknowledged, top plates."""
-    return blacklist_statistics(db.session, start_of_day(utcnow(), current_app.config["TIMEZONE"]))
+    return blacklist_statistics(db.session, start_of_day(utcnow(), current_app.config["TIMEZONE"]),
+                                scope=current_scope())
 
 
 def detection_json(detection: BlacklistDetection, record: Record, entry: BlacklistEntry) -> dict:
@@ -156,8 +160,8 @@ def detection_json(detection: BlacklistDetection, record: Record, entry: Blackli
 @bp.response(200, DetectionPage)
 @bp.doc(tags=["blacklist"])
 def list_detections(page: int, per_page: int, acknowledged=None, entry_id=None):
-    """List blacklist hits, newest first."""
-    query = select(BlacklistDetection)
+    """List blacklist hits, newest first (of the user's sites)."""
+    query = select(BlacklistDetection).where(hits_clause(current_scope()))
     if acknowledged is not None:
         column = BlacklistDetection.acknowledged_at
         query = query.where(column.is_not(None) if acknowledged else column.is_(None))
@@ -182,7 +186,8 @@ def list_detections(page: int, per_page: int, acknowledged=None, entry_id=None):
 @bp.doc(tags=["blacklist"])
 def acknowledge(detection_id: int):
     """Acknowledge a hit (operators and admins); acknowledging twice keeps the first."""
-    detection = db.get_or_404(BlacklistDetection, detection_id)
+    detection = db.first_or_404(select(BlacklistDetection).where(
+        BlacklistDetection.id == detection_id, hits_clause(current_scope())))
     if acknowledge_detection(detection, _user().id, utcnow()):
         audit(db.session, "blacklist.acknowledge", user=_user(), target=f"detection:{detection.id}",
               ip=request.remote_addr)

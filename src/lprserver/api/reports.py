@@ -1,4 +1,5 @@
-"""Summary reports over the API (SPEC §12 "Reports"): `GET /api/reports/summary.xlsx` and `.pdf`."""
+"""Summary reports over the API (SPEC §12 "Reports"): `GET /api/reports/summary.xlsx` and `.pdf`; a user
+limited to sites gets the report of their sites' cameras (another site's camera is refused as unknown)."""
 
 import marshmallow as ma
 from flask import Response, current_app, request
@@ -11,6 +12,7 @@ from ..models import utcnow
 from ..report_files import report_file
 from ..report_pdf import ReportFontMissing
 from ..reports import ReportError
+from ..sites import current_scope
 from . import bp
 from .errors import error_response
 
@@ -32,7 +34,8 @@ class ReportArgs(ma.Schema):
 def _download(kind: str, time_from: str | None = None, time_to: str | None = None,
               camera_id: str | None = None):
     try:
-        made = report_file(db.session, current_app.config, kind, time_from, time_to, camera_id, utcnow())
+        made = report_file(db.session, current_app.config, kind, time_from, time_to, camera_id, utcnow(),
+                           scope=current_scope())
     except ReportError as exc:
         return error_response(400, "validation_error", exc.message, exc.field)
     except ReportFontMissing as exc:  # the site's setup is at fault, not the request

@@ -5,6 +5,7 @@ from flask_login import login_required
 
 from ..extensions import db
 from ..models import utcnow
+from ..sites import current_scope
 from ..statistics import record_statistics
 from . import bp
 from .schemas import Statistics, StatisticsArgs
@@ -16,5 +17,7 @@ from .schemas import Statistics, StatisticsArgs
 @bp.response(200, Statistics)
 @bp.doc(tags=["statistics"])
 def get_statistics(hours: int):
-    """Return record totals, reads per camera today, reads and hits per hour (UTC hours), cameras online."""
-    return record_statistics(db.session, utcnow(), current_app.config["TIMEZONE"], hours)
+    """Return record totals, reads per camera today, reads and hits per hour (UTC hours), cameras online;
+    for a user limited to sites, of those sites' cameras only."""
+    return record_statistics(db.session, utcnow(), current_app.config["TIMEZONE"], hours,
+                             scope=current_scope())

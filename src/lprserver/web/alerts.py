@@ -6,12 +6,16 @@ and set the channels' settings (a plain form: the environment wins, secrets are 
 
 Pop-up acknowledgement: a card holds every hit of one plate at one camera, and "acknowledge all" every
 card, so one request acknowledges many. Blacklist cards send their hits' `detection_ids` (the hits'
-alerts are marked too); the cards of other triggers send `alert_ids`."""
+alerts are marked too); the cards of other triggers send `alert_ids`.
+
+Sites (SPEC §15): a user limited to sites sees, and acknowledges, only the alerts and hits of their
+sites' cameras (ids of others are left out, and none of theirs answers 404), and the delivery log and
+its counts of those alerts only; the rules and channel settings are not site data."""
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..alert_list import (
     TRIGGERS,
@@ -21,6 +25,7 @@ from ..alert_list import (
     count_alerts,
     find_alerts,
     usernames,
+    visible_alerts,
 )
 from ..alert_rules import rule_json
 from ..alert_sender import queue_counts
@@ -30,8 +35,19 @@ from ..blacklist import acknowledge_detection
 from ..channel_config import set_channel_setting, shown_settings
 from ..channels import EDITABLE_SETTINGS, EMAIL_RE
 from ..extensions import db
-from ..models import BLACKLIST_CATEGORIES, Alert, AlertAttempt, AlertRule, BlacklistDetection, Webhook, utcnow
-from ..records import camera_names
+from ..models import (
+    BLACKLIST_CATEGORIES,
+    Alert,
+    AlertAttempt,
+    AlertDelivery,
+    AlertRule,
+    BlacklistDetection,
+    Camera,
+    Webhook,
+    utcnow,
+)
+from ..sites import Scope, current_scope
+from ..statistics import hits_clause
 from . import bp, client_ip
 from .labels import CATEGORY_LABELS
 from .live import publish
@@ -69,10 +85,11 @@ def acknowledge():
             not 0 < len(detection_ids) + len(alert_ids) <= MAX_AT_ONCE:
         abort(400, f"send {{\"detection_ids\": [...]}} and/or {{\"alert_ids\": [...]}}: "
                    f"1 to {MAX_AT_ONCE} ids in all")
+    scope = current_scope()
     detections = db.session.scalars(
-        select(BlacklistDetection).where(BlacklistDetection.id.in_(set(detection_ids)))).all() \
-        if detection_ids else []
-    alerts = db.session.scalars(select(Alert).where(Alert.id.in_(set(alert_ids)))).all() if alert_ids else []
+        select(BlacklistDetection).where(BlacklistDetection.id.in_(set(detection_ids)), hits_clause(scope))
+    ).all() if detection_ids else []
+    alerts = visible_alerts(db.session, set(alert_ids), scope) if alert_ids else []
     if not detections and not alerts:
         abort(404)
     now, user = utcnow(), current_user._get_current_object()
@@ -84,7 +101,8 @@ def acknowledge():
         acknowledge_detection_alerts(db.session, [d.id for d in detections], user, now)
     events = acknowledge_alerts(db.session, list(alerts), user, now, client_ip())
     db.session.commit()
-    answers = [{"detection_id": d.id, "acknowledged_at": d.acknowledged_at.isoformat(),
+    answers = [{"detection_id": d.id, "camera_id": d.record.camera_id,
+                "acknowledged_at": d.acknowledged_at.isoformat(),
                 "acknowledged_by": d.acknowledged_by, "by": user.username} for d in detections]
     for answer in answers:
         publish("blacklist_ack", answer)
@@ -98,13 +116,28 @@ def _page_number(name: str) -> int:
     return min(max(request.args.get(name, 1, type=int), 1), 10**6)
 
 
-def _attempts(page: int) -> tuple[list[tuple[AlertAttempt, Alert]], bool]:
+def _attempts(page: int, scope: Scope) -> tuple[list[tuple[AlertAttempt, Alert]], bool]:
     """The delivery log, newest first, with each attempt's alert; whether there is an older page."""
     rows = db.session.execute(
         select(AlertAttempt, Alert).join(Alert, Alert.id == AlertAttempt.alert_id)
+        .where(scope.cameras_clause(Alert.camera_id))
         .order_by(AlertAttempt.at.desc(), AlertAttempt.id.desc())
         .limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)).all()
     return [tuple(row) for row in rows[:PER_PAGE]], len(rows) > PER_PAGE
+
+
+def _queue_counts(scope: Scope) -> dict[str, int]:
+    """Deliveries by state: all of them, or those of the alerts a limited user sees."""
+    if not scope.limited:
+        return queue_counts(db.session)
+    return dict(db.session.execute(
+        select(AlertDelivery.status, func.count()).join(Alert, Alert.id == AlertDelivery.alert_id)
+        .where(scope.cameras_clause(Alert.camera_id)).group_by(AlertDelivery.status)).all())
+
+
+def _camera_names(scope: Scope) -> dict[str, str | None]:
+    return dict(db.session.execute(select(Camera.id, Camera.name).where(scope.sites_clause(Camera.site))
+                                   .order_by(Camera.id)).all())
 
 
 def _render(status: int = 200, **context):
@@ -112,16 +145,17 @@ def _render(status: int = 200, **context):
     acknowledged = request.args.get("acknowledged", "")
     criteria = AlertFilter(trigger, None, ACKNOWLEDGED_CHOICES.get(acknowledged))
     page, log_page = _page_number("p"), _page_number("log")
-    alerts = find_alerts(db.session, criteria, page, PER_PAGE)
-    total, total_kind = count_alerts(db.session, criteria)
-    attempts, older = _attempts(log_page)
+    scope = current_scope()
+    alerts = find_alerts(db.session, criteria, page, PER_PAGE, scope=scope)
+    total, total_kind = count_alerts(db.session, criteria, scope=scope)
+    attempts, older = _attempts(log_page, scope)
     rules = [rule_json(r) for r in db.session.scalars(select(AlertRule).order_by(AlertRule.id))]
     admin = current_user.role == "admin"
     return render_template(
         "alerts.html", alerts=alerts, total=total, total_kind=total_kind, page=page,
         more=page * PER_PAGE < total, trigger=trigger, acknowledged=acknowledged,
-        acked_by=usernames(db.session, alerts), names=camera_names(db.session), attempts=attempts,
-        log_page=log_page, older=older, queue=queue_counts(db.session), rules=rules, admin=admin,
+        acked_by=usernames(db.session, alerts), names=_camera_names(scope), attempts=attempts,
+        log_page=log_page, older=older, queue=_queue_counts(scope), rules=rules, admin=admin,
         settings=shown_settings(db.session, current_app.config) if admin else [],
         webhooks=db.session.scalars(select(Webhook).order_by(Webhook.id)).all() if admin else [],
         triggers=TRIGGERS, trigger_labels=trigger_labels(), categories=BLACKLIST_CATEGORIES,

@@ -13,6 +13,7 @@ from flask_login import login_required
 from ..analytics import DEFAULT_DAYS, MAX_DAYS, analytics
 from ..extensions import db
 from ..models import utcnow
+from ..sites import current_scope
 from . import bp, showdate
 
 PERIODS = (1, 7, 14, 30, 90)  # the page's choices; the API takes any 1 to MAX_DAYS
@@ -62,7 +63,7 @@ def analytics_page():
     raw = (request.args.get("days") or "").strip() or str(DEFAULT_DAYS)
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
         abort(400, _("days must be a whole number from 1 to %(max)d", max=MAX_DAYS))
-    data = analytics(db.session, utcnow(), current_app.config["TIMEZONE"], int(raw))
+    data = analytics(db.session, utcnow(), current_app.config["TIMEZONE"], int(raw), scope=current_scope())
     charts = {
         "unique": {"labels": [showdate(date.fromisoformat(d["day"])) for d in data["unique_plates_per_day"]],
                    "counts": [d["unique_plates"] for d in data["unique_plates_per_day"]]},
