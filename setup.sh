@@ -535,7 +535,7 @@ Server (Debian 12, Ubuntu 22.04 or 24.04; as root)
   status               state of the services and of /health
   logs [web|ingest|retention]
                        follow a service's journal (both services without an argument)
-  create-user NAME [--role admin|operator|viewer] [--password P]
+  create-user NAME [--role admin|operator|viewer] [--password P] [--sites A,B]
   reset-admin [NAME]   give the admin (default: admin) a new password, printed once
   delete-user NAME
   add-camera ID [--name N] [--location L]
@@ -557,7 +557,7 @@ main() {
     upgrade) cmd_upgrade "$@" ;;
     status) cmd_status "$@" ;;
     logs) cmd_logs "$@" ;;
-    create-user) [ $# -ge 1 ] || die "usage: create-user NAME [--role ROLE] [--password P]"; lpr_cli create-user "$@" ;;
+    create-user) [ $# -ge 1 ] || die "usage: create-user NAME [--role ROLE] [--password P] [--sites A,B]"; lpr_cli create-user "$@" ;;
     reset-admin) lpr_cli create-user "${1:-admin}" --role admin ;;
     delete-user) [ $# -eq 1 ] || die "usage: delete-user NAME"; lpr_cli delete-user "$1" ;;
     add-camera) [ $# -ge 1 ] || die "usage: add-camera ID [--name N] [--location L]"; lpr_cli add-camera "$@" ;;

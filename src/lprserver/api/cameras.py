@@ -125,6 +125,10 @@ def patch_camera(changes: dict, camera_id: str):
         db.session.rollback()
         return error_response(400, "validation_error", f"{exc.field}: {exc}", exc.field)
     db.session.commit()
+    if "site" in changes:
+        from ..web.live import forget_camera_sites
+
+        forget_camera_sites()  # this process's live events follow the new site at once
     return _with_counts(camera, *_counts())
 
 

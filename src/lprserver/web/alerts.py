@@ -16,6 +16,7 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from ..alert_list import (
     TRIGGERS,
@@ -87,7 +88,8 @@ def acknowledge():
                    f"1 to {MAX_AT_ONCE} ids in all")
     scope = current_scope()
     detections = db.session.scalars(
-        select(BlacklistDetection).where(BlacklistDetection.id.in_(set(detection_ids)), hits_clause(scope))
+        select(BlacklistDetection).options(joinedload(BlacklistDetection.record))
+        .where(BlacklistDetection.id.in_(set(detection_ids)), hits_clause(scope))
     ).all() if detection_ids else []
     alerts = visible_alerts(db.session, set(alert_ids), scope) if alert_ids else []
     if not detections and not alerts:
@@ -100,8 +102,9 @@ def acknowledge():
     if detections:
         acknowledge_detection_alerts(db.session, [d.id for d in detections], user, now)
     events = acknowledge_alerts(db.session, list(alerts), user, now, client_ip())
+    camera_of = {d.id: d.record.camera_id for d in detections}  # before the commit expires them
     db.session.commit()
-    answers = [{"detection_id": d.id, "camera_id": d.record.camera_id,
+    answers = [{"detection_id": d.id, "camera_id": camera_of[d.id],
                 "acknowledged_at": d.acknowledged_at.isoformat(),
                 "acknowledged_by": d.acknowledged_by, "by": user.username} for d in detections]
     for answer in answers:

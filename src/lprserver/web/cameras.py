@@ -18,6 +18,7 @@ from ..models import CAMERA_ROLES, Camera, KnownGroup, utcnow
 from ..sites import SITE_MAX_CHARS, current_scope
 from ..statistics import reads_today
 from . import bp, client_ip
+from .live import forget_camera_sites
 
 
 def camera_role_labels() -> dict[str, str]:
@@ -159,6 +160,7 @@ def camera_site(camera_id: str):
             _("Site: one of your sites (%(sites)s)", sites=", ".join(scope.as_list() or []))
         return _render(400, site_error=message, site_camera=camera_id)
     db.session.commit()
+    forget_camera_sites()  # this process's live events follow the new site at once
     name = camera.name or camera.id
     if camera.site:
         flash(_("Camera %(camera)s is now at site %(site)s", camera=name, site=camera.site), "success")
