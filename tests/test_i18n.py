@@ -156,7 +156,7 @@ LATIN_OK = {
     "LPR", "Server", "API", "REST", "CSV", "PDF", "Excel", "XLSX", "LINE", "MQTT", "SMTP", "ID", "URL",
     "JPEG", "HTTP", "HTTPS", "OpenAPI", "Bearer", "Authorization", "token", "English", "Leaflet",
     "OpenStreetMap", "OSM", "Asia", "Bangkok", "UTC", "IP", "km", "webhook", "Webhook", "JSON", "VIP",
-    "TIMEZONE", "DATE_ERA", "CAMERA_OFFLINE_MINUTES", "SMTP_URL", "SMTP_FROM", "LINE_CHANNEL_TOKEN",
+    "PDPA", "zip", "TIMEZONE", "DATE_ERA", "CAMERA_OFFLINE_MINUTES", "SMTP_URL", "SMTP_FROM", "LINE_CHANNEL_TOKEN",
     "MAP_TILE_URL", "PUBLIC_URL", "ALERT_REPEAT_SECONDS", "Chart", "GPS", "AM", "PM", "OK",
     "mqtt", "ABC", "Enter", "Esc", "Tab",  # a channel's id, a Latin plate's example, keys to press
 }

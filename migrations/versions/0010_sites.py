@@ -33,9 +33,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Downgrade schema."""
-    with op.batch_alter_table('users') as batch:
-        batch.drop_column('sites')
-    with op.batch_alter_table('cameras') as batch:
-        batch.drop_index('ix_cameras_site')
-        batch.drop_column('site')
+    """Downgrade schema.
+
+    Plain ALTER TABLE … DROP COLUMN (SQLite 3.35+ does it in place): a batch rewrite of `cameras` would
+    drop the table that `lpr_records` refers to, which SQLite refuses with foreign keys on.
+    """
+    op.drop_column('users', 'sites')
+    op.drop_index('ix_cameras_site', table_name='cameras')
+    op.drop_column('cameras', 'site')

@@ -8,7 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .extensions import babel, csrf, db, limiter, login_manager, socketio
 from .i18n import TRANSLATIONS, select_language
 from .logs import configure_logging
-from .url_ids import CameraIdConverter, RowId
+from .url_ids import CameraIdConverter, PlateConverter, RowId
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +31,7 @@ def create_app(config, async_mode: str | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     app.url_map.converters["id"] = RowId  # every <id:...> in a route: a row id a column can hold
     app.url_map.converters["camera"] = CameraIdConverter
+    app.url_map.converters["plate"] = PlateConverter
     db.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)

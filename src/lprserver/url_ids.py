@@ -1,7 +1,7 @@
 """Ids in URLs: a record's (`<id:record_id>`), a camera's (`<camera:camera_id>`). Anything that is
 not one is a 404 before any query: a huge number, a NUL, a path."""
 
-from werkzeug.routing import BaseConverter, IntegerConverter
+from werkzeug.routing import BaseConverter, IntegerConverter, PathConverter
 
 from .cameras import CAMERA_ID_REGEX
 
@@ -34,3 +34,12 @@ class CameraIdConverter(BaseConverter):
     """A camera id in a URL (README "Sending reads")."""
 
     regex = CAMERA_ID_REGEX
+
+
+class PlateConverter(PathConverter):
+    """A plate in a URL (`<plate:plate>`): any text, slashes too, as `GET /api/plates/<plate>` takes it,
+    but not one ending in a sub-resource of a plate (`/export.zip`, `/erase`). So `DELETE
+    /api/plates/<plate>` does not also claim `/api/plates/<plate>/export.zip`, and an OPTIONS there
+    lists only the methods that path has."""
+
+    regex = r"[^/].*?(?<!/export\.zip)(?<!/erase)"

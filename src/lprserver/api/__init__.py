@@ -7,7 +7,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from ..cameras import CAMERA_ID_PATTERN
 from ..extensions import csrf
-from ..url_ids import CameraIdConverter, RowId
+from ..url_ids import CameraIdConverter, PlateConverter, RowId
 from .errors import ApiParser, LprApi, row_id_schema
 
 
@@ -46,6 +46,7 @@ def init_app(app: Flask) -> LprApi:
     api.register_converter(RowId, row_id_schema)
     api.register_converter(CameraIdConverter,
                            lambda _converter: {"type": "string", "pattern": CAMERA_ID_PATTERN})
+    api.register_converter(PlateConverter, lambda _converter: {"type": "string"})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("sessionCookie",
                                         {"type": "apiKey", "in": "cookie", "name": "session"})

@@ -131,7 +131,7 @@ class PlateHistory(ma.Schema):
         "description": f"how many sightings the route is drawn from (at most {ROUTE_LIMIT})"})
 
 
-@bp.get("/plates/<path:plate>")
+@bp.get("/plates/<plate:plate>")
 @login_required
 @bp.arguments(PlateArgs, location="query", as_kwargs=True)
 @bp.response(200, PlateHistory)

@@ -68,7 +68,7 @@ def export_plate(plate: str):
                      max_age=0)
 
 
-@bp.delete("/plates/<path:plate>")
+@bp.delete("/plates/<plate:plate>")
 @require_role("admin")
 @bp.arguments(EraseArgs, location="query", as_kwargs=True)
 @bp.response(200, EraseAnswer)

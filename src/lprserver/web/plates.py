@@ -16,7 +16,7 @@ from .labels import CATEGORY_LABELS, MATCH_LABELS
 SKETCH_WIDTH, SKETCH_HEIGHT, SKETCH_MARGIN = 420, 260, 34
 
 
-@bp.get("/plates/<path:plate>")
+@bp.get("/plates/<plate:plate>")
 @login_required
 def plate(plate: str):
     normalized = plate_from_path(plate)
