@@ -10,6 +10,7 @@ from sqlalchemy import select
 from .extensions import db, login_manager
 from .models import ApiToken, User, utcnow
 from .sessions import check_session
+from .sites import current_scope
 from .tokens import hash_token
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -46,6 +47,19 @@ def require_role(*roles: str):
             return view(*args, **kwargs)
         return wrapped
     return decorator
+
+
+def require_every_site(view):
+    """Let only users without a site limit through (403 otherwise), after `require_role`.
+
+    For what sends data off the server for every site at once: webhooks, alert rules and channel
+    settings (SPEC §15 "Sites"). A site-limited admin would otherwise route other sites' reads out."""
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_scope().limited:
+            abort(403, "only an admin without a site limit may manage deliveries (every site's data)")
+        return view(*args, **kwargs)
+    return wrapped
 
 
 def load_user(user_id: str) -> User | None:

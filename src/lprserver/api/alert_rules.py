@@ -25,7 +25,7 @@ from ..alert_rules import (
     validate_rule,
 )
 from ..audit import audit
-from ..auth import require_role
+from ..auth import require_every_site, require_role
 from ..extensions import db
 from ..models import AlertRule, utcnow
 from . import bp
@@ -158,6 +158,7 @@ def get_alert_rule(rule_id: int):
 
 @bp.post("/alert-rules")
 @require_role("admin")
+@require_every_site
 @bp.response(201, AlertRuleSchema)
 @bp.alt_response(400, schema=AlertRuleRefusal, description=REFUSAL)
 @bp.doc(tags=["alerts"], requestBody=RULE_BODY)
@@ -179,6 +180,7 @@ def create_alert_rule():
 
 @bp.patch("/alert-rules/<id:rule_id>")
 @require_role("admin")
+@require_every_site
 @bp.response(200, AlertRuleSchema)
 @bp.alt_response(400, schema=AlertRuleRefusal, description=REFUSAL)
 @bp.doc(tags=["alerts"], requestBody=PATCH_BODY)
@@ -197,6 +199,7 @@ def update_alert_rule(rule_id: int):
 
 @bp.delete("/alert-rules/<id:rule_id>")
 @require_role("admin")
+@require_every_site
 @bp.response(204)
 @bp.doc(tags=["alerts"])
 def delete_alert_rule(rule_id: int):

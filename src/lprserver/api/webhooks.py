@@ -5,7 +5,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from ..audit import audit
-from ..auth import require_role
+from ..auth import require_every_site, require_role
 from ..extensions import db
 from ..models import Webhook, WebhookDelivery, utcnow
 from ..webhooks import enqueue_test, new_secret
@@ -33,6 +33,7 @@ def _audit(action: str, hook: Webhook, detail: dict | None = None) -> None:
 
 @bp.get("/webhooks")
 @require_role("admin")
+@require_every_site
 @bp.response(200, WebhookList)
 @bp.doc(tags=["webhooks"])
 def list_webhooks():
@@ -42,6 +43,7 @@ def list_webhooks():
 
 @bp.post("/webhooks")
 @require_role("admin")
+@require_every_site
 @bp.arguments(WebhookIn)
 @bp.response(201, NewWebhookSchema)
 @bp.doc(tags=["webhooks"])
@@ -58,6 +60,7 @@ def create_webhook(data: dict):
 
 @bp.get("/webhooks/<id:webhook_id>")
 @require_role("admin")
+@require_every_site
 @bp.response(200, WebhookSchema)
 @bp.doc(tags=["webhooks"])
 def get_webhook(webhook_id: int):
@@ -67,6 +70,7 @@ def get_webhook(webhook_id: int):
 
 @bp.patch("/webhooks/<id:webhook_id>")
 @require_role("admin")
+@require_every_site
 @bp.arguments(WebhookPatch)
 @bp.response(200, WebhookSchema)
 @bp.doc(tags=["webhooks"])
@@ -84,6 +88,7 @@ def update_webhook(changes: dict, webhook_id: int):
 
 @bp.delete("/webhooks/<id:webhook_id>")
 @require_role("admin")
+@require_every_site
 @bp.response(204)
 @bp.doc(tags=["webhooks"])
 def delete_webhook(webhook_id: int):
@@ -96,6 +101,7 @@ def delete_webhook(webhook_id: int):
 
 @bp.post("/webhooks/<id:webhook_id>/test")
 @require_role("admin")
+@require_every_site
 @bp.response(202, DeliverySchema)
 @bp.doc(tags=["webhooks"])
 def test_webhook(webhook_id: int):
@@ -108,6 +114,7 @@ def test_webhook(webhook_id: int):
 
 @bp.get("/webhooks/<id:webhook_id>/deliveries")
 @require_role("admin")
+@require_every_site
 @bp.arguments(PageArgs, location="query", as_kwargs=True)
 @bp.response(200, DeliveryPage)
 @bp.doc(tags=["webhooks"])

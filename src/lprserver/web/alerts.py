@@ -31,7 +31,7 @@ from ..alert_list import (
 from ..alert_rules import rule_json
 from ..alert_sender import queue_counts
 from ..audit import audit
-from ..auth import require_role
+from ..auth import require_every_site, require_role
 from ..blacklist import acknowledge_detection
 from ..channel_config import set_channel_setting, shown_settings
 from ..channels import EDITABLE_SETTINGS, EMAIL_RE
@@ -153,7 +153,7 @@ def _render(status: int = 200, **context):
     total, total_kind = count_alerts(db.session, criteria, scope=scope)
     attempts, older = _attempts(log_page, scope)
     rules = [rule_json(r) for r in db.session.scalars(select(AlertRule).order_by(AlertRule.id))]
-    admin = current_user.role == "admin"
+    admin = current_user.role == "admin" and not scope.limited  # rules, channels, webhooks: every site
     return render_template(
         "alerts.html", alerts=alerts, total=total, total_kind=total_kind, page=page,
         more=page * PER_PAGE < total, trigger=trigger, acknowledged=acknowledged,
@@ -197,6 +197,7 @@ def _setting_error(name: str, value: str) -> str | None:
 
 @bp.post("/alerts/settings")
 @require_role("admin")
+@require_every_site
 def alert_settings():
     """Set or clear one channel setting (SPEC §11 "Channels"); audited by name, never by value."""
     name = request.form.get("name", "")
