@@ -127,11 +127,16 @@ def test_failing_receiver_gets_retries_with_backoff_then_fails(app, client, api_
     with Receiver(status=500) as receiver:
         hook = add_webhook(client, api_token, receiver.url)
         client.post("/api/records", json={"camera_id": "CAM001", "plate_number": "HIT1"})
-        worker = DeliveryWorker(app, FAST)
-        assert worker.run_once() == 1
-        assert worker.run_once() == 0  # backing off
+        # A first attempt with a minute's back-off: the next look finds nothing due, however slow the machine.
+        patient = DeliveryWorker(app, DeliverySettings(timeout=2, max_attempts=3, retry_base=60, poll_interval=0.05))
+        assert patient.run_once() == 1
+        assert patient.run_once() == 0  # backing off
         delivery = db.session.scalars(select(WebhookDelivery)).one()
         assert delivery.status == "pending" and delivery.attempts == 1 and delivery.last_error == "HTTP 500"
+        assert delivery.next_attempt_at - delivery.last_attempt_at >= timedelta(seconds=59)
+        delivery.next_attempt_at = delivery.last_attempt_at  # due now; the rest with FAST's short back-off
+        db.session.commit()
+        worker = DeliveryWorker(app, FAST)
         for _ in range(50):
             worker.run_once()
             db.session.expire_all()
