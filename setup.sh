@@ -176,8 +176,10 @@ cmd_test() {
   fi
   # pytest's 5 is "no tests collected": a selection of tests that never reach a database has
   # nothing to run on PostgreSQL.
-  [ "$pg_rc" -eq 5 ] && pg_rc=0
-  [ "$sqlite_rc" -eq 0 ] && [ "$pg_rc" -eq 0 ] || die "tests failed (SQLite exit $sqlite_rc, PostgreSQL exit $pg_rc)"
+  if [ "$pg_rc" -eq 5 ]; then pg_rc=0; fi
+  if [ "$sqlite_rc" -ne 0 ] || [ "$pg_rc" -ne 0 ]; then
+    die "tests failed (SQLite exit $sqlite_rc, PostgreSQL exit $pg_rc)"
+  fi
   [ -z "$logs" ] || rm -rf "$logs"
 }
 
