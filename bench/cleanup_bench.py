@@ -55,12 +55,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def fill(db: BenchDatabase, rows: int, files: int, images: Path) -> dict:
-    """COPY `rows` reads over DAYS days (oldest first); every (rows // files)-th has a file pair."""
+    """COPY `rows` reads over DAYS days (oldest first); about `files` of them, chosen at random, have a file
+    pair (not every (rows // files)-th: at the defaults that is every 100th, exactly the hits)."""
     started = time.monotonic()
     end = datetime.now(UTC) - timedelta(minutes=5)
     step = timedelta(days=DAYS) / rows
-    every = max(1, rows // max(1, files))
-    rng = random.Random(3)
+    share = min(1.0, files / max(1, rows))
+    rng, pick = random.Random(3), random.Random(5)
     jpeg = bytes(range(256)) * 4  # 1 KiB: only files, the bench never decodes them
     made_files = 0
     with db.connect() as conn, conn.cursor() as cur:
@@ -82,7 +83,7 @@ def fill(db: BenchDatabase, rows: int, files: int, images: Path) -> dict:
                 letters = f"{rng.choice('กขคงจฉ')}{rng.choice('กขคงจฉ')}"
                 plate = "กข9999" if hit else f"{letters}{rng.randint(1, 9999)}"
                 image = thumb = size = r"\N"
-                if n % every == 0 and made_files < files:
+                if pick.random() < share and made_files < files:
                     rel = f"{at:%Y/%m/%d}/{camera}/{n:032x}"
                     folder = images / f"{at:%Y/%m/%d}" / camera
                     folder.mkdir(parents=True, exist_ok=True)
