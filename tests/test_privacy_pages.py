@@ -59,7 +59,13 @@ def test_export_erase_audit_and_retention_pages_in_a_browser(webapp, app, browse
         page.click("#plate-erase-open")
         page.wait_for_selector("#plate-erase-reason", state="visible")
         page.fill("#plate-erase-reason", "PDPA request 2026-12-01, owner of the car")
-        screenshot(page, f"privacy-erase-dialog-{name}")
+        # The picture once Bootstrap's fade-in is over (else the page shows through the dialog).
+        page.wait_for_function("""() => {
+            const dialog = document.querySelector('.modal.show');
+            return dialog && getComputedStyle(dialog).opacity === '1'
+                && getComputedStyle(dialog.querySelector('.modal-dialog')).transform === 'none';
+        }""")
+        screenshot(page, f"privacy-erase-dialog-{name}", full_page=False)
         page.click("#plate-erase-submit")
         page.wait_for_load_state("load")
         assert WORDS[language]["erased"] in page.inner_text("main")

@@ -116,10 +116,11 @@ def sign_in(page, webapp: WebApp, username: str, password: str | None = None) ->
     page.wait_for_selector("#live-state.online", state="attached", timeout=10_000)
 
 
-def screenshot(page, name: str) -> Path:
+def screenshot(page, name: str, full_page: bool = True) -> Path:
+    """Save the page (all of it, or only the window: a dialog's backdrop covers the window only)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

@@ -412,7 +412,7 @@ def erase_plate(session: Session, store: FilesystemImageStore, plate: str, scope
                           .where(AnalyticsPlateDay.plate_normalized == plate))
     if not any(counted.values()) and not (days and not scope.limited):
         return None
-    detail = {"reason": reason, **counted, "files": None, "sites": scope.as_list()}
+    detail = {"reason": reason, **counted, "files": None, **scope.audit_detail()}
     entry = audit(session, "plate.erase", user=user, target=f"plate:{plate}", detail=detail, ip=ip)
     session.execute(delete(Alert).where(Alert.id.in_(
         _alerts(plate, scope).with_only_columns(Alert.id).scalar_subquery())).execution_options(

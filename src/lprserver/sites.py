@@ -87,6 +87,10 @@ class Scope:
     def as_list(self) -> list[str] | None:
         return None if self.sites is None else sorted(self.sites)
 
+    def audit_detail(self) -> dict:
+        """What an audit entry says of the scope a request ran in: a limited user's sites, else nothing."""
+        return {} if self.sites is None else {"sites": sorted(self.sites)}
+
 
 EVERYWHERE = Scope(None)
 

@@ -61,7 +61,7 @@ def export_plate(plate: str):
     if made is None:
         abort(404, f"nothing is held about {normalized}")
     audit(db.session, "plate.export", user=user, target=f"plate:{normalized}",
-          detail={**made.counts, "sites": current_scope().as_list()}, ip=request.remote_addr)
+          detail={**made.counts, **current_scope().audit_detail()}, ip=request.remote_addr)
     db.session.commit()
     name = f"plate-{normalized}-{now:%Y%m%d-%H%M%S}.zip"
     return send_file(made.file, mimetype="application/zip", as_attachment=True, download_name=name,
