@@ -72,8 +72,10 @@ def test_bad_input_is_refused_with_a_clear_message_and_stores_nothing(app):
     assert db.session.scalar(select(db.func.count(BlacklistEntry.id))) == 0
 
 
-def test_init_db_is_idempotent(app):
+def test_init_db_is_idempotent_and_makes_the_image_folder(app, tmp_path):
+    app.config["IMAGE_STORAGE_PATH"] = str(tmp_path / "new" / "images")
     assert run(app, "init-db").exit_code == 0
+    assert (tmp_path / "new" / "images").is_dir()  # a new server's /health is ok before its first image
     assert run(app, "init-db").exit_code == 0
 
 

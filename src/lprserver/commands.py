@@ -2,6 +2,7 @@
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -26,9 +27,11 @@ def init_app(app: Flask) -> None:
 
 @lpr.command("init-db")
 def init_db_command():
-    """Create or upgrade the database schema (alembic upgrade head)."""
+    """Create or upgrade the database schema (alembic upgrade head), and create the image folder."""
     upgrade_database(current_app.config["SQLALCHEMY_DATABASE_URI"])
     click.echo("Database is at the current schema.")
+    # Else /health fails on a new server until its first image is stored.
+    Path(current_app.config["IMAGE_STORAGE_PATH"]).mkdir(parents=True, exist_ok=True)
 
 
 @lpr.command("create-user")
