@@ -119,7 +119,14 @@ cmd_run() {
        --url "http://127.0.0.1:$port") & pids+=($!)
   fi
   say "Running. Press Ctrl-C to stop."
-  wait -n "${pids[@]}"
+  # When one of them ends by itself (a daemon that cannot bind its port, say), stop the others here:
+  # the EXIT trap would run after this function, where its local pids are gone.
+  local status=0
+  wait -n "${pids[@]}" || status=$?
+  trap - INT TERM EXIT
+  say "A process ended (exit $status); stopping the others"
+  stop_newest_first "${pids[@]}"
+  return "$status"
 }
 
 # Stop these processes, the last one first, each before the next.
