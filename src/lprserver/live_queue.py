@@ -89,7 +89,7 @@ class KafkaQueue(DisconnectsRooms, socketio.KafkaManager):
         super().__init__(url, channel=channel)
 
     def check_reachable(self) -> None:
-        pass  # kafka-python's producer raised NoBrokersAvailable in __init__ already
+        pass  # kafka-python's producer already failed in __init__ (after its own 30 s) if no broker answered
 
 
 QUEUES = {"redis": RedisQueue, "rediss": RedisQueue, "amqp": KombuQueue, "amqps": KombuQueue,
