@@ -20,7 +20,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from config import TestingConfig
+import config as settings
 from lprserver.extensions import db
 from lprserver.live import relay_key, sign
 from lprserver.live_queue import client_manager, shown_url
@@ -256,16 +256,16 @@ def test_a_queue_that_does_not_answer_stops_the_start_with_a_clear_error(base_en
 ])
 def test_bad_settings_are_refused_at_start_without_repeating_a_password(setting, problem):
     with pytest.raises(ValueError, match=problem) as refused:
-        TestingConfig(setting)
+        settings.TestingConfig(setting)
     assert "secret-pw" not in str(refused.value)
 
 
 def test_good_settings_and_the_default():
-    assert TestingConfig({}).LIVE_MESSAGE_QUEUE == "" and TestingConfig({}).WEB_WORKERS == 1
-    config = TestingConfig({"LIVE_MESSAGE_QUEUE": "rediss://:pw@cache.example:6380/2", "WEB_WORKERS": "4"})
-    assert config.WEB_WORKERS == 4 and config.LIVE_MESSAGE_CHANNEL == "lprserver-live"
+    assert settings.TestingConfig({}).LIVE_MESSAGE_QUEUE == "" and settings.TestingConfig({}).WEB_WORKERS == 1
+    good = settings.TestingConfig({"LIVE_MESSAGE_QUEUE": "rediss://:pw@cache.example:6380/2", "WEB_WORKERS": "4"})
+    assert good.WEB_WORKERS == 4 and good.LIVE_MESSAGE_CHANNEL == "lprserver-live"
     for url in ("redis://", "amqp://guest:guest@rabbit//", "amqps://rabbit", "kafka://broker:9092"):
-        assert TestingConfig({"LIVE_MESSAGE_QUEUE": url}).LIVE_MESSAGE_QUEUE == url
+        assert settings.TestingConfig({"LIVE_MESSAGE_QUEUE": url}).LIVE_MESSAGE_QUEUE == url
     assert shown_url("rediss://user:pw@cache.example:6380/2") == "rediss://cache.example:6380/2"
     assert client_manager({"LIVE_MESSAGE_QUEUE": ""}) is None  # today's in-process channel, no queue
 
