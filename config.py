@@ -87,6 +87,21 @@ def map_tile_url_problem(url: str) -> str | None:
     return None
 
 
+LIVE_QUEUE_SCHEMES = ("redis", "rediss", "amqp", "amqps", "kafka")
+
+
+def live_message_queue_problem(url: str) -> str | None:
+    """Say what is wrong with a LIVE_MESSAGE_QUEUE (README "Several web workers or hosts"), or None when it
+    is empty or names a queue python-socketio can use. Never repeats the URL: it may hold a password."""
+    if not url:
+        return None
+    scheme, separator, _ = url.partition("://")
+    if not separator or scheme.lower() not in LIVE_QUEUE_SCHEMES:
+        return ("must be empty (one web worker) or start with redis://, rediss://, amqp://, amqps:// or "
+                "kafka://, e.g. redis://127.0.0.1:6379/0")
+    return None
+
+
 def _float(env, name: str, default: float) -> float:
     value = env.get(name)
     if value in (None, ""):
@@ -233,6 +248,11 @@ class Config:
         self.LIVE_RELAY_URL = env.get("LIVE_RELAY_URL", self.DEFAULT_LIVE_RELAY_URL)
         self.LIVE_RELAY_QUEUE = _int(env, "LIVE_RELAY_QUEUE", 1000)
         self.LIVE_STATS_SECONDS = _int(env, "LIVE_STATS_SECONDS", 15)
+        # SPEC §14 (README "Several web workers or hosts"): the message queue that carries live events between
+        # web workers; empty keeps them in the one web process. Several gunicorn workers need it.
+        self.LIVE_MESSAGE_QUEUE = (env.get("LIVE_MESSAGE_QUEUE") or "").strip()
+        self.LIVE_MESSAGE_CHANNEL = (env.get("LIVE_MESSAGE_CHANNEL") or "lprserver-live").strip()
+        self.WEB_WORKERS = _int(env, "WEB_WORKERS", 1, minimum=1)
         self.LOGIN_FAILURES_PER_MINUTE = _int(env, "LOGIN_FAILURES_PER_MINUTE", 5)
         self.SESSION_IDLE_HOURS = _int(env, "SESSION_IDLE_HOURS", 12)
         self.SQLALCHEMY_ENGINE_OPTIONS.update(self._pool_options())
@@ -283,6 +303,15 @@ class Config:
         if self.REPORT_FONT and not os.path.isfile(self.REPORT_FONT):
             raise ValueError(f"REPORT_FONT {self.REPORT_FONT} is not a file: give a TrueType font with Thai "
                              "(.ttf), or leave it empty for fonts-thai-tlwg")
+        problem = live_message_queue_problem(self.LIVE_MESSAGE_QUEUE)
+        if problem:
+            raise ValueError(f"LIVE_MESSAGE_QUEUE {problem}")
+        if not re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", self.LIVE_MESSAGE_CHANNEL):
+            raise ValueError("LIVE_MESSAGE_CHANNEL must be 1-64 letters, digits or . _ : -")
+        if self.WEB_WORKERS > 1 and not self.LIVE_MESSAGE_QUEUE:
+            raise ValueError(f"WEB_WORKERS={self.WEB_WORKERS} needs LIVE_MESSAGE_QUEUE (e.g. "
+                             "redis://127.0.0.1:6379/0): without it each worker's browsers would see only "
+                             "the live events that reached that worker")
         problem = map_tile_url_problem(self.MAP_TILE_URL)
         if problem:
             raise ValueError(f"MAP_TILE_URL {problem}, e.g. https://tiles.example.org/{{z}}/{{x}}/{{y}}.png")

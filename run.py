@@ -18,7 +18,7 @@ from lprserver import create_app  # noqa: E402
 from lprserver.extensions import socketio  # noqa: E402
 
 if __name__ == "__main__":
-    app = create_app(config_from_env())
+    app = create_app(config_from_env(), live_queue=True)
     host = os.environ.get("WEB_HOST", "127.0.0.1")
     port = int(os.environ.get("WEB_PORT", "5000"))
     socketio.run(app, host=host, port=port, debug=False, use_reloader=False, log_output=False,

@@ -5,7 +5,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
-TEST_PACKAGES=(postgresql postgresql-client nginx chromium chromium-driver fonts-thai-tlwg shellcheck mosquitto systemd curl openssl python3-venv poppler-utils)
+TEST_PACKAGES=(postgresql postgresql-client nginx chromium chromium-driver fonts-thai-tlwg shellcheck mosquitto redis-server iproute2 systemd curl openssl python3-venv poppler-utils)
 
 # Where `install` puts things. Every path can be moved with an environment
 # variable (the test suite installs into a scratch folder this way).
@@ -322,6 +322,9 @@ ensure_env_file() {
     "LIVE_RELAY_URL=http+unix://%2Frun%2Flprserver%2Fweb.sock/internal/live"
     # nginx stands in front: client addresses (rate limits, audit) come from X-Forwarded-For.
     "TRUSTED_PROXIES=1"
+    # More than one web worker needs a message queue for live events (README "Several web workers or hosts").
+    "WEB_WORKERS=1"
+    "LIVE_MESSAGE_QUEUE="
   )
   local added=0 line
   if [ ! -f "$ENV_FILE" ]; then

@@ -1,4 +1,5 @@
-"""The web app for gunicorn: `gunicorn -k gevent -w 1 wsgi:app`."""
+"""The web app for gunicorn: `gunicorn -k gevent -w 1 wsgi:app` (more workers with LIVE_MESSAGE_QUEUE set:
+README "Several web workers or hosts")."""
 
 from dotenv import load_dotenv
 
@@ -20,4 +21,4 @@ def _green_psycopg() -> None:
 
 
 _green_psycopg()
-app = create_app(config_from_env())
+app = create_app(config_from_env(), live_queue=True)

@@ -47,4 +47,6 @@ def test_services_are_hardened_and_restart_always():
                      "Wants=postgresql.service", "EnvironmentFile=/etc/lprserver/lprserver.env"):
             assert line in text.splitlines(), (unit, line)
     web = (ROOT / "systemd" / "lprserver.service").read_text()
-    assert "--worker-class gevent --workers 1" in web and "--bind unix:/run/lprserver/web.sock" in web
+    assert "--worker-class gevent --workers ${WEB_WORKERS}" in web and "--bind unix:/run/lprserver/web.sock" in web
+    # One worker unless the settings file, which systemd lets override Environment=, says WEB_WORKERS=N.
+    assert "Environment=WEB_WORKERS=1" in web.splitlines()

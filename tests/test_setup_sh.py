@@ -102,6 +102,7 @@ def test_install_twice_sets_everything_up_once_and_changes_nothing_the_second_ti
     assert conf["FLASK_CONFIG"] == "production" and len(conf["SECRET_KEY"]) == 64
     assert conf["DATABASE_URL"].startswith("postgresql://lprserver_setup:")
     assert conf["IMAGE_STORAGE_PATH"] == str(tmp_path / "data" / "images")
+    assert conf["WEB_WORKERS"] == "1" and conf["LIVE_MESSAGE_QUEUE"] == ""  # README "Several web workers"
     assert [u[:2] for u in users(conf["DATABASE_URL"])] == [("admin", "admin")]
 
     units = tmp_path / "systemd"

@@ -7,14 +7,18 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .extensions import babel, csrf, db, limiter, login_manager, socketio
 from .i18n import TRANSLATIONS, select_language
+from .live_queue import client_manager
 from .logs import configure_logging
 from .url_ids import CameraIdConverter, PlateConverter, RowId
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def create_app(config, async_mode: str | None = None) -> Flask:
-    """Create the web app from a configuration object (see config.py)."""
+def create_app(config, async_mode: str | None = None, live_queue: bool = False) -> Flask:
+    """Create the web app from a configuration object (see config.py).
+
+    `live_queue`: the web app's servers (wsgi.py, run.py) join LIVE_MESSAGE_QUEUE when it is set (SPEC §14,
+    live_queue.py), and refuse to start when it does not answer; the daemon and the CLI never do."""
     app = Flask(
         __name__,
         template_folder=str(ROOT / "templates"),
@@ -36,7 +40,9 @@ def create_app(config, async_mode: str | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
-    socketio.init_app(app, async_mode=async_mode or _web_async_mode(app))
+    # client_manager always given: init_app keeps its options from one app to the next.
+    socketio.init_app(app, async_mode=async_mode or _web_async_mode(app),
+                      client_manager=client_manager(app.config) if live_queue else None)
     babel.init_app(app, locale_selector=select_language, default_translation_directories=str(TRANSLATIONS),
                    default_timezone=app.config["TIMEZONE"])
 

@@ -10,6 +10,10 @@ a camera it does not know yet), so a site changed by `PATCH /api/cameras/<id>` a
 within a few seconds (at once in the process that changed it, which calls `forget_camera_sites`). Events
 not tied to a camera go to EVERYONE_ROOM. The periodic `stats` are counted once per distinct set of sites
 among the connected users (`scope:<A,B>` rooms) and sent to that room.
+
+Several web workers or hosts (SPEC §14, live_queue.py): with LIVE_MESSAGE_QUEUE set, an event published here
+reaches the browsers of every worker once, whichever worker took the daemon's batch; the rooms above are each
+worker's own, so the sites filter alike everywhere. The `stats` are each worker's for its own browsers.
 """
 
 import logging
@@ -25,6 +29,7 @@ from sqlalchemy.orm import joinedload
 from ..alert_list import pending_alert_events
 from ..extensions import csrf, db, socketio
 from ..live import SIGNATURE_HEADER, TIMESTAMP_HEADER, relay_key, verify
+from ..live_queue import disconnect_room
 from ..models import BlacklistDetection, Camera, Record, utcnow
 from ..sites import EVERYWHERE, Scope, current_scope
 from ..statistics import dashboard_stats, hits_clause
@@ -85,13 +90,10 @@ def user_room(user_id: int) -> str:
 def disconnect_user(user_id: int) -> None:
     """Close the live connections of a user who signed out or lost access (or whose sites changed:
     their pages reconnect into the rooms of their new sites)."""
-    room = user_room(user_id)
     try:
-        sids = [sid for sid, _ in socketio.server.manager.get_participants("/", room)]
+        disconnect_room(socketio.server, user_room(user_id))  # on every web worker (live_queue.py)
     except (AttributeError, KeyError):
         return
-    for sid in sids:
-        socketio.server.disconnect(sid, namespace="/")
 
 
 class CameraSites:
@@ -239,7 +241,9 @@ def _stats_loop(app: Flask) -> None:
                         stats = dashboard_stats(db.session, utcnow(), app.config["TIMEZONE"], scope=scope)
                     finally:
                         db.session.remove()
-                socketio.emit("stats", stats, to=room)
+                # This worker's own browsers only: every web worker runs this loop for its browsers, and
+                # through LIVE_MESSAGE_QUEUE each browser would get every worker's copy (SPEC §14).
+                socketio.emit("stats", stats, to=room, ignore_queue=True)
     except Exception:
         log.exception("the stats task stopped")
     finally:
