@@ -151,7 +151,7 @@ def cleanup_command(days, image_days, hit_days, audit_days, budget_gb, no_sweep,
     from dataclasses import replace
 
     from .audit import audit
-    from .images import FilesystemImageStore
+    from .image_store import image_store_from_config
     from .retention import RetentionSettings, preview, run
 
     config = current_app.config
@@ -170,7 +170,7 @@ def cleanup_command(days, image_days, hit_days, audit_days, budget_gb, no_sweep,
         click.echo("Cleanup would delete: " + " ".join(f"{k}={shown[k]}" for k in ("reads", "hits", "images",
                                                                                       "audit")))
         return
-    store = FilesystemImageStore(config["IMAGE_STORAGE_PATH"])
+    store = image_store_from_config(config)
     report = run(db.session, store, settings, sweep=not no_sweep)
     # The retention page shows the last run; the entry is written after the audit log's own cleanup.
     audit(db.session, "retention.cleanup", username="cleanup", target="retention",
