@@ -8,6 +8,7 @@ import re
 import sys
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -19,7 +20,7 @@ from botocore.config import Config as BotoConfig
 from PIL import Image
 from sqlalchemy import select, update
 
-from config import ProductionConfig, TestingConfig
+import config
 from lprserver import create_app
 from lprserver.alert_sender import _read_image
 from lprserver.extensions import db
@@ -29,12 +30,15 @@ from lprserver.retention import CleanupReport, sweep_orphan_files
 
 from .conftest import bearer
 from .imagegen import b64, data_uri, make_jpeg, make_png
-from .processes import Daemon, ServiceProcess
+from .processes import Daemon, ServiceProcess, WebApp
 from .test_ingest import SEED_READ, camera, records
+from .webserver import web_session
 
 BUCKET = "lpr-test-images"
 KEYS = {"AWS_ACCESS_KEY_ID": "testing-key-id", "AWS_SECRET_ACCESS_KEY": "testing-secret-key",
-        "AWS_DEFAULT_REGION": "us-east-1"}
+        "AWS_DEFAULT_REGION": "us-east-1",
+        # boto3 never looks for an instance role here (it would ask an address off this machine).
+        "AWS_EC2_METADATA_DISABLED": "true"}
 KEY_SHAPE = re.compile(r"\d{4}/\d{2}/\d{2}/(?P<camera>[A-Za-z0-9_.-]+)/(?P<name>[0-9a-f]{32})(?P<rest>.*)")
 
 
@@ -82,6 +86,23 @@ def s3_daemon(s3_env, tmp_path_factory):
     proc.stop()
 
 
+@pytest.fixture(scope="module", params=["gevent", "eventlet"])
+def inline_daemon(request, s3_env, tmp_path_factory):
+    """The daemon storing batches itself (INGEST_STORE_WORKERS=0): uploads as greenlets (images.io_map)."""
+    env = {**s3_env, "ASYNC_MODE": request.param, "INGEST_STORE_WORKERS": "0"}
+    proc = Daemon(env, tmp_path_factory.mktemp("daemon") / f"s3-inline-{request.param}.log").start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_webapp(s3_env, tmp_path_factory):
+    """The web app as `python run.py` serves it (gevent, monkey-patched), reading the bucket."""
+    proc = WebApp({**s3_env, "ASYNC_MODE": "gevent"}, tmp_path_factory.mktemp("web") / "s3-web.log").start()
+    yield proc
+    proc.stop()
+
+
 @pytest.fixture
 def bucket(moto):
     """An empty bucket (made again after a test restarted the server)."""
@@ -99,7 +120,7 @@ def app(s3_env, clean, bucket, monkeypatch):
     """The web app with IMAGE_STORE=s3 (this module's `app`: conftest's client, tokens and users use it)."""
     for name, value in KEYS.items():  # boto3 in this process reads them as it would in the web app's
         monkeypatch.setenv(name, value)
-    app = create_app(TestingConfig(s3_env))
+    app = create_app(config.TestingConfig(s3_env))
     with app.app_context():
         yield app
         db.session.remove()
@@ -146,6 +167,36 @@ def test_a_read_through_the_daemon_is_an_object_in_the_bucket_and_nothing_is_on_
     assert not no_disk.exists()
     health = requests.get(f"{s3_daemon.url}/health", timeout=10)
     assert health.status_code == 200 and health.json()["image_store"]["ok"] is True
+
+
+def test_a_daemon_without_store_workers_uploads_a_batch_as_greenlets(inline_daemon, app, moto):
+    def send(number: int) -> list[dict]:
+        with camera(inline_daemon) as sio:
+            # Registered first: on SQLite a batch that creates a camera holds the write lock while its
+            # images are stored, and the daemon's presence update then waits out SQLite's busy timeout.
+            assert sio.call("camera_register", {"camera_id": f"CAM{number}"}, timeout=20)["status"] == "success"
+            return [sio.call("lpr_data", {**SEED_READ, "camera_id": f"CAM{number}", "event_id": str(i),
+                                          "image_data": b64(make_jpeg(320, 240, seed=number * 10 + i))},
+                             timeout=20) for i in range(3)]
+
+    with ThreadPoolExecutor(4) as pool:  # four cameras at once: batches of several reads
+        answers = [a for each in pool.map(send, range(4)) for a in each]
+    assert {a["status"] for a in answers} == {"success"}, answers
+    stored = records()
+    assert len(stored) == 12
+    assert moto.keys() == {path for r in stored for path in (r.image_path, r.thumbnail_path)}
+
+
+def test_the_gevent_web_app_streams_the_objects(s3_webapp, app, client, make_token, users):
+    jpeg = make_jpeg(320, 240, seed=7)
+    record_id = send_http(client, make_token("admin"), image=jpeg)
+    http = web_session(s3_webapp, "viewer")
+    image = http.get(f"{s3_webapp.url}/api/records/{record_id}/image", timeout=10)
+    assert image.status_code == 200 and image.headers["Content-Type"] == "image/jpeg"
+    assert image.content == jpeg
+    thumb = http.get(f"{s3_webapp.url}/api/records/{record_id}/thumbnail", timeout=10)
+    assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+    assert requests.get(f"{s3_webapp.url}/api/records/{record_id}/image", timeout=10).status_code == 401
 
 
 def test_the_web_app_serves_objects_at_the_same_urls_with_its_checks_and_audit(app, client, make_token, moto):
@@ -290,19 +341,18 @@ def test_a_store_that_is_down_answers_unavailable_in_seconds_and_keeps_nothing(s
 ])
 def test_settings_that_cannot_work_are_refused(env, message):
     with pytest.raises(ValueError, match=message):
-        TestingConfig(env)
+        config.TestingConfig(env)
 
 
 def test_production_refuses_an_s3_store_without_a_bucket():
     with pytest.raises(ValueError, match="needs S3_BUCKET"):
-        ProductionConfig({"SECRET_KEY": "a3f9c1e07b5d48e2a6c4f0b9d1e7a5c3b8f2e6d0a4c9b7e1f5d3a8c6e0b2f4d7",
+        config.ProductionConfig({"SECRET_KEY": "a3f9c1e07b5d48e2a6c4f0b9d1e7a5c3b8f2e6d0a4c9b7e1f5d3a8c6e0b2f4d7",
                           "IMAGE_STORE": "s3"})
 
 
 def test_the_default_store_is_the_filesystem_and_s3_keys_are_not_settings():
-    config = TestingConfig({})
-    assert config.IMAGE_STORE == "filesystem"
-    s3 = TestingConfig({"IMAGE_STORE": "S3", "S3_BUCKET": BUCKET, "S3_ENDPOINT_URL": "http://127.0.0.1:9000/",
+    assert config.TestingConfig({}).IMAGE_STORE == "filesystem"
+    s3 = config.TestingConfig({"IMAGE_STORE": "S3", "S3_BUCKET": BUCKET, "S3_ENDPOINT_URL": "http://127.0.0.1:9000/",
                         **KEYS})
     assert (s3.IMAGE_STORE, s3.S3_ENDPOINT_URL) == ("s3", "http://127.0.0.1:9000")
     assert not [name for name in vars(s3) if name.startswith("AWS_")]  # boto3 reads them itself
