@@ -4,7 +4,9 @@ at the same URLs with the same checks, retention and erase delete the objects, t
 store that is down or refusing answers `unavailable` with nothing kept."""
 
 import io
+import os
 import re
+import sqlite3
 import sys
 import time
 import zipfile
@@ -32,6 +34,7 @@ from .conftest import bearer
 from .imagegen import b64, data_uri, make_jpeg, make_png
 from .processes import Daemon, ServiceProcess, WebApp
 from .test_ingest import SEED_READ, camera, records
+from .test_setup_sh import run_setup
 from .webserver import web_session
 
 BUCKET = "lpr-test-images"
@@ -357,3 +360,25 @@ def test_the_default_store_is_the_filesystem_and_s3_keys_are_not_settings():
     assert (s3.IMAGE_STORE, s3.S3_ENDPOINT_URL) == ("s3", "http://127.0.0.1:9000")
     assert not [name for name in vars(s3) if name.startswith("AWS_")]  # boto3 reads them itself
     assert isinstance(S3ImageStore.from_config(vars(s3)), S3ImageStore)
+
+
+def test_backup_leaves_the_bucket_to_the_store_and_restore_leaves_it_alone(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("backup and restore need root")
+    etc, images, db_file = tmp_path / "etc", tmp_path / "images", tmp_path / "lpr.db"
+    etc.mkdir()
+    sqlite3.connect(db_file).close()
+    (etc / "lprserver.env").write_text("\n".join([
+        "FLASK_CONFIG=testing", f"DATABASE_URL=sqlite:///{db_file}", f"IMAGE_STORAGE_PATH={images}",
+        "IMAGE_STORE=s3", f"S3_BUCKET={BUCKET}", "S3_ENDPOINT_URL=http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID=backup-test-key", "AWS_SECRET_ACCESS_KEY=backup-test-secret", ""]))
+    env = {"VENV": sys.prefix, "LPR_ETC": str(etc), "LPR_USER": "nobody", "LPR_BACKUP_DIR": str(tmp_path / "b")}
+    done = run_setup("backup", str(tmp_path / "b" / "one"), env=env)
+    assert f"they are in the bucket {BUCKET}" in done.stdout
+    made = tmp_path / "b" / "one"
+    assert {p.name for p in made.iterdir()} == {"database.sqlite", "images-in-bucket.txt", "lprserver.env"}
+    assert (made / "images-in-bucket.txt").read_text() == (f"IMAGE_STORE=s3\nS3_BUCKET={BUCKET}\n"
+                                                          "S3_ENDPOINT_URL=http://127.0.0.1:9\n")
+    restored = run_setup("restore", str(made), "--yes", env=env)
+    assert "left as they are" in restored.stdout and not images.exists()
+    assert "backup-test-secret" not in done.stdout + done.stderr + restored.stdout + restored.stderr
