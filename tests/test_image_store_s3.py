@@ -6,6 +6,7 @@ store that is down or refusing answers `unavailable` with nothing kept."""
 import io
 import os
 import re
+import socket
 import sqlite3
 import sys
 import time
@@ -27,6 +28,7 @@ from lprserver import create_app
 from lprserver.alert_sender import _read_image
 from lprserver.extensions import db
 from lprserver.image_store import S3ImageStore, image_store_for
+from lprserver.images import ImageStoreUnavailable, SentImage
 from lprserver.models import AuditEntry, Camera, Record, User, utcnow
 from lprserver.retention import CleanupReport, sweep_orphan_files
 
@@ -329,6 +331,23 @@ def test_a_store_that_is_down_answers_unavailable_in_seconds_and_keeps_nothing(s
     during = records()[-1]
     assert moto.keys() == {during.image_path, during.thumbnail_path}
     assert not no_disk.exists()
+
+
+def test_a_store_that_accepts_and_never_answers_is_unavailable_within_its_timeouts(monkeypatch):
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    silent = socket.create_server(("127.0.0.1", 0))  # takes connections (the kernel's backlog), says nothing
+    store = S3ImageStore(BUCKET, f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=1.0)
+    try:
+        started = time.monotonic()
+        result = store.save_many([(SentImage(b64(make_jpeg(160, 120)), 2_000_000, 40_000_000), "CAM001")],
+                                  utcnow())
+        waited = time.monotonic() - started
+    finally:
+        silent.close()
+    assert isinstance(result[0], ImageStoreUnavailable) and "ReadTimeoutError" in str(result[0])
+    print(f"a store that never answers: unavailable after {waited:.2f} s (S3_TIMEOUT=1, one retry)")
+    assert waited < 6  # two attempts of 1 s for "100 Continue" and 1 s for the answer, and a back-off
 
 
 @pytest.mark.parametrize("env, message", [

@@ -43,7 +43,10 @@ from .images import (
 
 log = logging.getLogger("lprserver.images")
 
-S3_ATTEMPTS = 2  # one retry: a store that is down answers `unavailable` within seconds, not minutes
+# Two attempts in all: a store that refuses connections answers `unavailable` in well under a second; one
+# that takes them and never answers in about 2 x (1 + S3_TIMEOUT) s for a PUT (botocore waits up to 1 s for
+# "100 Continue" before it sends the body), 2 x S3_TIMEOUT for the other calls.
+S3_ATTEMPTS = 2
 S3_IO_THREADS = 16  # a batch's uploads at once (64 reads are 128 objects)
 DELETE_CHUNK = 1000  # S3's limit of keys per DeleteObjects
 # The keys images.new_keys makes: YYYY/MM/DD/<camera_id>/<32 hex digits>[_thumb].<jpg|png>
@@ -302,9 +305,14 @@ def _make_client(endpoint_url: str, timeout: float):
     import boto3
     from botocore.config import Config as BotoConfig
 
+    # botocore's debug lines carry whole requests, the signed Authorization header among them: whatever
+    # LOG_LEVEL says, only its warnings reach the log.
+    for name in ("boto3", "botocore", "s3transfer"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
+
     config = BotoConfig(
         connect_timeout=timeout, read_timeout=timeout,
-        retries={"max_attempts": S3_ATTEMPTS, "mode": "standard"},
+        retries={"total_max_attempts": S3_ATTEMPTS, "mode": "standard"},  # max_attempts would count retries
         max_pool_connections=S3_IO_THREADS + 4,
         # MinIO and most S3-compatible stores want bucket/key paths, not bucket.host names.
         s3={"addressing_style": "path"} if endpoint_url else {},

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import marshmallow as ma
-from flask import Response, current_app, request
+from flask import Response, abort, current_app, request
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ from ..auth import require_role
 from ..corrections import CorrectionError, correct_record
 from ..extensions import db
 from ..image_store import ImageStore, image_store_for
-from ..images import media_type
+from ..images import ImageStoreUnavailable, media_type
 from ..known import known_for
 from ..models import Camera, Record, utcnow
 from ..records import scoped
@@ -131,6 +131,9 @@ def export_corrections(since: datetime | None = None, until: datetime | None = N
         with spool, zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
             write_training_set(archive, store, corrected(db.session, since, until, camera_id,
                                                          scope=current_scope()))
+    except ImageStoreUnavailable:  # the object store is down: no training set with images missing
+        os.unlink(spool.name)
+        abort(503, "the image store cannot be read now; try again")
     except BaseException:
         os.unlink(spool.name)
         raise
