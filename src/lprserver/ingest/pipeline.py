@@ -172,7 +172,8 @@ def ingest_reads(session: Session, store: ImageStore, settings: IngestSettings,
     the others theirs: when the batch fails on anything but an unavailable database, each
     read is stored again on its own, and the one that fails alone on a value the database
     refuses is answered `invalid_payload` (resending it would fail again). Images are on
-    disk before the commit and removed again if it fails, so nothing is ever half stored.
+    disk (or in the object store) before the commit and removed again if it fails, so nothing is ever
+    half stored.
     """
     try:
         return _store_batch(session, store, settings, reads)
