@@ -157,6 +157,14 @@ class Config:
         self.IMAGE_STORAGE_PATH = env.get("IMAGE_STORAGE_PATH") or str(
             BASE_DIR / "storage" / "images"
         )
+        # SPEC §14 "Images on an object store": filesystem (IMAGE_STORAGE_PATH) or s3 (a bucket of an
+        # S3-compatible store). boto3 reads its keys itself (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+        # AWS_DEFAULT_REGION): they are never settings of ours, so never in a log line or a worker's message.
+        self.IMAGE_STORE = (env.get("IMAGE_STORE") or "filesystem").strip().lower()
+        self.S3_ENDPOINT_URL = (env.get("S3_ENDPOINT_URL") or "").strip().rstrip("/")
+        self.S3_BUCKET = (env.get("S3_BUCKET") or "").strip()
+        # Seconds to connect and to wait for each answer; with one retry a dead store answers in seconds.
+        self.S3_TIMEOUT = _float(env, "S3_TIMEOUT", 3.0)
         self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO").upper()
         self.ASYNC_MODE = env.get("ASYNC_MODE", "gevent")
         self.INGEST_HOST = env.get("INGEST_HOST", "0.0.0.0")
@@ -300,6 +308,7 @@ class Config:
             raise ValueError("CAMERA_OFFLINE_MINUTES must be 0 (off) or at least 1")
         if self.IMAGE_SYNC not in ("batch", "file"):
             raise ValueError(f"IMAGE_SYNC must be batch or file, not {self.IMAGE_SYNC!r}")
+        self.check_image_store()
         if self.REPORT_FONT and not os.path.isfile(self.REPORT_FONT):
             raise ValueError(f"REPORT_FONT {self.REPORT_FONT} is not a file: give a TrueType font with Thai "
                              "(.ttf), or leave it empty for fonts-thai-tlwg")
@@ -315,6 +324,31 @@ class Config:
         problem = map_tile_url_problem(self.MAP_TILE_URL)
         if problem:
             raise ValueError(f"MAP_TILE_URL {problem}, e.g. https://tiles.example.org/{{z}}/{{x}}/{{y}}.png")
+
+
+    def check_image_store(self) -> None:
+        """Refuse object store settings that cannot work (README "Images on an object store")."""
+        if self.IMAGE_STORE not in ("filesystem", "s3"):
+            raise ValueError(f"IMAGE_STORE must be filesystem or s3, not {self.IMAGE_STORE!r}")
+        endpoint = re.compile(r"https?://[^\s/?#@]+(/[^\s?#]*)?")
+        if self.S3_ENDPOINT_URL and not endpoint.fullmatch(self.S3_ENDPOINT_URL):
+            raise ValueError("S3_ENDPOINT_URL must be an http:// or https:// address such as "
+                             "http://127.0.0.1:9000 (no credentials in it), or empty for AWS")
+        if not 0 < self.S3_TIMEOUT <= 60:
+            raise ValueError(f"S3_TIMEOUT must be more than 0 and at most 60 seconds, not {self.S3_TIMEOUT}")
+        if self.IMAGE_STORE != "s3":
+            return
+        if not self.S3_BUCKET:
+            raise ValueError("IMAGE_STORE=s3 needs S3_BUCKET, the name of an existing bucket")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", self.S3_BUCKET):
+            raise ValueError(f"S3_BUCKET {self.S3_BUCKET!r} is not a bucket name (3-63 of a-z 0-9 . -, "
+                             "starting and ending with a letter or digit)")
+        if self.IMAGE_DISK_BUDGET_GB > 0:
+            raise ValueError("IMAGE_DISK_BUDGET_GB is for the filesystem store; with IMAGE_STORE=s3 set it "
+                             "to 0 and give the bucket a quota or lifecycle rule instead")
+        if self.IMAGE_ACCEL_REDIRECT:
+            raise ValueError("IMAGE_ACCEL_REDIRECT serves files from a folder; with IMAGE_STORE=s3 leave it "
+                             "empty (the web app streams the objects)")
 
 
 class DevelopmentConfig(Config):

@@ -518,9 +518,16 @@ PY
     ;;
     *) die "backup: cannot dump DATABASE_URL of this kind" ;;
   esac
-  tar -C "$images" -czf "$target/images.tar.gz" .
+  if [ "$(env_value IMAGE_STORE)" = s3 ]; then
+    # SPEC §14: the images are objects in a bucket; the store's own tools back it up (README).
+    printf 'IMAGE_STORE=s3\nS3_BUCKET=%s\nS3_ENDPOINT_URL=%s\n' "$(env_value S3_BUCKET)" \
+      "$(env_value S3_ENDPOINT_URL)" >"$target/images-in-bucket.txt"
+    say "Images are not in this backup: they are in the bucket $(env_value S3_BUCKET); back it up with the store's own tools (versioning, replication, mc mirror, aws s3 sync)"
+  else
+    tar -C "$images" -czf "$target/images.tar.gz" .
+  fi
   install -m 0600 "$ENV_FILE" "$target/lprserver.env"
-  say "Backup done: $target (database, images.tar.gz, lprserver.env — keep it private)"
+  say "Backup done: $target (database, images, lprserver.env — keep it private)"
 }
 
 cmd_restore() {
@@ -539,14 +546,23 @@ cmd_restore() {
     sqlite:///*) install -m 0640 "$source/database.sqlite" "${url#sqlite:///}" ;;
     *) die "restore: cannot restore DATABASE_URL of this kind" ;;
   esac
-  say "Restoring the images into $images"
-  local incoming="$images.restore"
-  rm -rf "$incoming"
-  install -d -o "$SERVICE_USER" -g "$(service_group)" -m 0750 "$incoming"
-  tar -C "$incoming" -xzf "$source/images.tar.gz"
-  chown -R "$SERVICE_USER:$(service_group)" "$incoming"
-  rm -rf "$images.old"
-  mv "$images" "$images.old" && mv "$incoming" "$images" && rm -rf "$images.old"
+  if [ "$(env_value IMAGE_STORE)" = s3 ]; then
+    say "Images are in the bucket $(env_value S3_BUCKET): left as they are (restore them with the store's own tools)"
+    if [ -f "$source/images.tar.gz" ]; then
+      say "This backup has images.tar.gz: unpack it and copy its folders into the bucket as they are (aws s3 sync DIR s3://$(env_value S3_BUCKET)/)"
+    fi
+  elif [ -f "$source/images.tar.gz" ]; then
+    say "Restoring the images into $images"
+    local incoming="$images.restore"
+    rm -rf "$incoming"
+    install -d -o "$SERVICE_USER" -g "$(service_group)" -m 0750 "$incoming"
+    tar -C "$incoming" -xzf "$source/images.tar.gz"
+    chown -R "$SERVICE_USER:$(service_group)" "$incoming"
+    rm -rf "$images.old"
+    mv "$images" "$images.old" && mv "$incoming" "$images" && rm -rf "$images.old"
+  else
+    say "No images.tar.gz in $source (its images were in a bucket, images-in-bucket.txt): the image folder is left as it is"
+  fi
   lpr_cli init-db
   start_services restart
   say "Restored from $source"

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from .channel_config import channel_settings
 from .channels import AlertMessage, ChannelError, ChannelSettings, deliver, parse_channel
 from .extensions import db
-from .images import FilesystemImageStore
+from .image_store import ImageStore, image_store_for
 from .models import Alert, AlertAttempt, AlertDelivery, BlacklistEntry, Camera, Record, Webhook, utcnow
 from .plates import province_by_code
 from .webhooks import Attempt as WebhookAttempt
@@ -108,7 +108,7 @@ def claim_due(session: Session, settings: SenderSettings, now: datetime) -> list
 
 
 def build_jobs(session: Session, deliveries: list[AlertDelivery], channels: ChannelSettings,
-               store: FilesystemImageStore, settings: SenderSettings, secret_key: str,
+               store: ImageStore, settings: SenderSettings, secret_key: str,
                now: datetime) -> list[Job]:
     """Look up what each delivery's message says: its alert, read, camera, entry and image."""
     alerts = {a.id: a for a in session.scalars(
@@ -150,7 +150,7 @@ def _channel(text: str) -> tuple[str | None, str | None]:
 
 
 def _message(alert: Alert, record: Record | None, camera: Camera | None, entry: BlacklistEntry | None,
-             delivery: AlertDelivery, channels: ChannelSettings, store: FilesystemImageStore,
+             delivery: AlertDelivery, channels: ChannelSettings, store: ImageStore,
              kind: str | None, settings: SenderSettings, secret_key: str, now: datetime) -> AlertMessage:
     shown = record_json(record, camera.name if camera else None) if record is not None else None
     province = province_by_code(alert.province_code)
@@ -181,11 +181,12 @@ def _message(alert: Alert, record: Record | None, camera: Camera | None, entry: 
         event=alert_event(alert, shown), image=image, image_url=image_url, preview_url=preview_url)
 
 
-def _read_image(store: FilesystemImageStore, rel: str) -> bytes | None:
+def _read_image(store: ImageStore, rel: str) -> bytes | None:
     try:
-        return store.path(rel).read_bytes()
+        return store.read(rel)
     except (OSError, ValueError):
-        return None  # removed by retention meanwhile: the message goes without it
+        # Removed by retention meanwhile, or the object store is down: the message goes without it.
+        return None
 
 
 def send_job(job: Job, channels: ChannelSettings) -> str | None:
@@ -228,7 +229,7 @@ class AlertSender:
     def __init__(self, app: Flask, settings: SenderSettings | None = None):
         self.app = app
         self.settings = settings or SenderSettings.from_config(app.config)
-        self.store = FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"])
+        self.store = image_store_for(app)
         self.stopped = threading.Event()
         self.woken = threading.Event()
 

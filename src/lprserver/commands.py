@@ -30,8 +30,9 @@ def init_db_command():
     """Create or upgrade the database schema (alembic upgrade head), and create the image folder."""
     upgrade_database(current_app.config["SQLALCHEMY_DATABASE_URI"])
     click.echo("Database is at the current schema.")
-    # Else /health fails on a new server until its first image is stored.
-    Path(current_app.config["IMAGE_STORAGE_PATH"]).mkdir(parents=True, exist_ok=True)
+    # Else /health fails on a new server until its first image is stored (an object store has no folder).
+    if current_app.config["IMAGE_STORE"] == "filesystem":
+        Path(current_app.config["IMAGE_STORAGE_PATH"]).mkdir(parents=True, exist_ok=True)
 
 
 @lpr.command("create-user")
@@ -154,7 +155,7 @@ def cleanup_command(days, image_days, hit_days, audit_days, budget_gb, no_sweep,
     from dataclasses import replace
 
     from .audit import audit
-    from .images import FilesystemImageStore
+    from .image_store import image_store_from_config
     from .retention import RetentionSettings, preview, run
 
     config = current_app.config
@@ -173,7 +174,7 @@ def cleanup_command(days, image_days, hit_days, audit_days, budget_gb, no_sweep,
         click.echo("Cleanup would delete: " + " ".join(f"{k}={shown[k]}" for k in ("reads", "hits", "images",
                                                                                       "audit")))
         return
-    store = FilesystemImageStore(config["IMAGE_STORAGE_PATH"])
+    store = image_store_from_config(config)
     report = run(db.session, store, settings, sweep=not no_sweep)
     # The retention page shows the last run; the entry is written after the audit log's own cleanup.
     audit(db.session, "retention.cleanup", username="cleanup", target="retention",

@@ -1,22 +1,29 @@
-"""Image checks and the image store (save / open / delete / path)."""
+"""Image checks and the filesystem image store (save / open / delete / path); image_store.py picks
+the store IMAGE_STORE names (SPEC §14), this one or an object store."""
 
 import binascii
 import ctypes
 import hashlib
 import io
+import logging
 import os
 import re
+import shutil
+import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import pybase64
 from PIL import Image
 
 from .cameras import CAMERA_ID_REGEX
 from .image_cost import ImageRejected, check_cost
+
+log = logging.getLogger("lprserver.images")
 
 # Shown at 96x72 CSS pixels (192x144 on a 2x screen); a 640x480 camera image decodes
 # straight to this size at 1/4 scale, with no resampling (0.8 ms for the whole check here).
@@ -68,6 +75,42 @@ class StoredImage:
     thumbnail_path: str
     sha256: str
     size: int
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One file (or object) of a store, as the orphan sweep sees it."""
+
+    key: str  # as records name it: YYYY/MM/DD/<camera_id>/<name>
+    modified: float  # Unix seconds
+    size: int
+
+
+class ImageStoreUnavailable(OSError):
+    """The image store cannot take (or give) a file now; the read answers `unavailable` (SPEC §2.4)."""
+
+
+MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
+
+
+def media_type(key: str) -> str:
+    """The content type of a stored image by its name (the store names them by format)."""
+    return MEDIA_TYPES.get(key.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+
+
+def check_folder_name(camera_id: str) -> None:
+    """Refuse a camera id that is not safe as a folder name (the door checked it; this is a second wall)."""
+    if not _CAMERA_DIR.fullmatch(camera_id) or camera_id in (".", ".."):
+        raise ValueError(f"unsafe camera id for a path: {camera_id!r}")
+
+
+def new_keys(camera_id: str, received_at: datetime, extension: str) -> tuple[str, str]:
+    """The names of a new image and its thumbnail: YYYY/MM/DD/<camera_id>/<random>.<ext> (SPEC §4), the
+    UTC day the server received it, never anything the camera named but its (checked) id."""
+    check_folder_name(camera_id)
+    folder = f"{received_at.strftime('%Y/%m/%d')}/{camera_id}"
+    name = uuid.uuid4().hex
+    return f"{folder}/{name}.{extension}", f"{folder}/{name}_thumb.jpg"
 
 
 def decode_image_data(text: str, max_bytes: int) -> bytes:
@@ -176,6 +219,22 @@ def thread_map(async_mode: str, threads: int = 16) -> Callable[[Callable, list],
     return pool_map
 
 
+def io_map(async_mode: str, size: int = 16) -> Callable[[Callable, list], list] | None:
+    """Return a `map_io` that runs network calls (an object store's uploads) `size` at once as
+    greenlets in a process gevent or eventlet patched; None elsewhere (the store uses OS threads)."""
+    if async_mode == "eventlet":
+        import eventlet
+
+        green = eventlet.GreenPool(size)
+        return lambda function, items: list(green.imap(function, items))
+    if async_mode == "gevent":
+        from gevent.pool import Pool
+
+        pool = Pool(size)
+        return lambda function, items: pool.map(function, items)
+    return None
+
+
 class FilesystemImageStore:
     """Keeps images under root/YYYY/MM/DD/<camera_id>/ with server-chosen names.
 
@@ -193,6 +252,8 @@ class FilesystemImageStore:
     Linux) it is "file".
     """
 
+    kind = "filesystem"
+
     def __init__(self, root: str | os.PathLike, map_blocking: Callable[[Callable, list], list] = run_each,
                  sync: str = "batch"):
         if sync not in SYNC_MODES:
@@ -200,6 +261,12 @@ class FilesystemImageStore:
         self.root = Path(root).resolve()
         self.map_blocking = map_blocking
         self.sync = sync if _SYNCFS is not None else "file"
+
+    @classmethod
+    def from_config(cls, config, map_blocking: Callable[[Callable, list], list] = run_each,
+                    map_io: Callable[[Callable, list], list] | None = None) -> "FilesystemImageStore":
+        """The store of IMAGE_STORAGE_PATH and IMAGE_SYNC (`map_io` is the object store's: unused here)."""
+        return cls(config["IMAGE_STORAGE_PATH"], map_blocking, config["IMAGE_SYNC"])
 
     def save(self, image: CheckedImage | SentImage, camera_id: str, received_at: datetime) -> StoredImage:
         """Check one image, then write it durably (temp file, rename, synced as `sync` says) and its
@@ -245,17 +312,15 @@ class FilesystemImageStore:
                   received_at: datetime) -> StoredImage | OSError | ImageRejected | None:
         if sent is None:
             return None
-        if not _CAMERA_DIR.fullmatch(camera_id) or camera_id in (".", ".."):
-            raise ValueError(f"unsafe camera id for a path: {camera_id!r}")
+        check_folder_name(camera_id)
         try:
             image = sent.check()
         except ImageRejected as exc:
             return exc
-        folder = Path(received_at.strftime("%Y/%m/%d")) / camera_id
-        name = uuid.uuid4().hex
-        rel = folder / f"{name}.{image.extension}"
-        thumb_rel = folder / f"{name}_thumb.jpg"
-        directory = self.root / folder
+        key, thumb_key = new_keys(camera_id, received_at, image.extension)
+        rel, thumb_rel = Path(key), Path(thumb_key)
+        name = rel.stem
+        directory = self.root / rel.parent
         try:
             directory.mkdir(parents=True, exist_ok=True)
             # Renamed into place whole (README "Sending reads": durable before the answer); with sync="batch"
@@ -289,6 +354,108 @@ class FilesystemImageStore:
                     self.path(rel).unlink()
                 except FileNotFoundError:
                     pass
+
+    def delete_counted(self, keys: list[str]) -> tuple[int, int]:
+        """Remove stored files; return how many were there and their bytes. Missing ones are skipped,
+        and one that cannot be removed is logged and skipped (retention, erase)."""
+        files = size = 0
+        for key in keys:
+            try:
+                path = self.path(key)
+                bytes_ = path.stat().st_size
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError) as exc:
+                log.warning("event=image_delete_failed path=%s error=%r", key, str(exc))
+                continue
+            files, size = files + 1, size + bytes_
+        return files, size
+
+    def local_path(self, key: str) -> Path:
+        """The file on this machine (the web app hands it to send_file or nginx)."""
+        return self.path(key)
+
+    def open(self, key: str) -> BinaryIO:
+        """The stored file, to read; FileNotFoundError when it is gone."""
+        return self.path(key).open("rb")
+
+    def stream(self, key: str) -> tuple[BinaryIO, int]:
+        """The stored file, to read, and its size."""
+        file = self.open(key)
+        return file, os.fstat(file.fileno()).st_size
+
+    def save_thumbnail(self, key: str, data: bytes) -> None:
+        """Write a thumbnail (JPEG) on its own, beside its image (not fsync'd: it can be made again)."""
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(_write_new(path, data))
+
+    def read(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        try:
+            return self.path(key).is_file()
+        except ValueError:
+            return False
+
+    def missing(self, keys: list[str]) -> set[str]:
+        """Which of these files are gone."""
+        return {key for key in keys if not self.exists(key)}
+
+    def files(self) -> Iterator[tuple[str, list[StoredFile]]]:
+        """Every file, folder by folder: (the folder relative to the root, its files)."""
+        for folder, _dirs, names in os.walk(self.root):
+            if not names:
+                continue
+            rel_folder = Path(folder).relative_to(self.root)
+            found = []
+            for name in names:
+                try:
+                    stat = (Path(folder) / name).stat()
+                except FileNotFoundError:
+                    continue
+                found.append(StoredFile(str(rel_folder / name), stat.st_mtime, stat.st_size))
+            yield str(rel_folder), found
+
+    def used_bytes(self) -> int:
+        """The bytes of every file under the root (IMAGE_DISK_BUDGET_GB)."""
+        total = 0
+        for folder, _dirs, names in os.walk(self.root):
+            for name in names:
+                try:
+                    total += os.lstat(os.path.join(folder, name)).st_size
+                except FileNotFoundError:
+                    pass
+        return total
+
+    def health(self, min_free_mb: int) -> tuple[str, dict]:
+        """The /health check of this store: free space and writability of the image folder."""
+        return "image_disk", disk_check(str(self.root), min_free_mb)
+
+
+def disk_check(path: str, min_free_mb: int) -> dict:
+    """Free space and writability of the image folder (the web app's and the daemon's /health)."""
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        return {"ok": False, "free_mb": None, "writable": False}
+    writable = _writable(path)
+    return {"ok": writable and free >= min_free_mb * 1024 * 1024, "free_mb": free // (1024 * 1024),
+            "writable": writable}
+
+
+def _writable(path: str) -> bool:
+    """Tell whether a byte can be written in the image folder (read-only mount, permissions, disk full)."""
+    try:
+        # An unnamed file (O_TMPFILE where the filesystem has it): nothing is left behind, even on a crash.
+        with tempfile.TemporaryFile(dir=path) as probe:
+            probe.write(b"\0")
+            probe.flush()
+    except OSError:
+        return False
+    return True
 
 
 def _write_new(path: Path, data: bytes) -> int:
@@ -348,5 +515,3 @@ def _sync_directory(directory: Path) -> None:
     finally:
         os.close(fd)
 
-
-IMAGE_STORES = {"filesystem": FilesystemImageStore}

@@ -1,8 +1,6 @@
 """Health and metrics of the web app: GET /health (no sign-in, no data) and GET /metrics (token)."""
 
 import hmac
-import shutil
-import tempfile
 import time
 
 from flask import Blueprint, Flask, abort, current_app, g, jsonify, request
@@ -12,6 +10,7 @@ from sqlalchemy import func, select, text
 
 from .extensions import csrf, db
 from .heartbeat import read_heartbeat
+from .image_store import image_store_for
 from .models import BlacklistDetection, Camera, Record
 
 bp = Blueprint("monitoring", __name__)
@@ -80,11 +79,14 @@ def metrics():
 
 @bp.get("/health")
 def health():
-    """Answer 200 when the database, the image disk and the daemon are fine, 503 otherwise."""
+    """Answer 200 when the database, the image store and the daemon are fine, 503 otherwise. The image
+    store's check is `image_disk` (free space, writable) or, with IMAGE_STORE=s3, `image_store` (the
+    bucket answers)."""
     config = current_app.config
+    store, store_check = image_store_for(current_app).health(config["HEALTH_MIN_FREE_MB"])
     checks = {
         "database": _database_check(),
-        "image_disk": disk_check(config["IMAGE_STORAGE_PATH"], config["HEALTH_MIN_FREE_MB"]),
+        store: store_check,
         "ingest_daemon": _daemon_check(config["HEARTBEAT_FILE"], config["HEARTBEAT_MAX_AGE"]),
     }
     ok = all(check["ok"] for check in checks.values())
@@ -101,29 +103,6 @@ def _database_check() -> dict:
         current_app.logger.warning("event=health_database_failed error=%s", exc.__class__.__name__)
         return {"ok": False}
     return {"ok": True, "seconds": round(time.perf_counter() - started, 4)}
-
-
-def disk_check(path: str, min_free_mb: int) -> dict:
-    """Free space and writability of the image folder (also the ingest daemon's /health)."""
-    try:
-        free = shutil.disk_usage(path).free
-    except OSError:
-        return {"ok": False, "free_mb": None, "writable": False}
-    writable = _writable(path)
-    return {"ok": writable and free >= min_free_mb * 1024 * 1024, "free_mb": free // (1024 * 1024),
-            "writable": writable}
-
-
-def _writable(path: str) -> bool:
-    """Tell whether a byte can be written in the image folder (read-only mount, permissions, disk full)."""
-    try:
-        # An unnamed file (O_TMPFILE where the filesystem has it): nothing is left behind, even on a crash.
-        with tempfile.TemporaryFile(dir=path) as probe:
-            probe.write(b"\0")
-            probe.flush()
-    except OSError:
-        return False
-    return True
 
 
 def _daemon_check(path: str, max_age: float) -> dict:

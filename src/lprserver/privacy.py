@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from .analytics_counts import local_day
 from .audit import audit
 from .audit_list import audit_json
-from .images import FilesystemImageStore
+from .image_store import ImageStore
 from .known import known_for
 from .models import (
     Alert,
@@ -179,6 +179,15 @@ class _JsonList:
         self.file.write("\n]\n" if self.count else "]\n")
 
 
+def _copy_image(zf: zipfile.ZipFile, store: ImageStore, record: Record, name: str) -> None:
+    """Stream a read's image from the store into the zip as it is (never read whole into memory). A
+    store that cannot be read raises ImageStoreUnavailable: an export is whole or not made."""
+    info = zipfile.ZipInfo(name, date_time=record.received_at.timetuple()[:6])
+    info.compress_type = zipfile.ZIP_STORED  # JPEG and PNG are compressed already
+    with store.open(record.image_path) as source, zf.open(info, "w") as out:
+        shutil.copyfileobj(source, out, 64 * 1024)
+
+
 def _copy_into(zf: zipfile.ZipFile, name: str, text_file) -> None:
     text_file.seek(0)
     with zf.open(name, "w") as out, io.TextIOWrapper(out, encoding="utf-8", newline="") as writer:
@@ -209,7 +218,7 @@ def has_data(session: Session, plate: str, scope: Scope = EVERYWHERE) -> bool:
     return False
 
 
-def plate_export_zip(session: Session, store: FilesystemImageStore, plate: str, scope: Scope = EVERYWHERE,
+def plate_export_zip(session: Session, store: ImageStore, plate: str, scope: Scope = EVERYWHERE,
                      *, user: User | None, now: datetime, timezone: str) -> PlateExport | None:
     """Everything held about `plate` (normalised) in `scope`, as a zip (see FILES); None when nothing is.
     The images are copied from the store as they are (their files stream into the zip, never read whole
@@ -227,7 +236,7 @@ def plate_export_zip(session: Session, store: FilesystemImageStore, plate: str, 
     return PlateExport(out, counts)
 
 
-def _write_zip(session: Session, store: FilesystemImageStore, plate: str, scope: Scope, out: IO[bytes], *,
+def _write_zip(session: Session, store: ImageStore, plate: str, scope: Scope, out: IO[bytes], *,
                user: User | None, now: datetime, tz: ZoneInfo) -> dict[str, int]:
     names = dict(session.execute(select(Camera.id, Camera.name)).all())
     counts = {"reads": 0, "images": 0, "hits": 0, "alerts": 0, "visits": 0, "corrections": 0,
@@ -247,7 +256,7 @@ def _write_zip(session: Session, store: FilesystemImageStore, plate: str, scope:
                 image = _image_name(record)
                 if image is not None:
                     try:
-                        zf.write(store.path(record.image_path), image, compress_type=zipfile.ZIP_STORED)
+                        _copy_image(zf, store, record, image)
                         counts["images"] += 1
                     except (FileNotFoundError, ValueError):
                         image = None
@@ -387,7 +396,7 @@ def clean_reason(reason: Any) -> str:
     return text
 
 
-def erase_plate(session: Session, store: FilesystemImageStore, plate: str, scope: Scope = EVERYWHERE, *,
+def erase_plate(session: Session, store: ImageStore, plate: str, scope: Scope = EVERYWHERE, *,
                 reason: Any, user: User | None, timezone: str, ip: str | None = None
                 ) -> dict[str, int] | None:
     """Erase the plate's reads in `scope` with their images and thumbnails, their blacklist hits, the

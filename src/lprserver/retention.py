@@ -16,19 +16,18 @@ ingest goes on while it runs.
 """
 
 import logging
-import os
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from .images import FilesystemImageStore
+from .image_store import ImageStore
+from .images import ImageStoreUnavailable
 from .models import AuditEntry, BlacklistDetection, Record, Visit, utcnow
 
 log = logging.getLogger("lprserver.retention")
@@ -138,7 +137,7 @@ def _walk(session: Session, columns: list, at, ident, where: list, batch_size: i
         yield rows
 
 
-def delete_batch(session: Session, store: FilesystemImageStore, record_ids: list[int],
+def delete_batch(session: Session, store: ImageStore, record_ids: list[int],
                  report: CleanupReport) -> None:
     """Delete these records (and their blacklist hits) in one transaction, then their files.
 
@@ -152,28 +151,18 @@ def delete_batch(session: Session, store: FilesystemImageStore, record_ids: list
     session.commit()
     report.records += len(record_ids)
     report.batches += 1
-    for image, thumbnail in paths:
-        for rel in (image, thumbnail):
-            report.bytes_freed += _unlink(store, rel, report)
+    _unlink(store, [rel for row in paths for rel in row], report)
 
 
-def _unlink(store: FilesystemImageStore, rel: str | None, report: CleanupReport) -> int:
-    if not rel:
-        return 0
-    try:
-        path = store.path(rel)
-        size = path.stat().st_size
-        path.unlink()
-    except FileNotFoundError:
-        return 0
-    except (OSError, ValueError) as exc:
-        log.warning("event=retention_unlink_failed path=%s error=%r", rel, str(exc))
-        return 0
-    report.files += 1
-    return size
+def _unlink(store: ImageStore, rels: list[str | None], report: CleanupReport) -> None:
+    """Remove the files (or objects) of rows already gone; one that cannot be removed is logged and left
+    to the orphan sweep."""
+    files, size = store.delete_counted([rel for rel in rels if rel])
+    report.files += files
+    report.bytes_freed += size
 
 
-def delete_older_than(session: Session, store: FilesystemImageStore, cutoff: datetime,
+def delete_older_than(session: Session, store: ImageStore, cutoff: datetime,
                       batch_size: int, report: CleanupReport, hits: bool | None = None) -> None:
     """Delete the records received before `cutoff`, oldest first, `batch_size` at a time: every one
     (hits None), only the blacklist hits (True) or only the other reads (False)."""
@@ -189,7 +178,7 @@ def delete_older_than(session: Session, store: FilesystemImageStore, cutoff: dat
         log.info("event=retention_batch reason=%s cutoff=%s records=%d", reason, cutoff.isoformat(), len(ids))
 
 
-def clear_images_older_than(session: Session, store: FilesystemImageStore, cutoff: datetime,
+def clear_images_older_than(session: Session, store: ImageStore, cutoff: datetime,
                             batch_size: int, report: CleanupReport) -> None:
     """Take the images of reads (not hits) received before `cutoff` away: the rows stay. Each batch
     sets their paths to NULL and commits before the files are unlinked."""
@@ -202,9 +191,7 @@ def clear_images_older_than(session: Session, store: FilesystemImageStore, cutof
         session.commit()
         report.images_cleared += len(rows)
         report.batches += 1
-        for row in rows:
-            for rel in (row.image_path, row.thumbnail_path):
-                report.bytes_freed += _unlink(store, rel, report)
+        _unlink(store, [rel for row in rows for rel in (row.image_path, row.thumbnail_path)], report)
         log.info("event=retention_batch reason=image_age cutoff=%s images=%d", cutoff.isoformat(), len(rows))
 
 
@@ -283,22 +270,14 @@ def last_run(session: Session) -> AuditEntry | None:
                            .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(1)).first()
 
 
-def disk_usage(root: Path) -> int:
-    """Return the bytes of every file under the image store."""
-    total = 0
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except FileNotFoundError:
-                pass
-    return total
-
-
-def enforce_disk_budget(session: Session, store: FilesystemImageStore, budget_bytes: int,
+def enforce_disk_budget(session: Session, store: ImageStore, budget_bytes: int,
                         batch_size: int, report: CleanupReport) -> None:
-    """Delete the oldest records until the image store is within `budget_bytes`."""
-    used = disk_usage(store.root)
+    """Delete the oldest records until the image store is within `budget_bytes` (the filesystem store:
+    an object store does not say what it holds without a listing of it all, and has quotas of its own)."""
+    used = store.used_bytes()
+    if used is None:
+        log.warning("event=retention_budget_skipped reason=%r", f"the {store.kind} image store has no budget")
+        return
     while used > budget_bytes:
         ids = list(session.scalars(
             select(Record.id).where(Record.image_path.is_not(None)).order_by(Record.id).limit(batch_size)
@@ -312,30 +291,20 @@ def enforce_disk_budget(session: Session, store: FilesystemImageStore, budget_by
                  len(ids), used, budget_bytes)
 
 
-def sweep_orphan_files(session: Session, store: FilesystemImageStore, report: CleanupReport,
+def sweep_orphan_files(session: Session, store: ImageStore, report: CleanupReport,
                        now: datetime | None = None) -> None:
-    """Delete image files no record points at (older than the grace period)."""
+    """Delete image files (or objects) no record points at, older than the grace period."""
     limit = ((now or utcnow()) - ORPHAN_GRACE).timestamp()
-    for folder, _dirs, files in os.walk(store.root):
-        if not files:
-            continue
-        rel_folder = Path(folder).relative_to(store.root)
-        known = _referenced_in(session, str(rel_folder))
-        candidates = {}
-        for name in files:
-            full = Path(folder) / name
-            rel = str(rel_folder / name)
-            try:
-                stat = full.stat()
-            except FileNotFoundError:
-                continue
-            if rel in known or stat.st_mtime > limit:
-                continue
-            candidates[rel] = (full, stat.st_size)
+    for rel_folder, files in store.files():
+        known = _referenced_in(session, rel_folder)
+        candidates = {file.key: file.size for file in files
+                      if file.key not in known and file.modified <= limit}
         for rel in _still_referenced(session, list(candidates)):
             del candidates[rel]
-        for rel, (full, size) in candidates.items():
-            full.unlink(missing_ok=True)
+        if not candidates:
+            continue
+        store.delete(*candidates)
+        for rel, size in candidates.items():
             report.orphan_files += 1
             report.bytes_freed += size
             log.info("event=retention_orphan_file path=%s bytes=%d", rel, size)
@@ -374,7 +343,7 @@ def _still_referenced(session: Session, rels: list[str], chunk: int = 500) -> se
     return found
 
 
-def sweep_missing_files(session: Session, store: FilesystemImageStore, batch_size: int,
+def sweep_missing_files(session: Session, store: ImageStore, batch_size: int,
                         report: CleanupReport) -> None:
     """Clear image paths of records whose file is gone, so no row points at a missing file."""
     last_id = 0
@@ -388,9 +357,10 @@ def sweep_missing_files(session: Session, store: FilesystemImageStore, batch_siz
         if not rows:
             return
         last_id = rows[-1].id
+        gone = store.missing([rel for row in rows for rel in (row.image_path, row.thumbnail_path) if rel])
         leftovers = []
         for record_id, image, thumbnail in rows:
-            if _exists(store, image) and _exists(store, thumbnail):
+            if image not in gone and thumbnail not in gone:
                 continue
             # The read itself is kept; only the dangling reference (and a lone thumbnail) goes.
             session.execute(update(Record).where(Record.id == record_id)
@@ -399,20 +369,10 @@ def sweep_missing_files(session: Session, store: FilesystemImageStore, batch_siz
             report.missing_files += 1
             log.warning("event=retention_missing_file record_id=%d path=%s", record_id, image)
         session.commit()
-        for rel in leftovers:
-            report.bytes_freed += _unlink(store, rel, report)
+        _unlink(store, leftovers, report)
 
 
-def _exists(store: FilesystemImageStore, rel: str | None) -> bool:
-    if not rel:
-        return True
-    try:
-        return store.path(rel).is_file()
-    except ValueError:
-        return False
-
-
-def cleanup(session: Session, store: FilesystemImageStore, retention_days: int, budget_bytes: int,
+def cleanup(session: Session, store: ImageStore, retention_days: int, budget_bytes: int,
             batch_size: int, sweep: bool = True, now: datetime | None = None, *,
             image_days: int | None = None, hit_days: int | None = None, audit_days: int = 0) -> CleanupReport:
     """Apply the retention periods (reads, hits, images, visits, audit), then the disk budget, then
@@ -422,7 +382,7 @@ def cleanup(session: Session, store: FilesystemImageStore, retention_days: int, 
     return run(session, store, settings, sweep=sweep, now=now)
 
 
-def run(session: Session, store: FilesystemImageStore, settings: RetentionSettings, sweep: bool = True,
+def run(session: Session, store: ImageStore, settings: RetentionSettings, sweep: bool = True,
         now: datetime | None = None) -> CleanupReport:
     """cleanup() with its settings in one object (RetentionSettings.from_config for the app's)."""
     report = CleanupReport()
@@ -443,8 +403,12 @@ def run(session: Session, store: FilesystemImageStore, settings: RetentionSettin
     if settings.budget_bytes > 0:
         enforce_disk_budget(session, store, settings.budget_bytes, size, report)
     if sweep:
-        sweep_missing_files(session, store, size, report)
-        sweep_orphan_files(session, store, report, now)
+        try:
+            sweep_missing_files(session, store, size, report)
+            sweep_orphan_files(session, store, report, now)
+        except ImageStoreUnavailable as exc:  # an object store that is down: no row is cleared for it
+            session.rollback()
+            log.warning("event=retention_sweep_skipped error=%r", str(exc))
     report.seconds = round(time.monotonic() - started, 3)
     log.info("event=retention_done %s", report.summary())
     return report

@@ -4,13 +4,14 @@ correction with its image (`GET /api/corrections/export.zip`)."""
 import csv
 import io
 import os
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from datetime import datetime
 
 import marshmallow as ma
-from flask import Response, current_app, request
+from flask import Response, abort, current_app, request
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,7 +20,8 @@ from ..audit import audit
 from ..auth import require_role
 from ..corrections import CorrectionError, correct_record
 from ..extensions import db
-from ..images import FilesystemImageStore
+from ..image_store import ImageStore, image_store_for
+from ..images import ImageStoreUnavailable, media_type
 from ..known import known_for
 from ..models import Camera, Record, utcnow
 from ..records import scoped
@@ -121,7 +123,7 @@ def export_corrections(since: datetime | None = None, until: datetime | None = N
           detail={"since": since.isoformat() if since else None,
                   "until": until.isoformat() if until else None, "camera_id": camera_id})
     db.session.commit()
-    store = FilesystemImageStore(current_app.config["IMAGE_STORAGE_PATH"])
+    store = image_store_for(current_app)
     # Written to a temporary file, never held in memory (thousands of images), sent from it in chunks
     # and deleted once sent (or when the answer is closed).
     spool = tempfile.NamedTemporaryFile(prefix="lpr-corrections-", suffix=".zip", delete=False)
@@ -129,6 +131,9 @@ def export_corrections(since: datetime | None = None, until: datetime | None = N
         with spool, zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
             write_training_set(archive, store, corrected(db.session, since, until, camera_id,
                                                          scope=current_scope()))
+    except ImageStoreUnavailable:  # the object store is down: no training set with images missing
+        os.unlink(spool.name)
+        abort(503, "the image store cannot be read now; try again")
     except BaseException:
         os.unlink(spool.name)
         raise
@@ -141,23 +146,28 @@ def export_corrections(since: datetime | None = None, until: datetime | None = N
     return response
 
 
-def write_training_set(archive: zipfile.ZipFile, store: FilesystemImageStore, records) -> None:
+def write_training_set(archive: zipfile.ZipFile, store: ImageStore, records) -> None:
     """Add each record's image as images/<id>.<ext> and labels.csv listing them (LABEL_COLUMNS)."""
     labels = io.StringIO()
     writer = csv.writer(labels)
     writer.writerow(LABEL_COLUMNS)
     for record in records:
+        suffix = {"image/png": ".png"}.get(media_type(record.image_path), ".jpg")
+        name = f"images/{record.id}{suffix}"
         try:
-            path = store.path(record.image_path)
-        except ValueError:
+            _copy_image(archive, store, record.image_path, name)
+        except (FileNotFoundError, ValueError):
             continue
-        if not path.is_file():
-            continue
-        name = f"images/{record.id}{path.suffix.lower() or '.jpg'}"
-        archive.write(path, name)
         writer.writerow([name, record.plate_number, record.plate_corrected, record.camera_id,
                          record.captured_at.isoformat() if record.captured_at else ""])
     archive.writestr("labels.csv", labels.getvalue().encode("utf-8"), compress_type=zipfile.ZIP_DEFLATED)
+
+
+def _copy_image(archive: zipfile.ZipFile, store: ImageStore, key: str, name: str) -> None:
+    """Stream one stored image into the archive (from a file or an object store)."""
+    with store.open(key) as source:
+        with archive.open(name, "w") as out:
+            shutil.copyfileobj(source, out, 64 * 1024)
 
 
 def _chunks(path: str, size: int = 1 << 16) -> Iterator[bytes]:

@@ -17,7 +17,8 @@ from flask_login import current_user
 from ..auth import bearer_token
 from ..cameras import NewCameraBudget
 from ..extensions import csrf, db, socketio
-from ..images import FilesystemImageStore, thread_map
+from ..image_store import ImageStore, image_settings, image_store_from_config
+from ..images import io_map, thread_map
 from ..ingest.errors import IngestError
 from ..ingest.pipeline import IngestSettings, prepare_read, store_read
 from ..models import Camera
@@ -89,14 +90,14 @@ def _payload():
         raise IngestError("invalid_payload", "the body is not valid JSON: nested too deeply") from None
 
 
-def _ingest_store() -> FilesystemImageStore:
+def _ingest_store() -> ImageStore:
     """The web app's image store for reads over HTTP: its decodes and file calls run on OS threads, so
-    the gevent worker goes on serving pages while a large image is checked."""
+    the gevent worker goes on serving pages while a large image is checked (an object store's uploads
+    run as greenlets)."""
     store = current_app.extensions.get("lprserver.ingest_store")
     if store is None:
-        config = current_app.config
-        store = FilesystemImageStore(config["IMAGE_STORAGE_PATH"], thread_map(socketio.async_mode, 4),
-                                     config["IMAGE_SYNC"])
+        mode = socketio.async_mode
+        store = image_store_from_config(image_settings(current_app.config), thread_map(mode, 4), io_map(mode))
         current_app.extensions["lprserver.ingest_store"] = store
     return store
 

@@ -9,7 +9,8 @@ from marshmallow import validate
 from ..audit import audit
 from ..auth import require_role
 from ..extensions import db
-from ..images import FilesystemImageStore
+from ..image_store import ImageStore, image_store_for
+from ..images import ImageStoreUnavailable
 from ..models import utcnow
 from ..plate_history import plate_from_path
 from ..privacy import REASON_MAX, PrivacyError, erase_plate, plate_export_zip
@@ -42,8 +43,8 @@ def _plate(text: str) -> str:
     return normalized
 
 
-def _store() -> FilesystemImageStore:
-    return FilesystemImageStore(current_app.config["IMAGE_STORAGE_PATH"])
+def _store() -> ImageStore:
+    return image_store_for(current_app)
 
 
 @bp.get("/plates/<path:plate>/export.zip")
@@ -56,8 +57,11 @@ def export_plate(plate: str):
     global and always included. The export is audited (`plate.export`)."""
     normalized = _plate(plate)
     user, now = current_user._get_current_object(), utcnow()
-    made = plate_export_zip(db.session, _store(), normalized, current_scope(), user=user, now=now,
-                            timezone=current_app.config["TIMEZONE"])
+    try:
+        made = plate_export_zip(db.session, _store(), normalized, current_scope(), user=user, now=now,
+                                timezone=current_app.config["TIMEZONE"])
+    except ImageStoreUnavailable:  # an export is whole or not made: never a zip missing images silently
+        abort(503, "the image store cannot be read now; try again")
     if made is None:
         abort(404, f"nothing is held about {normalized}")
     audit(db.session, "plate.export", user=user, target=f"plate:{normalized}",

@@ -23,7 +23,8 @@ from ..analytics_counts import count_reads
 from ..camera_offline import resolve_silence
 from ..cameras import authorize_camera, touch_camera
 from ..hotlist import cache_for, current_hotlist, match_reads
-from ..images import FilesystemImageStore, ImageRejected, SentImage, StoredImage
+from ..image_store import ImageStore
+from ..images import ImageRejected, SentImage, StoredImage
 from ..known import current_known
 from ..models import BlacklistDetection, Camera, Record, utcnow
 from ..plates import ParsedPlate, is_valid_normalized, parse_plate
@@ -97,13 +98,13 @@ class ReadResult:
         }
 
 
-def ingest_read(session: Session, store: FilesystemImageStore, settings: IngestSettings,
+def ingest_read(session: Session, store: ImageStore, settings: IngestSettings,
                 payload: Any, token: str | None = None) -> ReadResult:
     """Validate, store and match one plate read; return what to answer and to broadcast."""
     return store_read(session, store, settings, prepare_read(payload, token))
 
 
-def store_read(session: Session, store: FilesystemImageStore, settings: IngestSettings,
+def store_read(session: Session, store: ImageStore, settings: IngestSettings,
                read: "PreparedRead") -> ReadResult:
     """Store and match one read whose fields were checked (`prepare_read`)."""
     if settings.auth == "token" and not read.trusted:
@@ -160,7 +161,7 @@ def refuse_wrong_token(read: PreparedRead, token_hash: str | None) -> None:
 Outcome = ReadResult | IngestError
 
 
-def ingest_reads(session: Session, store: FilesystemImageStore, settings: IngestSettings,
+def ingest_reads(session: Session, store: ImageStore, settings: IngestSettings,
                  reads: list[PreparedRead]) -> list[Outcome]:
     """Store checked reads in one transaction (group commit); return each read's outcome, in order.
 
@@ -171,7 +172,8 @@ def ingest_reads(session: Session, store: FilesystemImageStore, settings: Ingest
     the others theirs: when the batch fails on anything but an unavailable database, each
     read is stored again on its own, and the one that fails alone on a value the database
     refuses is answered `invalid_payload` (resending it would fail again). Images are on
-    disk before the commit and removed again if it fails, so nothing is ever half stored.
+    disk (or in the object store) before the commit and removed again if it fails, so nothing is ever
+    half stored.
     """
     try:
         return _store_batch(session, store, settings, reads)
@@ -201,7 +203,7 @@ def ingest_reads(session: Session, store: FilesystemImageStore, settings: Ingest
                             f"({exc.__class__.__name__}); do not send it again")]
 
 
-def _one_by_one(session: Session, store: FilesystemImageStore, settings: IngestSettings,
+def _one_by_one(session: Session, store: ImageStore, settings: IngestSettings,
                 reads: list[PreparedRead]) -> list[Outcome]:
     outcomes: list[Outcome] = []
     for read in reads:
@@ -215,7 +217,7 @@ def _one_by_one(session: Session, store: FilesystemImageStore, settings: IngestS
     return outcomes
 
 
-def _store_batch(session: Session, store: FilesystemImageStore, settings: IngestSettings,
+def _store_batch(session: Session, store: ImageStore, settings: IngestSettings,
                  reads: list[PreparedRead]) -> list[Outcome]:
     """ingest_reads' one transaction; raises what the database or a conversion raised."""
     now = utcnow()
@@ -327,7 +329,7 @@ def _earlier_reads(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[
     }
 
 
-def _save_images(store: FilesystemImageStore, settings: IngestSettings, reads: list[PreparedRead],
+def _save_images(store: ImageStore, settings: IngestSettings, reads: list[PreparedRead],
                  now: datetime) -> list[StoredImage | IngestError | None]:
     """Check the reads' images and write them durably, together; an image that fails refuses its read.
 
@@ -340,7 +342,7 @@ def _save_images(store: FilesystemImageStore, settings: IngestSettings, reads: l
     for result in store.save_many(jobs, now):
         if isinstance(result, ImageRejected):
             answers.append(IngestError("invalid_image", str(result), "image_data"))
-        elif isinstance(result, OSError):
+        elif isinstance(result, OSError):  # a full or read-only disk, an object store down or refusing
             log.warning("event=image_store_unavailable error=%r", str(result))
             answers.append(IngestError(
                 "unavailable", "the image store cannot take the write now; retry later"))

@@ -18,10 +18,10 @@ from ..camera_offline import SilenceChecker
 from ..cameras import NewCameraBudget, set_online
 from ..extensions import db
 from ..heartbeat import start_heartbeat
-from ..images import FilesystemImageStore, thread_map
+from ..image_store import ImageStore, image_store_from_config
+from ..images import io_map, thread_map
 from ..live import relay_from_config
 from ..models import Camera
-from ..monitoring import disk_check
 from ..mqtt_mirror import publish_cameras, wrap_notify
 from ..overstay import OverstayChecker
 from ..report_schedules import start_report_mailer
@@ -50,13 +50,12 @@ class Ingest:
     """Runs the pipeline for the daemon's doors: app context, in-flight bound, camera presence."""
 
     def __init__(self, app: Flask, notify: Callable[[str, dict], None] | None = None,
-                 store: FilesystemImageStore | None = None, workers: StoreWorkers | None = None):
+                 store: ImageStore | None = None, workers: StoreWorkers | None = None):
         """`workers` store the batches in processes of their own; without them the daemon's
         greenlets do, with `store` for the images."""
         self.app, self.workers = app, workers
         self.settings = IngestSettings.from_config(app.config)
-        self.store = store or FilesystemImageStore(app.config["IMAGE_STORAGE_PATH"],
-                                                   sync=app.config["IMAGE_SYNC"])
+        self.store = store or image_store_from_config(app.config)
         # Bounded below the pool size, so no read ever times out waiting for a connection.
         # SQLite takes one writer at a time, and its lock wait blocks the whole event
         # loop, so there reads go one after the other.
@@ -270,11 +269,12 @@ def create_ingest_wsgi(ingest: Ingest, sio: socketio.Server, max_message_bytes: 
         if path == "/metrics" and metrics is not None:
             return metrics.wsgi(environ, start_response)
         if path == "/health":
-            # Cameras are answered `unavailable` while the image disk is full or read-only: say so here.
-            disk = disk_check(ingest.store.root, ingest.app.config["HEALTH_MIN_FREE_MB"])
-            body = {"status": "ok" if disk["ok"] else "fail", "connections": len(ingest.presence.cameras),
-                    "image_disk": disk}
-            return _json(start_response, "200 OK" if disk["ok"] else "503 Service Unavailable", body)
+            # Cameras are answered `unavailable` while the image disk is full or read-only, or the object
+            # store down: say so here (`image_disk`, or `image_store` with IMAGE_STORE=s3).
+            name, check = ingest.store.health(ingest.app.config["HEALTH_MIN_FREE_MB"])
+            body = {"status": "ok" if check["ok"] else "fail", "connections": len(ingest.presence.cameras),
+                    name: check}
+            return _json(start_response, "200 OK" if check["ok"] else "503 Service Unavailable", body)
         return _json(start_response, "426 Upgrade Required", {
             "status": "error", "code": "invalid_payload", "field": None,
             "message": "this port speaks Socket.IO at /socket.io/ and JSON over WebSocket elsewhere",
@@ -311,12 +311,12 @@ def serve(app: Flask, async_mode: str, ingest_class: type[Ingest] = Ingest) -> N
     # it up sooner. Measured gain: within the run-to-run spread (BENCHMARKS.md); kept as it is cheap.
     sys.setswitchinterval(SWITCH_INTERVAL)
     relay = relay_from_config(app.config)
-    images, sync = app.config["IMAGE_STORAGE_PATH"], app.config["IMAGE_SYNC"]
     if app.config["INGEST_STORE_WORKERS"]:
         workers = StoreWorkers(WorkerSetup.from_config(app.config), writer_count(app.config))
-        store = FilesystemImageStore(images, sync=sync)  # for /health: the workers write the images
+        store = image_store_from_config(app.config)  # for /health: the workers write the images
     else:
-        workers, store = None, FilesystemImageStore(images, thread_map(async_mode), sync)
+        workers = None
+        store = image_store_from_config(app.config, thread_map(async_mode), io_map(async_mode))
     # With MQTT_URL, reads and cameras' state go to MQTT too, best effort (mqtt_mirror.py).
     notify = wrap_notify(relay.publish if relay else None, app.config)
     sender = AlertSender(app) if app.config["ALERT_WORKER"] else None

@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, configure_mappers
 
 from .. import images
-from ..images import FilesystemImageStore
+from ..image_store import ImageStore, image_settings, image_store_from_config
 from ..logs import configure_logging
 from ..models import utcnow
 from . import pipeline
@@ -64,6 +64,7 @@ class WorkerSetup:
     engine_options: dict[str, Any]
     settings: IngestSettings
     log_level: str
+    image_settings: dict[str, Any]  # IMAGE_STORE and the object store's settings (no credential among them)
 
     @classmethod
     def from_config(cls, config) -> "WorkerSetup":
@@ -71,10 +72,13 @@ class WorkerSetup:
         if "pool_size" in options:  # one batch at a time: one connection, one spare for a retry
             options.update(pool_size=1, max_overflow=1)
         return cls(config["IMAGE_STORAGE_PATH"], config["IMAGE_SYNC"], config["SQLALCHEMY_DATABASE_URI"],
-                   options, IngestSettings.from_config(config), config["LOG_LEVEL"])
+                   options, IngestSettings.from_config(config), config["LOG_LEVEL"], image_settings(config))
+
+    def image_config(self) -> dict[str, Any]:
+        return {**self.image_settings, "IMAGE_STORAGE_PATH": self.image_root, "IMAGE_SYNC": self.image_sync}
 
 
-def store_batch(engine: Engine, store: FilesystemImageStore, settings: IngestSettings,
+def store_batch(engine: Engine, store: ImageStore, settings: IngestSettings,
                 reads: list[PreparedRead]) -> list[Outcome]:
     """Store one batch in a session of its own; a failure that is not a read's own becomes
     `unavailable` for the batch, never the end of the worker."""
@@ -214,8 +218,9 @@ def main(argv: list[str]) -> None:
     configure_logging(setup.log_level)
     engine = create_engine(setup.database_uri, **setup.engine_options)
     threads = ThreadPoolExecutor(IMAGE_THREADS[setup.image_sync])
-    store = FilesystemImageStore(setup.image_root, lambda function, items: list(threads.map(function, items)),
-                                 setup.image_sync)
+    # With IMAGE_STORE=s3 these threads check the images and the store uploads them with threads of its own.
+    store = image_store_from_config(setup.image_config(),
+                                    lambda function, items: list(threads.map(function, items)))
     try:
         _send(sock, READY)
     except OSError:

@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from ..auth import require_role
 from ..extensions import db
-from ..images import FilesystemImageStore
+from ..image_store import image_store_for
 from ..plate_history import plate_from_path
 from ..privacy import REASON_MAX, PrivacyError, erase_plate
 from ..sites import current_scope
@@ -22,7 +22,7 @@ def plate_erase(plate: str):
     if normalized is None:
         abort(404)
     try:
-        result = erase_plate(db.session, FilesystemImageStore(current_app.config["IMAGE_STORAGE_PATH"]),
+        result = erase_plate(db.session, image_store_for(current_app),
                              normalized, current_scope(), reason=flask_request.form.get("reason"),
                              user=current_user._get_current_object(), timezone=current_app.config["TIMEZONE"],
                              ip=client_ip())
