@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
 import socketio
 import websocket
 from sqlalchemy import func, select, text
@@ -223,6 +224,27 @@ def test_reuse_port_is_refused_with_sqlite(tmp_path):
     postgres = config.TestingConfig({"DATABASE_URL": "postgresql://lpr@db/lpr", "INGEST_REUSE_PORT": "1",
                               "SECRET_KEY": "k" * 40})
     assert postgres.INGEST_REUSE_PORT is True
+
+
+def polls_on_new_connections(url: str, sessions: int = 10, polls: int = 3) -> list[int]:
+    """Open Engine.IO long-polling sessions and send each a few polls, every request on a new connection
+    (as clients without keep-alive do); return the polls' status codes."""
+    codes = []
+    for _ in range(sessions):
+        base = f"{url}/socket.io/?EIO=4&transport=polling"
+        opened = requests.get(base, headers={"Connection": "close"}, timeout=10)
+        sid = json.loads(opened.text[1:])["sid"]  # "0{...}": the open packet
+        for _ in range(polls):
+            codes.append(requests.post(f"{base}&sid={sid}", data="40", headers={"Connection": "close"},
+                                       timeout=10).status_code)
+    return codes
+
+
+def test_long_polling_on_a_shared_port_is_not_sticky(shared_port, app):
+    """Why README sends long-polling cameras through nginx's hash: on a plain shared port a poll on a new
+    connection reaches either daemon, and the one that does not know the session answers 400."""
+    codes = polls_on_new_connections(shared_port[0].url)
+    assert set(codes) <= {200, 400} and 400 in codes and 200 in codes, codes
 
 
 # --- Duplicates across daemons (both databases) ---
@@ -452,15 +474,20 @@ def test_a_camera_s_reads_through_nginx_stream_are_stored_and_answered(stream, t
 def test_nginx_stream_keeps_a_camera_address_on_one_daemon(stream, two_daemons, app):
     """hash $remote_addr: every connection from one address reaches the same daemon (long-polling needs it)."""
     before = [daemon.log().count("event=connected") for daemon in two_daemons]
-    for number in range(6):
-        client = socketio.Client(reconnection=False)
-        client.connect(stream, transports=["websocket"], wait_timeout=10)
+    for _ in range(8):  # a new connection each (raw WebSocket)
+        ws = websocket.create_connection(stream.replace("http://", "ws://") + "/", timeout=15)
         try:
-            assert client.call("lpr_data", read(f"sticky-{number}", camera_id="CAMST"), timeout=15)["status"] \
-                == "success"
+            ws.send(json.dumps({"table": "lpr_detection", "action": "insert",
+                                "data": {"license_plate": "ABC1234", "checkpoint_id": "CAMST"}}))
+            assert json.loads(ws.recv())["status"] == "success"
         finally:
-            close_client(client)
+            ws.close()
     time.sleep(0.3)
     grew = [daemon.log().count("event=connected") - count for daemon, count in zip(two_daemons, before,
                                                                                       strict=True)]
-    assert sorted(grew) == [0, 6], grew
+    assert sorted(grew) == [0, 8], grew
+
+
+def test_long_polling_through_nginx_stream_stays_on_one_daemon(stream, app):
+    codes = polls_on_new_connections(stream)
+    assert codes == [200] * len(codes), codes
