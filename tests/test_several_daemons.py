@@ -272,7 +272,8 @@ def _unique_violations(request, db_kind) -> int:
     return log.read_text(errors="replace").count('unique constraint "uq_lpr_records_camera_event"')
 
 
-def test_a_read_sent_to_both_daemons_at_once_is_stored_once(two_daemons, app, collector, request, db_kind):
+def test_a_read_sent_to_both_daemons_at_once_is_stored_once(two_daemons, app, collector, request, db_kind,
+                                                            image_root):
     """The two copies race between two transactions (PostgreSQL: the unique index on camera_id + event_id
     makes the later insert wait for the first's commit and fail; SQLite: one writer at a time); the loser
     answers as a duplicate. Its blacklist hit, live events and webhooks happen once."""
@@ -314,6 +315,11 @@ def test_a_read_sent_to_both_daemons_at_once_is_stored_once(two_daemons, app, co
         print(f"{raced} of {ROUNDS} copies sent at once were refused by the unique index")
         assert raced >= 1
     assert db.session.scalar(select(func.count()).select_from(BlacklistDetection)) == ROUNDS
+    # The loser removed its own image again, never the winner's (each write has a name of its own).
+    paths = db.session.scalars(select(Record.image_path)).all()
+    assert all((image_root / path).is_file() for path in paths)
+    images = [f for f in image_root.rglob("*.jpg") if "_thumb" not in f.name and not f.name.startswith(".")]
+    assert len(images) == ROUNDS
     record_ids = sorted(one["record_id"] for one, _ in answers)
     # Live: one new_record per read, from whichever daemon stored it.
     _wait_for(lambda: len(_new_records(collector)) >= ROUNDS)
