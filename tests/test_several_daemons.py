@@ -497,3 +497,25 @@ def test_nginx_stream_keeps_a_camera_address_on_one_daemon(stream, two_daemons, 
 def test_long_polling_through_nginx_stream_stays_on_one_daemon(stream, app):
     codes = polls_on_new_connections(stream)
     assert codes == [200] * len(codes), codes
+
+
+# --- systemd: the templated unit ---
+
+def test_the_templated_unit_passes_systemd_analyze_and_shares_the_port(tmp_path):
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed (./setup.sh test)")
+    template = (ROOT / "systemd" / "lprserver-websocket@.service").read_text()
+    single = (ROOT / "systemd" / "lprserver-websocket.service").read_text()
+    assert "Environment=INGEST_REUSE_PORT=1" in template.splitlines()
+    assert "Conflicts=lprserver-websocket.service" in template.splitlines()
+    # The same service as the single daemon's otherwise: command, user, hardening.
+    same = [line for line in single.splitlines() if line and not line.startswith(("#", "Description="))]
+    assert [line for line in same if line not in template.splitlines()] == []
+    (tmp_path / "lprserver.env").write_text("FLASK_CONFIG=production\n")
+    text = template.replace("/opt/lprserver/.venv", sys.prefix).replace("/opt/lprserver", str(ROOT))
+    (tmp_path / "lprserver-websocket@.service").write_text(
+        text.replace("/etc/lprserver/lprserver.env", str(tmp_path / "lprserver.env")))
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", "lprserver-websocket@1.service"],
+                            capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"})
+    assert result.returncode == 0 and "lprserver-websocket" not in result.stderr, result.stderr
