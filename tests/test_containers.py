@@ -49,7 +49,8 @@ def test_the_image_is_slim_pinned_non_root_and_installs_the_requirements():
 def test_the_entrypoint_runs_the_parts_as_the_systemd_units_do():
     script = (ROOT / "docker" / "entrypoint.sh").read_text()
     web_unit = (ROOT / "systemd" / "lprserver.service").read_text()
-    assert "--worker-class gevent --workers 1" in web_unit and "--worker-class gevent --workers 1" in script
+    assert "--worker-class gevent --workers ${WEB_WORKERS}" in web_unit
+    assert '--worker-class gevent --workers "${WEB_WORKERS:-1}"' in script
     assert "exec python websocket_server.py" in script
     assert "exec flask lpr init-db" in script
 
