@@ -169,6 +169,8 @@ class Config:
         self.ASYNC_MODE = env.get("ASYNC_MODE", "gevent")
         self.INGEST_HOST = env.get("INGEST_HOST", "0.0.0.0")
         self.INGEST_PORT = _int(env, "INGEST_PORT", 8765)
+        # SPEC §14: SO_REUSEPORT, so that several daemons on one host share INGEST_PORT (PostgreSQL only).
+        self.INGEST_REUSE_PORT = _flag(env, "INGEST_REUSE_PORT", False)
         self.INGEST_AUTH = env.get("INGEST_AUTH", self.DEFAULT_INGEST_AUTH)
         self.INGEST_MAX_MESSAGE_BYTES = _int(env, "INGEST_MAX_MESSAGE_BYTES", 4 * 1024 * 1024)
         self.INGEST_MAX_INFLIGHT = _int(env, "INGEST_MAX_INFLIGHT", 32)
@@ -290,6 +292,11 @@ class Config:
                 raise ValueError(f"{name} must be 0 (keep forever) or more, not {getattr(self, name)}")
         if self.IMAGE_ACCEL_REDIRECT and not self.IMAGE_ACCEL_REDIRECT.startswith("/"):
             raise ValueError("IMAGE_ACCEL_REDIRECT must be an nginx location such as /_images/, or empty")
+        if self.INGEST_REUSE_PORT and self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
+            # SQLite takes one writer at a time and its lock waits stop a daemon's event loop: a second
+            # daemon adds waits, not reads per second (README "Several ingest daemons").
+            raise ValueError("INGEST_REUSE_PORT=1 (several ingest daemons) needs PostgreSQL: set "
+                             "DATABASE_URL to a postgresql:// address, or run one daemon on SQLite")
         if self.INGEST_IDLE_SECONDS <= 0 or self.INGEST_HANDSHAKE_SECONDS <= 0:
             raise ValueError("INGEST_IDLE_SECONDS and INGEST_HANDSHAKE_SECONDS must be more than 0")
         if self.DATE_ERA not in ("ce", "be"):

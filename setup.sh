@@ -5,7 +5,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
-TEST_PACKAGES=(postgresql postgresql-client nginx chromium chromium-driver fonts-thai-tlwg shellcheck mosquitto redis-server iproute2 systemd curl openssl python3-venv poppler-utils)
+TEST_PACKAGES=(postgresql postgresql-client nginx libnginx-mod-stream chromium chromium-driver fonts-thai-tlwg shellcheck mosquitto redis-server iproute2 systemd curl openssl python3-venv poppler-utils)
 
 # Where `install` puts things. Every path can be moved with an environment
 # variable (the test suite installs into a scratch folder this way).
@@ -28,7 +28,8 @@ PG_HOST="${LPR_PG_HOST:-localhost}"
 PG_PORT="${LPR_PG_PORT:-5432}"
 PG_ADMIN_URL="${LPR_PG_ADMIN_URL:-}"   # empty: psql as the local postgres user
 OS_RELEASE="${LPR_OS_RELEASE:-/etc/os-release}"
-UNITS=(lprserver.service lprserver-websocket.service lprserver-retention.service lprserver-retention.timer)
+UNITS=(lprserver.service lprserver-websocket.service lprserver-websocket@.service lprserver-retention.service
+       lprserver-retention.timer)
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
 die() { printf 'setup.sh: %s\n' "$*" >&2; exit 1; }
@@ -369,6 +370,17 @@ render_site() {
   printf '%s\n' "$site"
 }
 
+# The ingest daemon's units: the lprserver-websocket@N.service instances an admin enabled (several daemons
+# on one port, README "Several ingest daemons"), else the one lprserver-websocket.service.
+ingest_units() {
+  local wants=("$SYSTEMD_DIR"/multi-user.target.wants/lprserver-websocket@*.service)
+  if [ -e "${wants[0]}" ]; then
+    basename -a "${wants[@]}"
+  else
+    echo lprserver-websocket.service
+  fi
+}
+
 UNITS_CHANGED=0
 install_units() {
   local unit
@@ -377,7 +389,8 @@ install_units() {
   done
   skip_without_systemd "systemctl daemon-reload and enable" && return 0
   [ "$UNITS_CHANGED" -eq 1 ] && systemctl daemon-reload
-  systemctl enable lprserver.service lprserver-websocket.service lprserver-retention.timer >/dev/null 2>&1
+  # shellcheck disable=SC2046  # one unit name per line
+  systemctl enable lprserver.service $(ingest_units) lprserver-retention.timer >/dev/null 2>&1
 }
 
 NGINX_CHANGED=0
@@ -406,9 +419,11 @@ install_nginx() {
 start_services() {
   skip_without_systemd "starting lprserver, lprserver-websocket and the retention timer" && return 0
   if [ "$UNITS_CHANGED" -eq 1 ] || [ "${1:-}" = restart ]; then
-    systemctl restart lprserver.service lprserver-websocket.service
+    # shellcheck disable=SC2046
+    systemctl restart lprserver.service $(ingest_units)
   else
-    systemctl start lprserver.service lprserver-websocket.service
+    # shellcheck disable=SC2046
+    systemctl start lprserver.service $(ingest_units)
   fi
   systemctl start lprserver-retention.timer
 }
@@ -472,7 +487,8 @@ cmd_upgrade() {
 
 cmd_status() {
   if systemd_running; then
-    systemctl --no-pager status lprserver.service lprserver-websocket.service lprserver-retention.timer || true
+    # shellcheck disable=SC2046
+    systemctl --no-pager status lprserver.service $(ingest_units) lprserver-retention.timer || true
   else
     say "systemd is not running here: no service state to show"
   fi
@@ -488,9 +504,9 @@ cmd_logs() {
   local units=()
   case "${1:-}" in
     web) units=(-u lprserver.service) ;;
-    ingest) units=(-u lprserver-websocket.service) ;;
+    ingest) units=(-u 'lprserver-websocket*') ;;
     retention) units=(-u lprserver-retention.service) ;;
-    "") units=(-u lprserver.service -u lprserver-websocket.service) ;;
+    "") units=(-u lprserver.service -u 'lprserver-websocket*') ;;
     *) die "logs: use web, ingest or retention" ;;
   esac
   if ! command -v journalctl >/dev/null || ! systemd_running; then
@@ -539,7 +555,7 @@ cmd_restore() {
   [ "${2:-}" = --yes ] || die "restore replaces the database and the images with $source: add --yes"
   url="$(env_value DATABASE_URL)"
   images="$(env_value IMAGE_STORAGE_PATH)"
-  systemd_running && systemctl stop lprserver.service lprserver-websocket.service
+  systemd_running && systemctl stop lprserver.service 'lprserver-websocket*.service'
   say "Restoring the database"
   case "$url" in
     postgres*) pg_restore --clean --if-exists --no-owner --single-transaction -d "$url" "$source/database.dump" ;;

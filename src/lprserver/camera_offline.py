@@ -31,11 +31,14 @@ def check_silent_cameras(session: Session, now: datetime, minutes: float, timezo
     """Raise `camera_offline` for each camera heard from before, silent for `minutes`, with no open
     alert; queue its deliveries. Returns the live events (`alert`, `camera_status`), alerts flushed."""
     cutoff = now - timedelta(minutes=minutes)
+    # Locked until the commit, and skipped by another daemon's check meanwhile: with several daemons
+    # (SPEC §14) a silent camera still raises one alert. (SQLite has one writer and ignores it.)
     cameras = session.scalars(
         select(Camera).where(Camera.offline_alert_id.is_(None), Camera.last_seen.is_not(None),
                              Camera.last_seen < cutoff,
                              or_(Camera.health_at.is_(None), Camera.health_at < cutoff))
-        .order_by(Camera.last_seen, Camera.id).limit(MAX_AT_ONCE)).all()
+        .order_by(Camera.last_seen, Camera.id).limit(MAX_AT_ONCE)
+        .with_for_update(skip_locked=True)).all()
     raised: list[tuple[Camera, Alert]] = []
     for camera in cameras:
         heard = max(t for t in (camera.last_seen, camera.health_at) if t is not None)

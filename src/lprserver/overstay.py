@@ -30,12 +30,15 @@ def check_overstays(session: Session, now: datetime, timezone: str = "UTC") -> l
                                   .where(KnownGroup.max_stay_minutes.is_not(None))).all())
     alerts: list[Alert] = []
     for group, minutes in sorted(limits.items()):
-        # Open visits only (the partial index), of this group, entered before the limit's start.
+        # Open visits only (the partial index), of this group, entered before the limit's start; locked
+        # until the commit and skipped by another daemon's check meanwhile, so that with several daemons
+        # (SPEC §14) an overstay still raises one alert.
         visits = session.scalars(
             select(Visit).where(Visit.exited_at.is_(None), Visit.overstay_alerted_at.is_(None),
                                 Visit.group_name == group,
                                 Visit.entered_at < now - timedelta(minutes=minutes))
             .order_by(Visit.entered_at, Visit.id).limit(MAX_AT_ONCE - len(alerts))
+            .with_for_update(skip_locked=True)
         ).all()
         for visit in visits:
             visit.overstay_alerted_at = now

@@ -12,8 +12,10 @@ Connections from the local nginx (loopback, when TRUSTED_PROXIES says a proxy st
 not capped per address: they are every camera that comes through it.
 """
 
+import errno
 import ipaddress
 import logging
+import socket
 from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
@@ -80,8 +82,38 @@ def request_token(environ: dict) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def gevent_server(host: str, port: int, app, guard: ConnectionGuard, error_log):
-    """Return gevent's WSGI server for the daemon, with the guard's limits on every connection."""
+LISTEN_BACKLOG = {"gevent": 128, "eventlet": 50}  # what each library used when it made the socket itself
+
+
+def bound_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    """Bind the daemon's port (the async library's socket, once patched), not listening yet.
+
+    With `reuse_port`, SO_REUSEPORT lets several daemons share the port, the kernel handing each new
+    connection to one of those listening (SPEC §14). Without it a port another process holds stops the
+    daemon with a sentence saying so, before it touches the database. (eventlet.listen turned
+    SO_REUSEPORT on by default, which let a second daemon share the port unnoticed.)"""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait for TIME_WAIT
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        hint = ("the process holding it must have INGEST_REUSE_PORT=1 too, and run as the same user"
+                if reuse_port else "another daemon or program holds it; set INGEST_REUSE_PORT=1 on every "
+                "daemon that should share it, or give this one another INGEST_PORT")
+        raise SystemExit(f"The ingest daemon cannot listen on {host}:{port}: the port is in use ({hint}).") \
+            from None
+    return sock
+
+
+def gevent_server(listener, app, guard: ConnectionGuard, error_log):
+    """Return gevent's WSGI server for the daemon on `listener` (gevent_listener), with the guard's limits
+    on every connection."""
     import gevent
     from gevent.pywsgi import WSGIHandler, WSGIServer
 
@@ -117,7 +149,7 @@ def gevent_server(host: str, port: int, app, guard: ConnectionGuard, error_log):
             finally:
                 guard.release(address[0])
 
-    return GuardedServer((host, port), app, log=None, error_log=error_log)
+    return GuardedServer(listener, app, log=None, error_log=error_log)
 
 
 def eventlet_server(listener, app, guard: ConnectionGuard):

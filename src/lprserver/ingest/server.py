@@ -30,7 +30,14 @@ from ..webhooks import DeliveryWorker
 from ..wire import camera_status
 from .batch import GroupCommit
 from .camera_messages import record_health, register_camera
-from .connections import ConnectionGuard, eventlet_server, gevent_server, request_token
+from .connections import (
+    LISTEN_BACKLOG,
+    ConnectionGuard,
+    bound_socket,
+    eventlet_server,
+    gevent_server,
+    request_token,
+)
 from .errors import IngestError
 from .metrics import IngestMetrics
 from .pipeline import IngestSettings, Outcome, PreparedRead, ingest_reads, prepare_read, refuse_wrong_token
@@ -44,6 +51,7 @@ log = logging.getLogger("lprserver.ingest")
 BUSY_TIMEOUT = 30  # seconds a read may wait for a free database slot before `unavailable`
 SWITCH_INTERVAL = 0.0001  # seconds; see serve()
 TOKEN_CACHE_SECONDS = 5.0  # how long a camera's token hash is trusted for the early check
+PRESENCE_REFRESH_SECONDS = 30.0  # how often a daemon marks its connected cameras online again (SPEC §14)
 
 
 class Ingest:
@@ -189,6 +197,40 @@ class Ingest:
             self.known_cameras.update(db.session.scalars(select(Camera.id)))
             db.session.remove()
 
+    def refresh_presence(self) -> list[str]:
+        """Mark online again the connected cameras that the database says are offline; return them.
+
+        With several daemons (SPEC §14) another daemon's start marks every camera offline, and a camera
+        that moved to this daemon is marked offline when its old connection there closes: each daemon
+        puts its own cameras back within PRESENCE_REFRESH_SECONDS. With one daemon it finds none."""
+        connected = sorted(self.presence.speakers)
+        stale: list[str] = []
+        with self.app.app_context():
+            for start in range(0, len(connected), 500):
+                chunk = connected[start:start + 500]
+                stale += db.session.scalars(select(Camera.id).where(Camera.id.in_(chunk),
+                                                                    Camera.online.is_(False)))
+            db.session.remove()
+        stale = [camera_id for camera_id in stale if camera_id in self.presence.speakers]
+        if stale:
+            self._set_online(stale, True)
+            gone = [camera_id for camera_id in stale if camera_id not in self.presence.speakers]
+            if gone:  # its connection closed meanwhile, and was marked offline before this was marked online
+                self._set_online(gone, False)
+        return stale
+
+    def keep_presence(self, interval: float = PRESENCE_REFRESH_SECONDS) -> None:
+        """Run refresh_presence every `interval` seconds in a (green, once patched) daemon thread."""
+        def run():
+            while True:
+                time.sleep(interval)
+                try:
+                    self.refresh_presence()
+                except Exception as exc:  # best effort, as presence is
+                    log.warning("event=presence_refresh_failed error=%r", str(exc).partition("\n")[0][:200])
+
+        threading.Thread(target=run, name="presence-refresh", daemon=True).start()
+
     def _run(self, conn: str, step: Callable[[], Any]) -> Any:
         """Run one message's step within the connection's in-flight limit; a refusal becomes its answer."""
         if self.inflight[conn] >= self.max_per_connection:
@@ -310,6 +352,11 @@ def serve(app: Flask, async_mode: str, ingest_class: type[Ingest] = Ingest) -> N
     # after each blocking call. A shorter switch interval than the default 5 ms makes the loop give
     # it up sooner. Measured gain: within the run-to-run spread (BENCHMARKS.md); kept as it is cheap.
     sys.setswitchinterval(SWITCH_INTERVAL)
+    host, port = app.config["INGEST_HOST"], app.config["INGEST_PORT"]
+    reuse_port = app.config["INGEST_REUSE_PORT"]  # several daemons on one port (SPEC §14)
+    # Bound first, so that a port in use stops the daemon before it marks cameras offline (ingest.start);
+    # it listens (and so, with SO_REUSEPORT, takes its share of connections) once its workers are ready.
+    sock = bound_socket(host, port, reuse_port)
     relay = relay_from_config(app.config)
     if app.config["INGEST_STORE_WORKERS"]:
         workers = StoreWorkers(WorkerSetup.from_config(app.config), writer_count(app.config))
@@ -324,6 +371,7 @@ def serve(app: Flask, async_mode: str, ingest_class: type[Ingest] = Ingest) -> N
         notify = sender.waking(notify)
     ingest = ingest_class(app, notify=notify, store=store, workers=workers)
     ingest.start()
+    ingest.keep_presence()
     publish_cameras(app, notify)  # all offline now, as ingest.start() marked them
     if app.config["WEBHOOK_WORKER"]:
         DeliveryWorker(app).start()  # webhooks are sent from here, off every camera's path
@@ -342,13 +390,11 @@ def serve(app: Flask, async_mode: str, ingest_class: type[Ingest] = Ingest) -> N
     sio = create_socketio_server(ingest, async_mode, cap, proxies)
     wsgi = create_ingest_wsgi(ingest, sio, cap, metrics, proxies)
     guard = ConnectionGuard.from_config(app.config)
-    host, port = app.config["INGEST_HOST"], app.config["INGEST_PORT"]
-    log.info("event=listening host=%s port=%s async_mode=%s auth=%s",
-             host, port, async_mode, app.config["INGEST_AUTH"])
+    sock.listen(LISTEN_BACKLOG.get(async_mode, 128))
+    log.info("event=listening host=%s port=%s async_mode=%s auth=%s reuse_port=%s",
+             host, port, async_mode, app.config["INGEST_AUTH"], int(reuse_port))
     if async_mode == "eventlet":
-        import eventlet
-
-        eventlet_server(eventlet.listen((host, port)), wsgi, guard)
+        eventlet_server(sock, wsgi, guard)
     else:
         # gevent's own error lines go through logging too, so they are key=value and scrubbed.
-        gevent_server(host, port, wsgi, guard, logging.getLogger("lprserver.http")).serve_forever()
+        gevent_server(sock, wsgi, guard, logging.getLogger("lprserver.http")).serve_forever()
