@@ -136,8 +136,20 @@ def assert_same(got: dict, want: dict) -> None:
     for table in SPAN_TABLES:
         gaps = {k: h["max_gap_seconds"] for k, h in got[table].items()}
         assert gaps == pytest.approx({k: h["max_gap_seconds"] for k, h in want[table].items()}, abs=0.002)
-    assert ({k: h["max_gap_end_at"] for k, h in got["camera_days"].items()}
-            == {k: h["max_gap_end_at"] for k, h in want["camera_days"].items()})
+    ends = {k: h["max_gap_end_at"] for k, h in got["camera_days"].items()}
+    wanted = {k: h["max_gap_end_at"] for k, h in want["camera_days"].items()}
+    assert ends.keys() == wanted.keys()
+    for key, end in ends.items():
+        if end != wanted[key]:
+            # Two gaps of a camera's day within SQLite's millisecond of each other (reads sent back to back
+            # on a fast machine): either read may end the longest one. It must still be one of its reads.
+            assert end is not None and wanted[key] is not None, key
+            reads = db.session.scalars(select(Record.received_at).where(Record.camera_id == key[1])).all()
+            assert any(abs((_naive(r) - _naive(end)).total_seconds()) < 0.002 for r in reads), (key, end)
+
+
+def _naive(at):
+    return at.replace(tzinfo=None) if at.tzinfo is None else at.astimezone(UTC).replace(tzinfo=None)
 
 
 def rebuilt() -> dict:
