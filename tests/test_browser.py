@@ -84,7 +84,7 @@ def test_a_read_appears_on_dashboard_and_records_without_reload(webapp, live_dae
               f"over {len(latencies)} reads")
     assert median < 1.0
     # Live reads bump the counter; the periodic stats (every second here) set it from the database.
-    page.wait_for_function(f"document.querySelector('[data-counter=reads_today]').textContent === '{before + 15}'",
+    page.wait_for_function(f"() => document.querySelector('[data-counter=reads_today]').textContent === '{before + 15}'",
                            timeout=5000)
     item = page.inner_text(f"#live-feed li[data-record-id='{last}']")
     assert "กข1014" in item and "ประตูหน้า" in item
@@ -114,7 +114,8 @@ def test_a_blacklisted_plate_raises_the_alert_which_an_operator_acknowledges(web
     text = alert.inner_text()
     assert "กข-๙๙๙๙" in text and "ประตูหลัง" in text and "รถหายแจ้งความ" in text and "รถถูกขโมย" in text
     assert "ทะเบียนเดียวกัน เขียนต่างกัน: กข" in text  # the browser asks for Thai
-    page.wait_for_function("document.querySelector('.lpr-alert .alert-image').naturalWidth > 0")
+    # A function, not an expression: Playwright polls an expression with eval(), which the pages' CSP refuses.
+    page.wait_for_function("() => document.querySelector('.lpr-alert .alert-image').naturalWidth > 0")
     viewer_alert = viewer.wait_for_selector(".lpr-alert", timeout=5000)
     assert viewer_alert.query_selector(".btn-ack") is None  # viewers see it but cannot acknowledge
     screenshot(page, "blacklist-alert")
