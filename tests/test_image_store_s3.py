@@ -27,7 +27,7 @@ import config
 from lprserver import create_app
 from lprserver.alert_sender import _read_image
 from lprserver.extensions import db
-from lprserver.image_store import S3ImageStore, image_store_for
+from lprserver.image_store import S3ImageStore, ensure_thumbnail, image_store_for
 from lprserver.images import ImageStoreUnavailable, SentImage
 from lprserver.models import AuditEntry, Camera, Record, User, utcnow
 from lprserver.retention import CleanupReport, sweep_orphan_files
@@ -138,7 +138,10 @@ def send_http(client, token: str, plate: str = "กข1234", camera_id: str = "C
             "image_data": data_uri(image or make_jpeg(160, 120, seed=seed))}
     answer = client.post("/api/records", json=body, headers=bearer(token))
     assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["record_id"]
+    record_id = answer.get_json()["record_id"]
+    # Viewed once: the web app makes its thumbnail then and keeps it in the bucket (issue 24).
+    assert client.get(f"/api/records/{record_id}/thumbnail", headers=bearer(token)).status_code == 200
+    return record_id
 
 
 def test_a_read_through_the_daemon_is_an_object_in_the_bucket_and_nothing_is_on_disk(s3_daemon, app, moto,
@@ -163,12 +166,16 @@ def test_a_read_through_the_daemon_is_an_object_in_the_bucket_and_nothing_is_on_
         got = client.get_object(Bucket=BUCKET, Key=record.image_path)
         assert got["ContentType"] == kind and got["ContentLength"] == len(data)
         assert got["Body"].read() == data  # byte for byte, in its own format (SPEC §2.1)
+    # The repeat stored no second object; nothing went to the local disk; the thumbnails are made on
+    # their first view (below), not while the camera waits.
+    assert moto.keys() == {r.image_path for r in stored}
+    store = image_store_for(app)
+    for record in stored:
+        ensure_thumbnail(store, record.image_path, record.thumbnail_path)
         thumb = client.get_object(Bucket=BUCKET, Key=record.thumbnail_path)
         assert thumb["ContentType"] == "image/jpeg"
         with Image.open(io.BytesIO(thumb["Body"].read())) as small:
             assert small.format == "JPEG" and small.width <= 160 and small.height <= 120
-    # The repeat stored no second object; nothing went to the local disk.
-    assert moto.keys() == {path for r in stored for path in (r.image_path, r.thumbnail_path)}
     assert not no_disk.exists()
     health = requests.get(f"{s3_daemon.url}/health", timeout=10)
     assert health.status_code == 200 and health.json()["image_store"]["ok"] is True
@@ -189,7 +196,7 @@ def test_a_daemon_without_store_workers_uploads_a_batch_as_greenlets(inline_daem
     assert {a["status"] for a in answers} == {"success"}, answers
     stored = records()
     assert len(stored) == 12
-    assert moto.keys() == {path for r in stored for path in (r.image_path, r.thumbnail_path)}
+    assert moto.keys() == {r.image_path for r in stored}
 
 
 def test_the_gevent_web_app_streams_the_objects(s3_webapp, app, client, make_token, users):
@@ -329,7 +336,7 @@ def test_a_store_that_is_down_answers_unavailable_in_seconds_and_keeps_nothing(s
         after = sio.call("lpr_data", {**SEED_READ, "event_id": "during", "image_data": b64(jpeg)}, timeout=20)
     assert after["status"] == "success" and after["duplicate"] is False
     during = records()[-1]
-    assert moto.keys() == {during.image_path, during.thumbnail_path}
+    assert moto.keys() == {during.image_path}
     assert not no_disk.exists()
 
 

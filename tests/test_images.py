@@ -5,7 +5,14 @@ from datetime import UTC, datetime
 import pytest
 from PIL import Image
 
-from lprserver.images import FilesystemImageStore, ImageRejected, check_image, decode_image_data
+from lprserver.image_store import ensure_thumbnail
+from lprserver.images import (
+    FilesystemImageStore,
+    ImageRejected,
+    check_image,
+    decode_image_data,
+    make_thumbnail,
+)
 
 from .imagegen import b64, data_uri, huge_header_jpeg, make_jpeg, make_png
 
@@ -42,11 +49,27 @@ def test_oversize_base64_is_rejected_before_decoding():
         decode_image_data("A" * (MAX * 2), MAX)
 
 
-def test_jpeg_is_checked_and_gets_a_thumbnail():
-    checked = check_image(make_jpeg(640, 480), PIXELS)
+def test_jpeg_is_checked_and_its_thumbnail_is_made_apart():
+    jpeg = make_jpeg(640, 480)
+    checked = check_image(jpeg, PIXELS)
     assert (checked.extension, checked.width, checked.height) == ("jpg", 640, 480)
-    thumb = Image.open(io.BytesIO(checked.thumbnail))
-    assert thumb.format == "JPEG" and max(thumb.size) <= 160
+    thumb = Image.open(io.BytesIO(make_thumbnail(jpeg)))
+    assert thumb.format == "JPEG" and thumb.size == (160, 120)
+    png_thumb = Image.open(io.BytesIO(make_thumbnail(make_png())))
+    assert png_thumb.format == "JPEG" and max(png_thumb.size) <= 160
+
+
+def test_a_thumbnail_is_made_once_beside_its_image(tmp_path):
+    store = FilesystemImageStore(tmp_path)
+    stored = store.save(check_image(make_jpeg(), PIXELS), "CAM001", datetime(2026, 1, 2, tzinfo=UTC))
+    assert not (tmp_path / stored.thumbnail_path).exists()  # not while the camera waits (issue 24)
+    ensure_thumbnail(store, stored.path, stored.thumbnail_path)
+    made = (tmp_path / stored.thumbnail_path).stat()
+    ensure_thumbnail(store, stored.path, stored.thumbnail_path)
+    assert (tmp_path / stored.thumbnail_path).stat().st_mtime_ns == made.st_mtime_ns
+    assert not list(tmp_path.rglob("*.tmp"))
+    ensure_thumbnail(store, "2026/01/02/CAM001/gone.jpg", "2026/01/02/CAM001/gone_thumb.jpg")
+    assert not (tmp_path / "2026/01/02/CAM001/gone_thumb.jpg").exists()
 
 
 def test_png_is_kept_as_png():
@@ -96,7 +119,7 @@ def test_store_writes_under_date_and_camera_with_server_chosen_name(tmp_path):
     assert stored.path.startswith("2026/01/02/CAM001/") and stored.path.endswith(".jpg")
     assert (tmp_path / stored.path).read_bytes() == jpeg
     assert stored.sha256 == hashlib.sha256(jpeg).hexdigest()
-    assert (tmp_path / stored.thumbnail_path).is_file()
+    assert stored.thumbnail_path == stored.path[:-4] + "_thumb.jpg"
     assert not list(tmp_path.rglob("*.tmp"))
 
 
@@ -137,8 +160,7 @@ def test_both_sync_modes_store_whole_files_and_no_temp_files(tmp_path, sync):
     results = store.save_many([(check_image(j, PIXELS), f"CAM00{n}") for n, j in enumerate(jpegs)],
                               datetime(2026, 1, 2, tzinfo=UTC))
     assert [(tmp_path / r.path).read_bytes() for r in results] == jpegs
-    assert all((tmp_path / r.thumbnail_path).is_file() for r in results)
-    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file() and "thumb" not in p.name) == \
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == \
         sorted(r.path.rsplit("/", 1)[1] for r in results)
 
 

@@ -167,13 +167,18 @@ def test_seed_lpr_data_is_stored_with_its_image_byte_for_byte(daemon, app, clien
     assert record.confidence == 85.5 and record.location == "ประตูหน้า"
     assert (image_root / record.image_path).read_bytes() == jpeg
     assert record.image_path.split("/")[3] == "CAM001"
-    assert (image_root / record.thumbnail_path).is_file()
+    assert not (image_root / record.thumbnail_path).exists()  # made on its first view, not before the answer
 
     listing = client.get("/api/records", headers={"Authorization": f"Bearer {api_token}"}).get_json()
     assert listing["total"] == 1
     assert listing["records"][0]["plate_number"] == "กข1234"
     with client.get(listing["records"][0]["image_url"], headers={"Authorization": f"Bearer {api_token}"}) as image:
         assert image.status_code == 200 and image.data == jpeg
+    for _ in range(2):  # made and kept on the first view, served from the file on the second
+        with client.get(listing["records"][0]["thumbnail_url"], headers={"Authorization": f"Bearer {api_token}"}) \
+                as thumb:
+            assert thumb.status_code == 200 and thumb.mimetype == "image/jpeg" and thumb.data[:3] == b"\xff\xd8\xff"
+        assert (image_root / record.thumbnail_path).is_file()
 
 
 def test_png_is_accepted_and_kept_as_png(daemon, app, image_root):
@@ -273,7 +278,7 @@ def test_duplicate_event_sent_three_times_over_two_connections_is_one_row(daemon
     assert len({a["record_id"] for a in answers}) == 1
     assert sorted(a["duplicate"] for a in answers) == [False, True, True]
     assert len(records()) == 1
-    assert len(stored_files(image_root)) == 2  # the image and its thumbnail, once
+    assert len(stored_files(image_root)) == 1  # the image, once
 
 
 def test_same_event_id_from_another_camera_is_a_new_read(daemon, app):
@@ -522,7 +527,7 @@ def test_with_store_workers_off_the_daemon_itself_stores_the_reads(base_env, app
     [record] = records()
     assert (record.id, record.event_id) == (good["record_id"], "t1")
     assert (image_root / record.image_path).read_bytes() == jpeg
-    assert stored_files(image_root) == sorted([image_root / record.image_path, image_root / record.thumbnail_path])
+    assert stored_files(image_root) == [image_root / record.image_path]
 
 
 def _children_running(parent: int, command_part: bytes) -> list[int]:

@@ -43,8 +43,8 @@ def test_postgresql_stopped_answers_unavailable_and_the_daemon_recovers(daemon, 
     assert not after["duplicate"]
     stored = records()
     assert [r.event_id for r in stored] == ["before", "during"]
-    # Each stored read has its image and thumbnail; the refused attempt left no file behind.
-    assert len(stored_files(image_root)) == 4
+    # Each stored read has its image; the refused attempt left no file behind.
+    assert len(stored_files(image_root)) == 2
     assert all((image_root / r.image_path).read_bytes() == jpeg for r in stored)
 
 
@@ -81,4 +81,4 @@ def test_an_image_disk_that_refuses_writes_answers_unavailable_and_recovers(daem
         blocker.unlink()
     with camera(daemon) as sio:
         answer, _ = send_until_stored(sio, {**SEED_READ, "event_id": "disk", "image_data": b64(make_jpeg())})
-    assert len(records()) == 1 and len(stored_files(image_root)) == 2
+    assert len(records()) == 1 and len(stored_files(image_root)) == 1

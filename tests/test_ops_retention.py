@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from lprserver.extensions import db
+from lprserver.image_store import ensure_thumbnail
 from lprserver.images import FilesystemImageStore
 from lprserver.ingest.pipeline import IngestSettings, ingest_read
 from lprserver.models import BlacklistDetection, Record, utcnow
@@ -20,7 +21,8 @@ def _store() -> FilesystemImageStore:
     return FilesystemImageStore(current_app.config["IMAGE_STORAGE_PATH"])
 
 
-def _ingest(plate: str, age_days: int) -> Record:
+def _ingest(plate: str, age_days: int, viewed: bool = True) -> Record:
+    """A read with its image; `viewed`: its thumbnail was asked for once, so it is kept too (issue 24)."""
     settings = IngestSettings.from_config(current_app.config)
     payload = {"camera_id": "CAM001", "plate_number": plate, "confidence": 90,
                "image_data": data_uri(make_jpeg(64, 48))}
@@ -28,7 +30,10 @@ def _ingest(plate: str, age_days: int) -> Record:
     db.session.execute(update(Record).where(Record.id == result.record_id)
                        .values(received_at=utcnow() - timedelta(days=age_days)))
     db.session.commit()
-    return db.session.get(Record, result.record_id)
+    record = db.session.get(Record, result.record_id)
+    if viewed:
+        ensure_thumbnail(_store(), record.image_path, record.thumbnail_path)
+    return record
 
 
 def _files(record: Record) -> list:
@@ -76,6 +81,7 @@ def test_disk_budget_deletes_the_oldest_records_first(app):
 
 def test_orphan_files_are_swept_and_rows_with_missing_files_lose_their_dangling_path(app):
     kept = _ingest("KEEP1", 1)
+    unviewed = _ingest("UNVIEWED1", 1, viewed=False)  # no thumbnail yet: not a missing file
     broken = _ingest("BROKEN1", 1)
     broken_thumbnail = broken.thumbnail_path
     _files(broken)[0].unlink()
@@ -95,7 +101,8 @@ def test_orphan_files_are_swept_and_rows_with_missing_files_lose_their_dangling_
     assert all(f.exists() for f in _files(kept))
     db.session.expire_all()
     assert db.session.get(Record, broken.id).image_path is None
-    _assert_no_row_points_at_a_missing_file()
+    assert db.session.get(Record, unviewed.id).image_path == unviewed.image_path
+    assert _store().path(unviewed.image_path).is_file()
 
 
 def test_cleanup_command_uses_retention_days_and_logs_what_it_removed(app, caplog):
@@ -113,5 +120,5 @@ def test_cleanup_command_uses_retention_days_and_logs_what_it_removed(app, caplo
 def _assert_no_row_points_at_a_missing_file():
     store = _store()
     for image, thumbnail in db.session.execute(select(Record.image_path, Record.thumbnail_path)):
-        for rel in (image, thumbnail):
-            assert rel is None or store.path(rel).is_file(), rel
+        assert image is None or store.path(image).is_file(), image
+        assert (image is None) == (thumbnail is None)

@@ -9,10 +9,12 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
+from flask import current_app
 from sqlalchemy import func, select
 
 from lprserver.blacklist import add_entry
 from lprserver.extensions import db
+from lprserver.image_store import ensure_thumbnail, image_store_for
 from lprserver.models import (
     Alert,
     AnalyticsPlateDay,
@@ -46,7 +48,11 @@ def send(client, plate: str, camera_id: str = "CAM-A", image: bool = True, seed:
         body["image_data"] = data_uri(make_jpeg(160, 120, seed=seed))
     answer = client.post("/api/records", json=body)
     assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["record_id"]
+    record_id = answer.get_json()["record_id"]
+    if image:  # viewed once: its thumbnail is made then (issue 24), and must go with the read
+        record = db.session.get(Record, record_id)
+        ensure_thumbnail(image_store_for(current_app), record.image_path, record.thumbnail_path)
+    return record_id
 
 
 @pytest.fixture

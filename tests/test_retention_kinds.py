@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from lprserver.audit import audit
 from lprserver.blacklist import add_entry
 from lprserver.extensions import db
+from lprserver.image_store import ensure_thumbnail
 from lprserver.images import FilesystemImageStore
 from lprserver.ingest.pipeline import IngestSettings, ingest_read
 from lprserver.models import Alert, AuditEntry, BlacklistDetection, Record, Visit, utcnow
@@ -34,6 +35,8 @@ def _ingest(plate: str, age_days: float) -> int:
     db.session.execute(update(Record).where(Record.id == result.record_id)
                        .values(received_at=utcnow() - timedelta(days=age_days)))
     db.session.commit()
+    record = db.session.get(Record, result.record_id)
+    ensure_thumbnail(_store(), record.image_path, record.thumbnail_path)  # as after its first view
     return result.record_id
 
 

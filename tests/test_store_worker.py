@@ -42,7 +42,7 @@ def _records() -> list[Record]:
     return list(db.session.scalars(select(Record).order_by(Record.id)))
 
 
-def test_a_batch_is_stored_rows_images_and_thumbnails(workers, image_root):
+def test_a_batch_is_stored_rows_and_images_thumbnails_named(workers, image_root):
     jpegs = [make_jpeg(640, 480), make_jpeg(320, 240)]
     first, bare, second = workers.store([_read("w1", data_uri(jpegs[0])), _read("w2"),
                                          _read("w3", data_uri(jpegs[1]), camera_id="CAM002")])
@@ -55,8 +55,9 @@ def test_a_batch_is_stored_rows_images_and_thumbnails(workers, image_root):
     assert (image_root / rows[0].image_path).read_bytes() == jpegs[0]
     assert (image_root / rows[2].image_path).read_bytes() == jpegs[1]
     assert rows[1].image_path is None
-    assert _files(image_root) == sorted([rows[0].image_path, rows[0].thumbnail_path,
-                                         rows[2].image_path, rows[2].thumbnail_path])
+    # The thumbnails are named with their rows and made on their first view (issue 24).
+    assert rows[0].thumbnail_path == rows[0].image_path[:-4] + "_thumb.jpg"
+    assert _files(image_root) == sorted([rows[0].image_path, rows[2].image_path])
 
 
 def test_a_bad_image_refuses_its_read_alone(workers, image_root):
@@ -68,7 +69,7 @@ def test_a_bad_image_refuses_its_read_alone(workers, image_root):
         assert isinstance(refused, IngestError)
         assert (refused.code, refused.field) == ("invalid_image", "image_data") and words in refused.message
     [row] = _records()
-    assert row.id == good.record_id and _files(image_root) == sorted([row.image_path, row.thumbnail_path])
+    assert row.id == good.record_id and _files(image_root) == [row.image_path]
 
 
 def test_a_repeat_is_answered_with_the_first_record_and_a_blacklisted_plate_alerts(app, workers):

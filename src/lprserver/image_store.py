@@ -7,7 +7,7 @@ Both keep a read's image and thumbnail under the same keys — YYYY/MM/DD/<camer
 bucket as it is (README "Images on an object store"). Both answer the same calls:
 
     save / save_many        check images and keep them durably (the read is answered after this)
-    save_thumbnail          keep a thumbnail on its own
+    save_thumbnail          keep a thumbnail, made on its first view (ensure_thumbnail)
     delete / delete_counted remove files (best effort / counted, for retention and erase)
     stream / open / read    read a file back (web app, alert e-mails, exports)
     exists / missing        whether files are there (the missing-file sweep)
@@ -36,6 +36,7 @@ from .images import (
     StoredFile,
     StoredImage,
     check_folder_name,
+    make_thumbnail,
     media_type,
     new_keys,
     run_each,
@@ -140,7 +141,7 @@ class S3ImageStore:
     # --- writes ---
 
     def save(self, image: CheckedImage | SentImage, camera_id: str, received_at: datetime) -> StoredImage:
-        """Check one image, then keep it and its thumbnail."""
+        """Check one image, then keep it."""
         result = self.save_many([(image, camera_id)], received_at)[0]
         if isinstance(result, (OSError, ImageRejected)):
             raise result
@@ -148,9 +149,9 @@ class S3ImageStore:
 
     def save_many(self, jobs: list[tuple[CheckedImage | SentImage | None, str]],
                   received_at: datetime) -> list[StoredImage | OSError | ImageRejected | None]:
-        """Check several images, then upload each with its thumbnail; per job what FilesystemImageStore
-        .save_many gives. An image whose thumbnail could not be kept is deleted again; one the store
-        took but whose read then fails is deleted by the pipeline, or else found by the orphan sweep."""
+        """Check several images, then upload each (its thumbnail is made on its first view); per job what
+        FilesystemImageStore.save_many gives. An image the store took but whose read then fails is
+        deleted by the pipeline, or else found by the orphan sweep."""
         checked = self.map_blocking(_check, jobs)
         return self.map_io(lambda item: self._put_image(item[0], item[1], received_at),
                            [(image, camera_id) for image, (_, camera_id) in zip(checked, jobs, strict=True)])
@@ -163,11 +164,6 @@ class S3ImageStore:
         try:
             self._put(key, image.data)
         except ImageStoreUnavailable as exc:
-            return exc
-        try:
-            self.save_thumbnail(thumb_key, image.thumbnail)
-        except ImageStoreUnavailable as exc:
-            self.delete(key)
             return exc
         return StoredImage(key, thumb_key, image.sha256, len(image.data))
 
@@ -323,6 +319,19 @@ def _make_client(endpoint_url: str, timeout: float):
 
 
 IMAGE_STORES = {"filesystem": FilesystemImageStore, "s3": S3ImageStore}
+
+
+def ensure_thumbnail(store: ImageStore, image_key: str, thumb_key: str) -> None:
+    """Make a read's thumbnail from its image if it is not kept yet: on its first view, so that no camera
+    waits for it (issue 24, "a lighter answer path"). Nothing happens when the image itself is gone (the
+    caller answers 404); ImageStoreUnavailable when the store cannot say or take it."""
+    if store.exists(thumb_key):
+        return
+    try:
+        data = store.read(image_key)
+    except FileNotFoundError:
+        return
+    store.save_thumbnail(thumb_key, make_thumbnail(data))
 
 
 def image_store_from_config(config, map_blocking: Callable[[Callable, list], list] = run_each,

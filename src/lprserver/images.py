@@ -26,8 +26,12 @@ from .image_cost import ImageRejected, check_cost
 log = logging.getLogger("lprserver.images")
 
 # Shown at 96x72 CSS pixels (192x144 on a 2x screen); a 640x480 camera image decodes
-# straight to this size at 1/4 scale, with no resampling (0.8 ms for the whole check here).
+# straight to this size at 1/4 scale, with no resampling. Made by the web app on a thumbnail's first
+# view and kept beside its image (make_thumbnail), not while a camera waits for its answer (issue 24).
 THUMBNAIL_SIZE = (160, 120)
+# The ingest check decodes a JPEG at libjpeg's smallest scale, 1/8: every byte of the stream is still
+# entropy-decoded (a truncated or corrupt file is refused, SPEC §2.4), with the least IDCT and colour work.
+_CHECK_DRAFT_SIZE = (1, 1)
 ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png"}
 _DATA_URI = re.compile(r"data:image/[a-zA-Z0-9.+-]+;base64,", re.ASCII)
 _CAMERA_DIR = re.compile(CAMERA_ID_REGEX, re.ASCII)
@@ -44,7 +48,6 @@ class CheckedImage:
     extension: str
     width: int
     height: int
-    thumbnail: bytes
     sha256: str
 
     def check(self) -> "CheckedImage":
@@ -139,7 +142,8 @@ def decode_image_data(text: str, max_bytes: int) -> bytes:
 
 
 def check_image(data: bytes, max_pixels: int) -> CheckedImage:
-    """Open the bytes as JPEG or PNG, decode them whole, and make a thumbnail."""
+    """Open the bytes as JPEG or PNG and decode them whole (a JPEG at a reduced scale); the thumbnail
+    is made later, on its first view (`make_thumbnail`)."""
     try:
         with _open(data) as img:
             width, height = img.size
@@ -149,9 +153,8 @@ def check_image(data: bytes, max_pixels: int) -> CheckedImage:
             check_cost(data, img.format, width, height)  # before any pixel is decoded
             # draft() lets libjpeg decode at a reduced scale: it still reads every
             # byte of the stream, so truncation is caught, at a fraction of the cost.
-            img.draft("RGB", THUMBNAIL_SIZE)
+            img.draft("RGB", _CHECK_DRAFT_SIZE)
             img.load()
-            thumbnail = _thumbnail(img)
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -161,7 +164,15 @@ def check_image(data: bytes, max_pixels: int) -> CheckedImage:
         # IndexError, struct.error or TypeError. The bytes are the camera's, so any of them is a
         # refused image, never a failed batch (in the daemon this runs in a store worker process).
         raise ImageRejected(f"image is not a complete JPEG or PNG ({exc.__class__.__name__})") from None
-    return CheckedImage(data, extension, width, height, thumbnail, hashlib.sha256(data).hexdigest())
+    return CheckedImage(data, extension, width, height, hashlib.sha256(data).hexdigest())
+
+
+def make_thumbnail(data: bytes) -> bytes:
+    """A JPEG of at most THUMBNAIL_SIZE from a stored image (checked when it was received)."""
+    with _open(data) as img:
+        img.draft("RGB", THUMBNAIL_SIZE)
+        img.load()
+        return _thumbnail(img)
 
 
 def warm_up() -> None:
@@ -269,8 +280,8 @@ class FilesystemImageStore:
         return cls(config["IMAGE_STORAGE_PATH"], map_blocking, config["IMAGE_SYNC"])
 
     def save(self, image: CheckedImage | SentImage, camera_id: str, received_at: datetime) -> StoredImage:
-        """Check one image, then write it durably (temp file, rename, synced as `sync` says) and its
-        thumbnail beside it."""
+        """Check one image, then write it durably (temp file, rename, synced as `sync` says); its
+        thumbnail's name is kept with the row, the file made on its first view."""
         result = self.save_many([(image, camera_id)], received_at)[0]
         if isinstance(result, (OSError, ImageRejected)):
             raise result
@@ -328,13 +339,6 @@ class FilesystemImageStore:
             # "file" fsync'd first.
             _write_into_place(directory / f".{name}.{image.extension}.tmp", self.root / rel, image.data,
                               fsync=self.sync == "file")
-            try:
-                # With sync="file" the thumbnail is not fsync'd: it can be made again from the image,
-                # and a crash before the row is committed leaves it for the orphan sweep (retention.py).
-                os.close(_write_new(self.root / thumb_rel, image.thumbnail))
-            except OSError:
-                self.delete(str(rel))
-                raise
         except OSError as exc:
             return exc
         return StoredImage(str(rel), str(thumb_rel), image.sha256, len(image.data))
@@ -386,10 +390,11 @@ class FilesystemImageStore:
         return file, os.fstat(file.fileno()).st_size
 
     def save_thumbnail(self, key: str, data: bytes) -> None:
-        """Write a thumbnail (JPEG) on its own, beside its image (not fsync'd: it can be made again)."""
+        """Write a thumbnail (JPEG) beside its image (not fsync'd: it can be made again). Two web workers
+        making the same one at once each write a temp file and rename it: the last one stays, whole."""
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(_write_new(path, data))
+        _write_into_place(path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp", path, data, fsync=False)
 
     def read(self, key: str) -> bytes:
         return self.path(key).read_bytes()

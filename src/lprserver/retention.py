@@ -345,7 +345,7 @@ def _still_referenced(session: Session, rels: list[str], chunk: int = 500) -> se
 
 def sweep_missing_files(session: Session, store: ImageStore, batch_size: int,
                         report: CleanupReport) -> None:
-    """Clear image paths of records whose file is gone, so no row points at a missing file."""
+    """Clear image paths of records whose image is gone, so no row points at a missing image."""
     last_id = 0
     while True:
         rows = session.execute(
@@ -357,10 +357,11 @@ def sweep_missing_files(session: Session, store: ImageStore, batch_size: int,
         if not rows:
             return
         last_id = rows[-1].id
-        gone = store.missing([rel for row in rows for rel in (row.image_path, row.thumbnail_path) if rel])
+        # Only the image counts: a thumbnail is made on its first view, and made again if it was lost.
+        gone = store.missing([row.image_path for row in rows if row.image_path])
         leftovers = []
         for record_id, image, thumbnail in rows:
-            if image not in gone and thumbnail not in gone:
+            if image and image not in gone:
                 continue
             # The read itself is kept; only the dangling reference (and a lone thumbnail) goes.
             session.execute(update(Record).where(Record.id == record_id)

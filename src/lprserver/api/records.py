@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 
 from ..audit import audit
 from ..extensions import db
-from ..image_store import ImageStore, image_store_for
+from ..image_store import ImageStore, ensure_thumbnail, image_store_for
 from ..images import ImageStoreUnavailable, media_type
 from ..known import known_for
 from ..models import Camera, Record, utcnow
@@ -146,8 +146,8 @@ def record_image(record_id: int):
 @login_required
 @bp.doc(tags=["records"], responses={200: {**IMAGE_DOC[200], "description": "the thumbnail"}})
 def record_thumbnail(record_id: int):
-    """Return the record's thumbnail."""
-    return send_stored(record_or_404(record_id).thumbnail_path)
+    """Return the record's thumbnail (made from the image on its first view)."""
+    return send_thumbnail(record_or_404(record_id))
 
 
 def record_or_404(record_id: int) -> Record:
@@ -163,6 +163,25 @@ def audit_image_view(record: Record, ip: str | None) -> None:
     user = current_user._get_current_object() if current_user.is_authenticated else None
     audit(db.session, "record.image", user=user, target=f"record:{record.id}", ip=ip)
     db.session.commit()
+
+
+def send_thumbnail(record: Record):
+    """Answer with a read's thumbnail, made from its image and kept the first time it is asked for: the
+    ingest answers a camera without making it (issue 24). Reads stored before that have theirs already."""
+    if record.image_path and record.thumbnail_path:
+        try:
+            ensure_thumbnail(image_store_for(current_app), record.image_path, record.thumbnail_path)
+        except ImageStoreUnavailable:
+            current_app.logger.warning("event=image_store_unavailable action=thumbnail")
+            abort(503, "the image store cannot be reached now; try again")
+        except OSError as exc:  # the filesystem store could not write it: the image is still there
+            current_app.logger.warning("event=thumbnail_failed record_id=%d error=%r", record.id, str(exc))
+            abort(503, "the thumbnail cannot be made now; try again")
+        except Exception as exc:  # noqa: BLE001 - Pillow's parsers raise many kinds on damaged bytes
+            current_app.logger.warning("event=thumbnail_failed record_id=%d error=%s", record.id,
+                                       exc.__class__.__name__)
+            abort(404, "the image cannot be shown as a thumbnail")
+    return send_stored(record.thumbnail_path)
 
 
 def send_stored(rel_path: str | None):

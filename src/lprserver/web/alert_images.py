@@ -16,7 +16,7 @@ from flask import abort, current_app, request
 from flask_login import current_user
 
 from ..alert_images import verify
-from ..api.records import audit_image_view, send_stored  # one place serves stored images
+from ..api.records import audit_image_view, send_stored, send_thumbnail  # one place serves stored images
 from ..extensions import db
 from ..models import utcnow
 from ..records import visible_record
@@ -42,4 +42,4 @@ def alert_image(record_id: int, kind: str):
     log.info("event=alert_image_fetched record_id=%s kind=%s", record_id, kind)
     if kind == "full":
         audit_image_view(record, request.remote_addr)
-    return send_stored(record.image_path if kind == "full" else record.thumbnail_path)
+    return send_stored(record.image_path) if kind == "full" else send_thumbnail(record)
