@@ -8,10 +8,13 @@ from config import database_url
 from lprserver import models  # noqa: F401
 from lprserver.database import upgrade_database
 from lprserver.extensions import db
+from lprserver.partitions import is_partition_name
 
 
 def _include_object(dialect):
     def include(obj, name, type_, reflected, compare_to):
+        if type_ == "table" and reflected and compare_to is None and is_partition_name(name):
+            return False  # lpr_records' monthly partitions, made by the app (SPEC §14)
         wanted = getattr(obj, "info", {}).get("dialect")
         return wanted is None or wanted == dialect
     return include
