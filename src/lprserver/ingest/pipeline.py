@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import delete, exists, insert, select, tuple_
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from ..alerts import Outbox, Raised, raise_alert, repeat_of
@@ -186,6 +186,7 @@ def ingest_reads(session: Session, store: ImageStore, settings: IngestSettings,
             earlier = _earlier(session, reads[0])
             if earlier is not None:
                 return [earlier]
+            _drop_dangling_key(session, reads[0])
             # No earlier read: another batch opened this plate's visit first (one open visit per plate,
             # SPEC §10), or committed a blacklist change. Stored once more, that commit now visible.
             return [_store_batch(session, store, settings, reads)[0]]
@@ -289,6 +290,23 @@ def _earlier(session: Session, read: PreparedRead) -> Outcome | None:
         earlier = _earlier_reads(session, [read.key] if read.key else [])
         session.rollback()
     return earlier.get(read.key)
+
+
+def _drop_dangling_key(session: Session, read: PreparedRead) -> None:
+    """Delete the read's dedupe key if no stored read answers to it (its row deleted by hand in SQL, or
+    its received_at changed), so that the resend is stored as new instead of refused for ever. A key that
+    another transaction is committing is not seen here, and a committed one is seen with its read (both
+    come in one transaction), so a live key is never deleted."""
+    if read.key is None:
+        return
+    with database_errors(session):
+        answered = exists().where(Record.id == RecordKey.record_id,
+                                  Record.received_at == RecordKey.received_at)
+        gone = session.execute(delete(RecordKey).where(RecordKey.camera_id == read.key[0],
+                                                        RecordKey.event_id == read.key[1], ~answered))
+        session.commit()
+    if gone.rowcount:
+        log.warning("event=dangling_key_dropped camera_id=%s event_id=%r", read.key[0], read.key[1])
 
 
 def _cameras_for(session: Session, reads: list[PreparedRead], settings: IngestSettings, now: datetime,
