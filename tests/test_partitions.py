@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text, update
 
 from lprserver import partitions
 from lprserver.extensions import db
+from lprserver.image_store import ensure_thumbnail
 from lprserver.images import FilesystemImageStore
 from lprserver.ingest import pipeline
 from lprserver.ingest.pipeline import IngestSettings, ingest_read
@@ -97,8 +98,12 @@ def test_retention_drops_a_month_past_retention_and_keeps_one_with_a_kept_hit(pg
     kept = _ingest(monkeypatch, recent.start + timedelta(days=1))
     db.session.execute(update(Record).where(Record.id == hit.record_id).values(blacklisted=True))
     db.session.commit()
-    files = [_store().path(rel) for rec in gone for rel in db.session.execute(
-        select(Record.image_path, Record.thumbnail_path).where(Record.id == rec.record_id)).one()]
+    files = []
+    for rec in gone:
+        image, thumbnail = db.session.execute(
+            select(Record.image_path, Record.thumbnail_path).where(Record.id == rec.record_id)).one()
+        ensure_thumbnail(_store(), image, thumbnail)  # as after its first view
+        files += [_store().path(image), _store().path(thumbnail)]
     assert all(f.exists() for f in files)
     read_days = (utcnow() - pg.next(-4).start).days  # cutoff on or after the start of month -4
     report = cleanup(db.session, _store(), read_days, 0, 100, hit_days=3650)

@@ -89,6 +89,7 @@ def _upgrade_postgresql(conn) -> None:
     first = min(this, partitions.Month.of(oldest), key=lambda m: (m.year, m.month)) if oldest else this
     partitions.ensure_months(conn, first, this.next(partitions.AHEAD_MONTHS))
     _finish('lpr_records_unpartitioned', definitions)
+    partitions.name_indexes(conn)
 
 
 def _downgrade_postgresql(conn) -> None:

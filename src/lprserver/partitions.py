@@ -97,11 +97,13 @@ def ensure_months(conn: Connection | Session, first: Month, last: Month) -> list
     made = []
     if DEFAULT not in have:
         conn.execute(text(f"CREATE TABLE {DEFAULT} PARTITION OF {TABLE} DEFAULT"))
+        _name_indexes(conn, DEFAULT)
         made.append(DEFAULT)
     month = first
     while (month.year, month.month) <= (last.year, last.month):
         if month.name not in have:
             _make(conn, month)
+            _name_indexes(conn, month.name)
             made.append(month.name)
         month = month.next()
     return made
@@ -121,6 +123,28 @@ def _make(conn: Connection | Session, month: Month) -> None:
     conn.execute(text(f"WITH moved AS (DELETE FROM {DEFAULT} WHERE received_at >= :a AND received_at < :b "
                       f"RETURNING *) INSERT INTO {month.name} SELECT * FROM moved"), bounds)
     conn.execute(text(f"ALTER TABLE {TABLE} ATTACH PARTITION {month.name} {values}"))
+
+
+def _name_indexes(conn: Connection | Session, partition: str) -> None:
+    """Name a partition's copies of lpr_records' indexes (its primary key's too) after them:
+    ix_lpr_records_plate_trgm's copy on lpr_records_y2026m12 is ix_lpr_records_plate_trgm_y2026m12 (PostgreSQL
+    would call it lpr_records_y2026m12_plate_normalized_idx), so a plan names the index it uses."""
+    suffix = partition.removeprefix(f"{TABLE}_")
+    rows = conn.execute(text(
+        "SELECT c.relname, p.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
+        "JOIN pg_inherits i ON i.inhrelid = x.indexrelid JOIN pg_class p ON p.oid = i.inhparent "
+        "WHERE x.indrelid = to_regclass(:t)"), {"t": partition}).all()
+    for child, parent in rows:
+        wanted = f"{parent[:63 - len(suffix) - 1]}_{suffix}"
+        if child != wanted:
+            conn.execute(text(f'ALTER INDEX "{child}" RENAME TO "{wanted}"'))
+
+
+def name_indexes(conn: Connection | Session) -> None:
+    """Name every partition's copies of lpr_records' indexes after them (see _name_indexes); for a
+    migration that makes the indexes after the partitions. The caller commits."""
+    for partition in attached(conn):
+        _name_indexes(conn, partition)
 
 
 def ensure_partitions(conn: Connection | Session, now: datetime | None = None) -> list[str]:
