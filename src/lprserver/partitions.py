@@ -67,7 +67,8 @@ def is_partition_name(name: str | None) -> bool:
 
 def is_partitioned(conn: Connection | Session) -> bool:
     """Whether lpr_records is a partitioned table (PostgreSQL past migration 0012)."""
-    if conn.get_bind().dialect.name != "postgresql":
+    dialect = conn.dialect if isinstance(conn, Connection) else conn.get_bind().dialect
+    if dialect.name != "postgresql":
         return False
     return bool(conn.execute(text(
         "SELECT 1 FROM pg_partitioned_table WHERE partrelid = to_regclass(:t)"), {"t": TABLE}).scalar())
