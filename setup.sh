@@ -558,7 +558,14 @@ cmd_restore() {
   systemd_running && systemctl stop lprserver.service 'lprserver-websocket*.service'
   say "Restoring the database"
   case "$url" in
-    postgres*) pg_restore --clean --if-exists --no-owner --single-transaction -d "$url" "$source/database.dump" ;;
+    postgres*)
+      # pg_restore --clean alone cannot drop a partition's inherited primary key (lpr_records is
+      # partitioned by month, SPEC §14): lpr_records goes first, with its partitions, and the restore
+      # runs in the same transaction. It commits only when pg_restore read the whole dump: otherwise
+      # psql ends with the transaction open, which rolls it back, and the database is as it was.
+      { printf 'BEGIN;\nDROP TABLE IF EXISTS lpr_records CASCADE;\n'
+        pg_restore --clean --if-exists --no-owner -f - "$source/database.dump" && printf 'COMMIT;\n'
+      } | psql -X -q -v ON_ERROR_STOP=1 -d "$url" >/dev/null ;;
     sqlite:///*) install -m 0640 "$source/database.sqlite" "${url#sqlite:///}" ;;
     *) die "restore: cannot restore DATABASE_URL of this kind" ;;
   esac

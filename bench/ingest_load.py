@@ -7,11 +7,15 @@
 """
 
 import argparse
+import secrets
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from .cameras import LoadSpec, run_cameras
 from .common import (
@@ -53,7 +57,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--database-url", help="use this (empty or bench) database, not a throwaway cluster")
     parser.add_argument("--pg-fsync", choices=["on", "off"], default="on")
     parser.add_argument("--py-spy", metavar="FILE",
-                        help="sample the pipeline daemon with py-spy during the run (raw stacks to FILE)")
+                        help="sample the pipeline daemon and its store workers with py-spy during the run "
+                             "(raw stacks to FILE)")
+    parser.add_argument("--py-spy-idle", action="store_true",
+                        help="with --py-spy: sample waiting threads too (the wall time, not the CPU)")
     parser.add_argument("--json", help="write the results here (default bench/results/ingest_load-*.json)")
     return parser.parse_args(argv)
 
@@ -66,7 +73,9 @@ def run_phase(db: BenchDatabase, args, blacklist: list[str], work: Path, transpo
     images.mkdir()
     # The pipeline runs as in production: its live relay feeds the web app, where one dashboard listens.
     site = None if transport_only or args.no_web else LiveSite(work, name)
-    extra = site.daemon_env() if site else {}
+    # The daemon's own metrics (SPEC §7) say how its group commit went: scraped at the end of the run.
+    metrics_token = secrets.token_hex(16)
+    extra = {**(site.daemon_env() if site else {}), "METRICS_TOKEN": metrics_token}
     daemon = Daemon(db.url, images, work / f"daemon-{name}.log", args.async_mode, extra, transport_only)
     try:
         if site:
@@ -86,7 +95,8 @@ def run_phase(db: BenchDatabase, args, blacklist: list[str], work: Path, transpo
         if web:
             web.start()
         profiling = args.py_spy and not transport_only
-        profiler = profile(daemon.pid, args.py_spy, end - time.time()) if profiling else None
+        profiler = (profile(daemon.pid, args.py_spy, end - time.time(), args.py_spy_idle)
+                    if profiling else None)
         time.sleep(max(0.0, end - time.time()))
         result["daemon_cpu_pct"] = meter.stop()
         result["postgres_cpu_pct"] = postgres.stop() if db.cluster else None
@@ -100,6 +110,8 @@ def run_phase(db: BenchDatabase, args, blacklist: list[str], work: Path, transpo
                     blacklist=tuple(blacklist), prefix=prefix)
     try:
         result.update(run_cameras(spec, during))
+        if not transport_only:
+            result["batches"] = batch_figures(daemon.url, metrics_token)
         memory = memory_kb(daemon.pid)
         result["daemon_peak_rss_mb"] = memory["VmHWM"] / 1024
         result["daemon_rss_end_mb"] = memory["VmRSS"] / 1024
@@ -122,11 +134,32 @@ def run_phase(db: BenchDatabase, args, blacklist: list[str], work: Path, transpo
     return result
 
 
-def profile(pid: int, path: str, seconds: float) -> subprocess.Popen:
-    """Sample the daemon with py-spy (pip install py-spy) without pausing it; raw collapsed stacks."""
+def profile(pid: int, path: str, seconds: float, idle: bool = False) -> subprocess.Popen:
+    """Sample the daemon and its store workers with py-spy without pausing them; raw collapsed stacks,
+    one line per process and thread and stack. With `idle`, waiting threads are sampled too."""
     command = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--nonblocking",
-               "--duration", str(max(1, int(seconds))), "--format", "raw", "--output", path]
+               "--subprocesses", "--threads", "--duration", str(max(1, int(seconds))), "--format", "raw",
+               "--output", path] + (["--idle"] if idle else [])
     return subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+
+def batch_figures(url: str, token: str) -> dict:
+    """The daemon's group commit over the run, from its /metrics: batches, reads per batch, and how long a
+    batch took to store (images, rows, commit) as the share of batches within each bucket."""
+    request = urllib.request.Request(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    samples = {(s.name, s.labels.get("le")): s.value for family in text_string_to_metric_families(text)
+               for s in family.samples}
+    batches = samples.get(("lpr_ingest_batch_seconds_count", None), 0)
+    if not batches:
+        return {"batches": 0}
+    within = {le: samples[("lpr_ingest_batch_seconds_bucket", le)] / batches
+              for (name, le) in samples if name == "lpr_ingest_batch_seconds_bucket" and le != "+Inf"}
+    return {"batches": int(batches),
+            "reads_per_batch": samples[("lpr_ingest_batch_reads_sum", None)] / batches,
+            "mean_ms": samples[("lpr_ingest_batch_seconds_sum", None)] / batches * 1000,
+            "share_within_s": dict(sorted(within.items(), key=lambda kv: float(kv[0])))}
 
 
 def per_second(timeline: list[tuple[float, str, int]]) -> list[dict]:
@@ -196,6 +229,12 @@ def main(argv=None) -> int:
         due = r["latency_from_due_ms"]
         if args.rate and due["p99"] is not None:
             print(f"{r['run']}: from when reads were due, p50 {due['p50']:.1f} ms, p99 {due['p99']:.1f} ms")
+        batches = r.get("batches")
+        if batches and batches["batches"]:
+            shares = ", ".join(f"≤{float(le) * 1000:g} ms {share:.1%}"
+                               for le, share in batches["share_within_s"].items() if 0.01 <= float(le) <= 0.5)
+            print(f"{r['run']}: {batches['batches']} batches of {batches['reads_per_batch']:.1f} reads on "
+                  f"average, {batches['mean_ms']:.1f} ms each to store; batches stored within {shares}")
         if "daemon_cpu_ms_per_read" in r:
             print(f"{r['run']}: the daemon spent {r['daemon_cpu_ms_per_read']:.2f} ms of CPU per read")
         if "dashboard" in r:

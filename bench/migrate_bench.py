@@ -1,7 +1,8 @@
-"""Time a migration (0004 Thai plates, or 0005 vehicles) on a table of records stored before it.
+"""Time a migration (0004 Thai plates, 0005 vehicles, 0012 partitions) on a table of records stored before it.
 
     python -m bench.migrate_bench                          # 0004 at 5,000,000 rows
     python -m bench.migrate_bench --migration 0005         # 0005: new columns, the plate index rebuilt
+    python -m bench.migrate_bench --migration 0012         # 0012: lpr_records partitioned by month
     python -m bench.migrate_bench --rows 50000             # a smoke run
 
 The cluster is a throwaway one.
@@ -26,7 +27,8 @@ from tests.pgcluster import ThrowawayPostgres
 from .common import machine, random_plate, remove_tree, work_dir, write_json
 from .query_bench import CAMERAS, CHUNK, DAYS, camera_ids
 
-BEFORE = {"0004": "0003_web_sessions", "0005": "0004_thai_plates"}  # the revision the rows are written at
+# The revision the rows are written at.
+BEFORE = {"0004": "0003_web_sessions", "0005": "0004_thai_plates", "0012": "0011_retention_kinds"}
 COLUMNS = ("camera_id, event_id, plate_number, plate_normalized, province, confidence, captured_at, "
            "received_at")
 
@@ -109,7 +111,10 @@ def main(argv=None) -> None:
 
 def _size(conn) -> int:
     with conn.cursor() as cur:
-        cur.execute("SELECT pg_total_relation_size('lpr_records') / 1048576")
+        # Partitioned (0012): the parent holds nothing, its month partitions everything.
+        cur.execute("SELECT sum(pg_total_relation_size(c.oid))::bigint / 1048576 FROM pg_class c "
+                    "WHERE c.oid = 'lpr_records'::regclass OR c.oid IN "
+                    "(SELECT inhrelid FROM pg_inherits WHERE inhparent = 'lpr_records'::regclass)")
         return cur.fetchone()[0]
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, event, select
 from sqlalchemy.orm import Session
 
 from config import database_url
+from lprserver import partitions
 from lprserver.models import Record
 from lprserver.plate_history import PER_PAGE as PLATE_PER_PAGE
 from lprserver.plate_history import (
@@ -166,6 +167,7 @@ def fill(db: BenchDatabase, rows: int, seed: int) -> dict:
                         [(c, f"Camera {c}", f"Gate {c}") for c in camera_ids()])
         rebuild = _drop_indexes(cur)
         conn.commit()
+        made = _partitions_for_the_rows(db)
         for chunk in _chunks(rows - have, seed + have):
             cur.copy_expert(f"COPY lpr_records ({COLUMNS}) FROM STDIN", chunk)
             conn.commit()
@@ -180,7 +182,22 @@ def fill(db: BenchDatabase, rows: int, seed: int) -> dict:
     finally:
         conn.close()
     return {"rows": rows, "filled": rows - have, "copy_seconds": copied,
-            "seconds": time.monotonic() - started}
+            "seconds": time.monotonic() - started, "partitions_made": made}
+
+
+def _partitions_for_the_rows(db: BenchDatabase) -> list[str]:
+    """On a partitioned lpr_records (SPEC §14), a month partition for each month of the DAYS filled, as
+    the app makes them ahead of the reads; otherwise the past months' rows would all go to the default."""
+    engine = create_engine(database_url(db.url))
+    try:
+        with engine.begin() as conn:
+            if not partitions.is_partitioned(conn):
+                return []
+            now = datetime.now(UTC)
+            return partitions.ensure_months(conn, partitions.Month.of(now - timedelta(days=DAYS + 1)),
+                                            partitions.Month.of(now).next(partitions.AHEAD_MONTHS))
+    finally:
+        engine.dispose()
 
 
 def _drop_indexes(cur) -> list[str]:

@@ -10,6 +10,7 @@ from sqlalchemy import create_engine
 from config import database_url
 from lprserver import models  # noqa: F401  (registers the tables)
 from lprserver.extensions import db
+from lprserver.partitions import is_partition_name
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
@@ -27,6 +28,9 @@ def _url() -> str:
 
 
 def _include_object(obj, name, type_, reflected, compare_to) -> bool:
+    # lpr_records' monthly partitions (SPEC §14) are made by the app, not declared by the models.
+    if type_ == "table" and reflected and compare_to is None and is_partition_name(name):
+        return False
     # Indexes that exist on one dialect only (the pg_trgm index) are not drift elsewhere.
     dialect = getattr(obj, "info", {}).get("dialect")
     return dialect is None or dialect == context.get_bind().dialect.name

@@ -26,7 +26,7 @@ from .processes import Daemon
 # Children before their parents: SQLite deletes table by table with its foreign keys on.
 TABLES = ("alert_attempts", "alert_deliveries", "alert_rules", "channel_settings",
           "webhook_deliveries", "webhooks", "alerts", "visits", "blacklist_detections", "health_reports", "audit_log",
-          "api_tokens", "lpr_records", "blacklist_plates", "known_plates", "known_groups", "cameras", "web_sessions",
+          "api_tokens", "lpr_record_keys", "lpr_records", "blacklist_plates", "known_plates", "known_groups", "cameras", "web_sessions",
           "report_schedules", "analytics_hours", "analytics_days", "analytics_plate_days",
           "analytics_province_days", "analytics_day_gaps", "analytics_camera_days", "analytics_hour_totals",
           "users")

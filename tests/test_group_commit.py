@@ -4,7 +4,7 @@ import dataclasses
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from lprserver.blacklist import add_entry
 from lprserver.cameras import create_camera
@@ -18,7 +18,7 @@ from lprserver.ingest.pipeline import (
     ingest_reads,
     prepare_read,
 )
-from lprserver.models import BlacklistDetection, Camera, Record, Webhook, WebhookDelivery, utcnow
+from lprserver.models import BlacklistDetection, Camera, Record, RecordKey, Webhook, WebhookDelivery, utcnow
 
 from .imagegen import data_uri, make_jpeg
 
@@ -170,3 +170,19 @@ def test_webhook_events_of_a_batch_are_queued_with_it(app):
     ingest_reads(db.session, _store(), settings, [_read(settings, event_id=f"w{i}") for i in range(5)])
     db.session.remove()
     assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 5
+
+
+def test_a_read_deleted_by_hand_in_sql_can_be_sent_again(app, caplog):
+    """Its dedupe key (lpr_record_keys) stays behind when an admin deletes the row in SQL: the resend finds
+    no read for it, drops the key and is stored as new, instead of being refused for ever."""
+    settings = _settings("open")
+    first = ingest_reads(db.session, _store(), settings, [_read(settings, event_id="gone-1")])[0]
+    db.session.execute(delete(Record).where(Record.id == first.record_id))
+    db.session.commit()
+    caplog.set_level("WARNING", logger="lprserver.ingest")
+    again = ingest_reads(db.session, _store(), settings, [_read(settings, event_id="gone-1")])[0]
+    assert isinstance(again, ReadResult) and not again.duplicate  # (SQLite may give it the same id again)
+    assert "event=dangling_key_dropped" in caplog.text
+    repeat = ingest_reads(db.session, _store(), settings, [_read(settings, event_id="gone-1")])[0]
+    assert (repeat.record_id, repeat.duplicate) == (again.record_id, True)
+    assert db.session.scalar(select(func.count()).select_from(RecordKey)) == 1

@@ -8,10 +8,13 @@ from config import database_url
 from lprserver import models  # noqa: F401
 from lprserver.database import upgrade_database
 from lprserver.extensions import db
+from lprserver.partitions import is_partition_name
 
 
 def _include_object(dialect):
     def include(obj, name, type_, reflected, compare_to):
+        if type_ == "table" and reflected and compare_to is None and is_partition_name(name):
+            return False  # lpr_records' monthly partitions, made by the app (SPEC §14)
         wanted = getattr(obj, "info", {}).get("dialect")
         return wanted is None or wanted == dialect
     return include
@@ -196,3 +199,84 @@ def test_upgrading_to_vehicles_keeps_the_reads_and_downgrades_sqlite(tmp_path):
 
 def test_upgrading_to_vehicles_keeps_the_reads_and_downgrades_postgresql(postgres):
     _vehicles_round_trip(_empty_postgresql(postgres, "before_0005"))
+
+
+def _records_before_0012(url: str) -> None:
+    """Reads of two months at 0011, one with a hit, an alert and a visit pointing at it."""
+    from sqlalchemy import text
+    engine = create_engine(database_url(url))
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO cameras (id, online, created_at, role) VALUES ('CAM1', false, :t, 'pass')"),
+                     {"t": "2026-10-01 00:00:00"})
+        for i, at in enumerate(("2026-10-03 10:00:00", "2026-10-20 10:00:00", "2026-11-05 10:00:00")):
+            conn.execute(text(
+                "INSERT INTO lpr_records (camera_id, event_id, plate_number, plate_normalized, captured_at, "
+                "received_at, blacklisted) VALUES ('CAM1', :e, 'กข1234', 'กข1234', :t, :t, :b)"),
+                {"e": f"e{i}", "t": at, "b": i == 0})
+        conn.execute(text(
+            "INSERT INTO blacklist_plates (license_plate_text, plate_normalized, category, created_at, "
+            "updated_at, active, match) VALUES ('กข1234', 'กข1234', 'stolen', :t, :t, true, 'exact')"),
+            {"t": "2026-10-01 00:00:00"})
+        conn.execute(text("INSERT INTO blacklist_detections (record_id, entry_id, match_type, detected_at) "
+                          "SELECT min(r.id), min(b.id), 'exact', :t FROM lpr_records r, blacklist_plates b"),
+                     {"t": "2026-10-03 10:00:00"})
+        conn.execute(text("INSERT INTO visits (plate_normalized, entered_at, entry_record_id) "
+                          "SELECT 'กข1234', :t, min(id) FROM lpr_records"), {"t": "2026-10-03 10:00:00"})
+    engine.dispose()
+
+
+def _check_after_0012(url: str, partitioned: bool) -> None:
+    from sqlalchemy import text
+    engine = create_engine(database_url(url))
+    with engine.begin() as conn:
+        rows = conn.execute(text("SELECT id, event_id FROM lpr_records ORDER BY id")).all()
+        assert [r.event_id for r in rows] == ["e0", "e1", "e2"] and [r.id for r in rows] == [1, 2, 3]
+        assert conn.execute(text("SELECT count(*) FROM blacklist_detections")).scalar() == 1
+        assert conn.execute(text("SELECT entry_record_id FROM visits")).scalar() == 1
+        if engine.dialect.name == "postgresql":
+            kind = conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'lpr_records'")).scalar()
+            assert kind == ("p" if partitioned else "r")
+            # Ids go on from the same sequence.
+            new = conn.execute(text(
+                "INSERT INTO lpr_records (camera_id, event_id, plate_number, plate_normalized, captured_at, "
+                "received_at, blacklisted) VALUES ('CAM1', 'e9', 'X', 'X', now(), now(), false) RETURNING id"
+            )).scalar()
+            assert new == 4
+            conn.execute(text("DELETE FROM lpr_records WHERE id = 4"))
+        if partitioned:
+            names = set(conn.execute(text(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'lpr_records'::regclass")).scalars())
+            assert {"lpr_records_y2026m10", "lpr_records_y2026m11", "lpr_records_default"} <= names
+        keys = conn.execute(text("SELECT camera_id, event_id, record_id FROM lpr_record_keys ORDER BY record_id"))
+        assert [tuple(k) for k in keys] == [("CAM1", "e0", 1), ("CAM1", "e1", 2), ("CAM1", "e2", 3)]
+    engine.dispose()
+
+
+def _partition_round_trip(url: str) -> None:
+    """0012 (SPEC §14): the reads, their ids, hits, visits and dedupe keys survive the conversion and its
+    downgrade."""
+    from sqlalchemy import text
+    upgrade_database(database_url(url), "0011_retention_kinds")
+    _records_before_0012(url)
+    upgrade_database(database_url(url))
+    _check_after_0012(url, partitioned=url.startswith("postgresql"))
+    assert_no_drift(url)
+    _downgrade(database_url(url), "0011_retention_kinds")
+    engine = create_engine(database_url(url))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM lpr_records")).scalar() == 3
+        assert "lpr_record_keys" not in inspect(conn).get_table_names()
+        uniques = {u["name"] for u in inspect(conn).get_unique_constraints("lpr_records")}
+    engine.dispose()
+    assert "uq_lpr_records_camera_event" in uniques
+    upgrade_database(database_url(url))
+    _check_after_0012(url, partitioned=url.startswith("postgresql"))
+
+
+def test_partitioning_keeps_reads_ids_and_dedupe_and_downgrades_sqlite(tmp_path):
+    _partition_round_trip(f"sqlite:///{tmp_path / 'p.db'}")
+
+
+def test_partitioning_keeps_reads_ids_and_dedupe_and_downgrades_postgresql(postgres):
+    _partition_round_trip(_empty_postgresql(postgres, "before_0012"))

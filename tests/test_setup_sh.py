@@ -147,6 +147,27 @@ def test_user_camera_and_backup_commands_work_on_the_installed_server(scratch):
     run_setup("restore", str(tmp_path / "backups" / "one"), "--yes", env=env)
     assert [u[0] for u in users(url)] == ["admin", "ops"]
     assert image.read_bytes() == b"\xff\xd8\xffimage"
+    assert "lpr_records_default" in partitions_of(url)  # lpr_records came back partitioned
+
+    # A dump cut short is refused and leaves the database as it was (one transaction, no COMMIT).
+    broken = tmp_path / "backups" / "broken"
+    shutil.copytree(tmp_path / "backups" / "one", broken)
+    dump = (broken / "database.dump").read_bytes()
+    (broken / "database.dump").write_bytes(dump[: len(dump) * 2 // 3])
+    run_setup("delete-user", "ops", env=env)
+    failed = run_setup("restore", str(broken), "--yes", env=env, check=False)
+    assert failed.returncode != 0
+    assert [u[0] for u in users(url)] == ["admin"]
+    assert "lpr_records_default" in partitions_of(url)
+
+
+def partitions_of(url: str) -> list[str]:
+    engine = create_engine(database_url(url))
+    with engine.connect() as conn:
+        names = list(conn.execute(text("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                                       "WHERE i.inhparent = 'lpr_records'::regclass")).scalars())
+    engine.dispose()
+    return names
 
 
 def test_the_rendered_site_passes_nginx_t_with_and_without_tls(scratch, tmp_path):

@@ -265,16 +265,17 @@ def test_a_read_resent_to_the_other_daemon_is_a_duplicate(two_daemons, app, coll
 
 
 def _unique_violations(request, db_kind) -> int:
-    """How often PostgreSQL refused an insert on (camera_id, event_id) so far (its server log); 0 on SQLite."""
+    """How often PostgreSQL refused an insert on (camera_id, event_id) so far (its server log): the dedupe
+    keys' primary key since lpr_records is partitioned (SPEC §14); 0 on SQLite."""
     if db_kind != "postgresql":
         return 0
     log = request.getfixturevalue("postgres").data_dir / "server.log"
-    return log.read_text(errors="replace").count('unique constraint "uq_lpr_records_camera_event"')
+    return log.read_text(errors="replace").count('unique constraint "pk_lpr_record_keys"')
 
 
 def test_a_read_sent_to_both_daemons_at_once_is_stored_once(two_daemons, app, collector, request, db_kind,
                                                             image_root):
-    """The two copies race between two transactions (PostgreSQL: the unique index on camera_id + event_id
+    """The two copies race between two transactions (PostgreSQL: lpr_record_keys' key on camera_id + event_id
     makes the later insert wait for the first's commit and fail; SQLite: one writer at a time); the loser
     answers as a duplicate. Its blacklist hit, live events and webhooks happen once."""
     first, second = two_daemons

@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -39,6 +40,12 @@ CAMERA_ROLES = ("entry", "exit", "pass")
 REVIEW_STATES = ("pending", "confirmed", "corrected")
 # SPEC §11: what raised an alert.
 ALERT_TRIGGERS = ("blacklist", "not_on_list", "overstay", "camera_offline")
+
+
+def _record_fk(column: str, ondelete: str) -> ForeignKeyConstraint:
+    """A child's reference to lpr_records.id, on SQLite only: PostgreSQL's partitioned lpr_records has no
+    unique id alone to name (SPEC §14); retention.delete_children does its work there."""
+    return ForeignKeyConstraint([column], ["lpr_records.id"], ondelete=ondelete, info={"dialect": "sqlite"})
 
 
 def utcnow() -> datetime:
@@ -101,7 +108,10 @@ class Record(db.Model):
 
     __tablename__ = "lpr_records"
     __table_args__ = (
-        UniqueConstraint("camera_id", "event_id", name="uq_lpr_records_camera_event"),
+        # SPEC §2.5's dedupe is lpr_record_keys' (RecordKey); this index is SQLite's from before 0012 and
+        # cannot be on PostgreSQL's partitioned table, whose unique indexes must hold received_at.
+        UniqueConstraint("camera_id", "event_id", name="uq_lpr_records_camera_event",
+                         info={"dialect": "sqlite"}),
         Index("ix_lpr_records_received_at", "received_at"),
         Index("ix_lpr_records_camera_received", "camera_id", "received_at"),
         # Prefix searches, and a plate's reads newest first (its page, SPEC §10) read from one index;
@@ -127,6 +137,9 @@ class Record(db.Model):
             info={"dialect": "postgresql"},  # needs pg_trgm; see migrations/env.py
         ).ddl_if(dialect="postgresql"),
         Index("ix_lpr_records_province_received", "province_code", "received_at"),
+        # SPEC §14 "PostgreSQL at scale": one partition per UTC month (partitions.py, migration 0012);
+        # there the primary key is (id, received_at), ids still from one sequence.
+        {"postgresql_partition_by": "RANGE (received_at)"},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -165,6 +178,22 @@ class Record(db.Model):
     camera: Mapped[Camera] = relationship(lazy="raise")
 
 
+class RecordKey(db.Model):
+    """A stored read's (camera_id, event_id), SPEC §2.5's dedupe: inserted in the read's transaction, so of
+    two copies (from two daemons at once, or a resend months later) only one commits. A table of its own
+    because a unique index on partitioned lpr_records would have to hold received_at (SPEC §14), which a
+    resend does not share; the same on both databases so that ingest has one way. Deleted with its read
+    (retention.delete_children)."""
+
+    __tablename__ = "lpr_record_keys"
+    __table_args__ = (Index("ix_lpr_record_keys_record", "record_id"),)
+
+    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    record_id: Mapped[int] = mapped_column(BigId)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the read's partition, for the join
+
+
 class BlacklistEntry(db.Model):
     __tablename__ = "blacklist_plates"
     __table_args__ = (
@@ -195,10 +224,13 @@ class BlacklistDetection(db.Model):
     __tablename__ = "blacklist_detections"
     __table_args__ = (Index("ix_blacklist_detections_detected_at", "detected_at"),
                       # A read's hits, for the cleanup's EXISTS and ON DELETE CASCADE (0011_retention_kinds).
-                      Index("ix_blacklist_detections_record", "record_id"))
+                      Index("ix_blacklist_detections_record", "record_id"),
+                      # SQLite only: no foreign key can name a partitioned table's id alone (SPEC §14); the
+                      # deleters (retention.delete_children) remove a read's hits with it on both databases.
+                      _record_fk("record_id", "CASCADE"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    record_id: Mapped[int] = mapped_column(ForeignKey("lpr_records.id", ondelete="CASCADE"))
+    record_id: Mapped[int] = mapped_column(BigId)
     entry_id: Mapped[int] = mapped_column(ForeignKey("blacklist_plates.id", ondelete="CASCADE"))
     match_type: Mapped[str] = mapped_column(String(16))
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -260,6 +292,9 @@ class Visit(db.Model):
         # Retention deletes records: their visits' references are found by these.
         Index("ix_visits_entry_record", "entry_record_id"),
         Index("ix_visits_exit_record", "exit_record_id"),
+        # SQLite only (see BlacklistDetection): retention.delete_children clears these references.
+        _record_fk("entry_record_id", "SET NULL"),
+        _record_fk("exit_record_id", "SET NULL"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -268,10 +303,10 @@ class Visit(db.Model):
     group_name: Mapped[str | None] = mapped_column(String(64))  # the plate's known group when it entered
     entered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     entry_camera_id: Mapped[str | None] = mapped_column(String(64))
-    entry_record_id: Mapped[int | None] = mapped_column(ForeignKey("lpr_records.id", ondelete="SET NULL"))
+    entry_record_id: Mapped[int | None] = mapped_column(BigId)
     exited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     exit_camera_id: Mapped[str | None] = mapped_column(String(64))
-    exit_record_id: Mapped[int | None] = mapped_column(ForeignKey("lpr_records.id", ondelete="SET NULL"))
+    exit_record_id: Mapped[int | None] = mapped_column(BigId)
     overstay_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -288,6 +323,8 @@ class Alert(db.Model):
         Index("ix_alerts_repeat", "camera_id", "plate", "id"),
         CheckConstraint("trigger IN ('blacklist', 'not_on_list', 'overstay', 'camera_offline')",
                         name="trigger"),
+        # SQLite only (see BlacklistDetection): retention.delete_children deletes a read's alerts.
+        _record_fk("record_id", "CASCADE"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -295,7 +332,7 @@ class Alert(db.Model):
     plate: Mapped[str | None] = mapped_column(String(32))  # normalised
     province_code: Mapped[str | None] = mapped_column(String(8))
     camera_id: Mapped[str | None] = mapped_column(String(64))
-    record_id: Mapped[int | None] = mapped_column(ForeignKey("lpr_records.id", ondelete="CASCADE"))
+    record_id: Mapped[int | None] = mapped_column(BigId)
     detection_id: Mapped[int | None] = mapped_column(
         ForeignKey("blacklist_detections.id", ondelete="CASCADE"))
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id", ondelete="CASCADE"))

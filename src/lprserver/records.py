@@ -438,11 +438,13 @@ def total_reads(session: Session) -> Total:
     return Total(session.scalar(select(func.count()).select_from(Record)))
 
 
-# What the planner itself assumes: rows per page at the last ANALYZE, times the pages there are now.
+# What the planner itself assumes: rows per page at the last ANALYZE, times the pages there are now; summed
+# over the monthly partitions where lpr_records is partitioned (SPEC §14), whose parent holds no pages.
 ESTIMATED_ROWS = text(
-    "SELECT CASE WHEN reltuples >= 0 AND relpages > 0 THEN reltuples / relpages * "
-    "(pg_relation_size(oid) / current_setting('block_size')::int) END "
-    "FROM pg_class WHERE oid = 'lpr_records'::regclass")
+    "SELECT sum(CASE WHEN reltuples >= 0 AND relpages > 0 THEN reltuples / relpages * "
+    "(pg_relation_size(oid) / current_setting('block_size')::int) END) "
+    "FROM pg_class WHERE oid = 'lpr_records'::regclass "
+    "OR oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'lpr_records'::regclass)")
 
 
 def records_after(session: Session, after_id: int, limit: int = 100, *,

@@ -10,6 +10,14 @@ the two leaves files without rows (the sweeper removes them later), never a
 row pointing at a missing file. An image is cleared the same way: the row's
 paths are set to NULL and committed, then the files are unlinked.
 
+On PostgreSQL lpr_records has one partition per UTC month (SPEC §14, partitions.py). Before the row
+batches, each month partition wholly before the reads' cutoff that holds no hit still kept goes whole
+(drop_old_partitions): it is detached first (its rows leave lpr_records at once, in one short
+transaction), then the rows pointing at its reads (hits, alerts, visits' references, dedupe keys) go and
+its files are unlinked in batches, then the table is dropped. A crash meanwhile leaves a detached table
+that no query of the app reads, and the next cleanup finishes it (its files, if the cleanup never runs
+again, are orphans for the sweep).
+
 Every pass walks its rows in (time, id) order from where its last batch ended,
 `batch_size` rows per short transaction, so 5 M rows never sit in memory and
 ingest goes on while it runs.
@@ -23,12 +31,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from . import partitions
 from .image_store import ImageStore
 from .images import ImageStoreUnavailable
-from .models import AuditEntry, BlacklistDetection, Record, Visit, utcnow
+from .models import Alert, AuditEntry, BlacklistDetection, Record, RecordKey, Visit, utcnow
 
 log = logging.getLogger("lprserver.retention")
 
@@ -96,6 +105,7 @@ class CleanupReport:
     bytes_freed: int = 0
     orphan_files: int = 0
     missing_files: int = 0
+    partitions_dropped: int = 0  # whole month partitions (PostgreSQL, SPEC §14); their reads are in records
     batches: int = 0
     seconds: float = field(default=0.0)
 
@@ -104,7 +114,8 @@ class CleanupReport:
                 f"bytes_freed={self.bytes_freed} orphan_files_deleted={self.orphan_files} "
                 f"rows_with_missing_files={self.missing_files} batches={self.batches} "
                 f"hit_records_deleted={self.hit_records} images_cleared={self.images_cleared} "
-                f"visits_deleted={self.visits_deleted} audit_deleted={self.audit_deleted}")
+                f"visits_deleted={self.visits_deleted} audit_deleted={self.audit_deleted} "
+                f"partitions_dropped={self.partitions_dropped}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,17 +152,84 @@ def delete_batch(session: Session, store: ImageStore, record_ids: list[int],
                  report: CleanupReport) -> None:
     """Delete these records (and their blacklist hits) in one transaction, then their files.
 
-    Their alerts go with them (ON DELETE CASCADE), their visits keep their times (the reference
-    is set to NULL); the analytics counts are totals and stay."""
+    Their alerts go with them, their visits keep their times (the reference is set to NULL); the
+    analytics counts are totals and stay."""
     paths = session.execute(
         select(Record.image_path, Record.thumbnail_path).where(Record.id.in_(record_ids))
     ).all()
-    session.execute(delete(BlacklistDetection).where(BlacklistDetection.record_id.in_(record_ids)))
+    delete_children(session, record_ids)
     session.execute(delete(Record).where(Record.id.in_(record_ids)))
     session.commit()
     report.records += len(record_ids)
     report.batches += 1
     _unlink(store, [rel for row in paths for rel in row], report)
+
+
+def delete_children(session: Session, record_ids: list[int]) -> None:
+    """Delete (or clear) what points at these reads: their blacklist hits and alerts, their dedupe keys,
+    their visits' references. No foreign key does it on PostgreSQL, where lpr_records is partitioned
+    (SPEC §14: a key would have to name received_at too); every deleter of reads calls this, in the
+    transaction that deletes them. The caller commits."""
+    session.execute(delete(Alert).where(Alert.record_id.in_(record_ids))
+                    .execution_options(synchronize_session=False))
+    session.execute(delete(BlacklistDetection).where(BlacklistDetection.record_id.in_(record_ids))
+                    .execution_options(synchronize_session=False))
+    session.execute(delete(RecordKey).where(RecordKey.record_id.in_(record_ids))
+                    .execution_options(synchronize_session=False))
+    for column in (Visit.entry_record_id, Visit.exit_record_id):
+        session.execute(update(Visit).where(column.in_(record_ids)).values({column: None})
+                        .execution_options(synchronize_session=False))
+
+
+def _droppable(session: Session, month: partitions.Month, cut: Cutoffs) -> bool:
+    """Whether every read of the month is past retention: the month ends by the reads' cutoff and none of
+    its reads is a blacklist hit still kept (HIT_RETENTION_DAYS, or forever)."""
+    if cut.reads is None or month.end > cut.reads:
+        return False
+    kept = [Record.received_at >= month.start, Record.received_at < month.end, _is_hit()]
+    if cut.hits is not None:
+        kept.append(Record.received_at >= cut.hits)
+    return session.scalar(select(exists().where(*kept))) is False
+
+
+def drop_old_partitions(session: Session, store: ImageStore, cut: Cutoffs, batch_size: int,
+                        report: CleanupReport) -> None:
+    """Drop each month partition whose reads are all past retention (SPEC §14), with their files and
+    the rows pointing at them; finish first the ones a cleanup detached and did not drop."""
+    if not partitions.is_partitioned(session):
+        return
+    for month in partitions.months(session):
+        if _droppable(session, month, cut):
+            partitions.detach(session, month)
+            session.commit()
+            log.info("event=retention_partition_detached partition=%s", month.name)
+    for name in partitions.detached(session):
+        _finish_detached(session, store, name, batch_size, report)
+
+
+def _finish_detached(session: Session, store: ImageStore, name: str, batch_size: int,
+                     report: CleanupReport) -> None:
+    """Delete what points at a detached month table's reads and their files, batch by batch (each batch
+    committed before its files go), then drop the table."""
+    last, reads = 0, 0
+    while True:
+        rows = session.execute(text(f"SELECT id, image_path, thumbnail_path, blacklisted FROM {name} "
+                                    "WHERE id > :last "
+                                    "ORDER BY id LIMIT :n"), {"last": last, "n": batch_size}).all()
+        if not rows:
+            break
+        last = rows[-1].id
+        delete_children(session, [row.id for row in rows])
+        session.commit()
+        reads += len(rows)
+        report.hit_records += sum(1 for row in rows if row.blacklisted)
+        report.batches += 1
+        _unlink(store, [rel for row in rows for rel in (row.image_path, row.thumbnail_path)], report)
+    partitions.drop(session, name)
+    session.commit()
+    report.records += reads
+    report.partitions_dropped += 1
+    log.info("event=retention_partition_dropped partition=%s records=%d", name, reads)
 
 
 def _unlink(store: ImageStore, rels: list[str | None], report: CleanupReport) -> None:
@@ -391,6 +469,7 @@ def run(session: Session, store: ImageStore, settings: RetentionSettings, sweep:
     started = time.monotonic()
     cut = settings.cutoffs(now)
     size = settings.batch_size
+    drop_old_partitions(session, store, cut, size, report)
     if cut.reads is not None:
         delete_older_than(session, store, cut.reads, size, report, hits=False)
     if cut.hits is not None:
@@ -410,6 +489,8 @@ def run(session: Session, store: ImageStore, settings: RetentionSettings, sweep:
         except ImageStoreUnavailable as exc:  # an object store that is down: no row is cleared for it
             session.rollback()
             log.warning("event=retention_sweep_skipped error=%r", str(exc))
+    partitions.ensure_partitions(session)  # SPEC §14: the months ahead, as the daemons' start does
+    session.commit()
     report.seconds = round(time.monotonic() - started, 3)
     log.info("event=retention_done %s", report.summary())
     return report

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import delete, exists, insert, select, tuple_
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from ..alerts import Outbox, Raised, raise_alert, repeat_of
@@ -26,7 +26,7 @@ from ..hotlist import cache_for, current_hotlist, match_reads
 from ..image_store import ImageStore
 from ..images import ImageRejected, SentImage, StoredImage
 from ..known import current_known
-from ..models import BlacklistDetection, Camera, Record, utcnow
+from ..models import BlacklistDetection, Camera, Record, RecordKey, utcnow
 from ..plates import ParsedPlate, is_valid_normalized, parse_plate
 from ..times import to_utc
 from ..tokens import token_matches
@@ -186,6 +186,7 @@ def ingest_reads(session: Session, store: ImageStore, settings: IngestSettings,
             earlier = _earlier(session, reads[0])
             if earlier is not None:
                 return [earlier]
+            _drop_dangling_key(session, reads[0])
             # No earlier read: another batch opened this plate's visit first (one open visit per plate,
             # SPEC §10), or committed a blacklist change. Stored once more, that commit now visible.
             return [_store_batch(session, store, settings, reads)[0]]
@@ -291,6 +292,23 @@ def _earlier(session: Session, read: PreparedRead) -> Outcome | None:
     return earlier.get(read.key)
 
 
+def _drop_dangling_key(session: Session, read: PreparedRead) -> None:
+    """Delete the read's dedupe key if no stored read answers to it (its row deleted by hand in SQL, or
+    its received_at changed), so that the resend is stored as new instead of refused for ever. A key that
+    another transaction is committing is not seen here, and a committed one is seen with its read (both
+    come in one transaction), so a live key is never deleted."""
+    if read.key is None:
+        return
+    with database_errors(session):
+        answered = exists().where(Record.id == RecordKey.record_id,
+                                  Record.received_at == RecordKey.received_at)
+        gone = session.execute(delete(RecordKey).where(RecordKey.camera_id == read.key[0],
+                                                        RecordKey.event_id == read.key[1], ~answered))
+        session.commit()
+    if gone.rowcount:
+        log.warning("event=dangling_key_dropped camera_id=%s event_id=%r", read.key[0], read.key[1])
+
+
 def _cameras_for(session: Session, reads: list[PreparedRead], settings: IngestSettings, now: datetime,
                  outcomes: list) -> dict[str, Camera]:
     """Load the batch's cameras in one query (creating new ones in open mode); refuse wrong tokens."""
@@ -317,12 +335,13 @@ def _earlier_reads(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[
     """Return the stored reads among (camera_id, event_id) pairs, as duplicate answers."""
     if not keys:
         return {}
-    # The exact pairs, one probe each of the unique index on (camera_id, event_id). Two IN lists, one per
-    # column, let PostgreSQL read every row of the batch's cameras through the (camera_id, received_at)
-    # index instead and filter them: 2,400 rows per batch of 16 once 30,000 were stored (EXPLAIN ANALYZE),
-    # more as the table grows.
-    query = select(Record.id, Record.camera_id, Record.event_id, Record.blacklisted).where(
-        tuple_(Record.camera_id, Record.event_id).in_(sorted(set(keys))))
+    # The exact pairs, one probe each of lpr_record_keys' primary key (SPEC §2.5; a table of its own, as
+    # partitioned lpr_records can hold no unique (camera_id, event_id), SPEC §14), joined to the read on
+    # (id, received_at) so that PostgreSQL looks in its partition only. A tuple IN: two IN lists, one per
+    # column, read every key of the batch's cameras instead.
+    query = select(Record.id, RecordKey.camera_id, RecordKey.event_id, Record.blacklisted).join(
+        Record, (Record.id == RecordKey.record_id) & (Record.received_at == RecordKey.received_at)).where(
+        tuple_(RecordKey.camera_id, RecordKey.event_id).in_(sorted(set(keys))))
     return {
         (row.camera_id, row.event_id): ReadResult(row.id, True, row.blacklisted, row.camera_id)
         for row in session.execute(query)
@@ -398,6 +417,13 @@ def _insert_reads(session: Session, cameras: dict[str, Camera],
     rows = [_record_row(read, cameras[read.data.camera_id], now, settings, stored, found)
             for (read, stored), found in zip(reads, hits, strict=True)]
     ids = session.scalars(insert(Record).returning(Record.id, sort_by_parameter_order=True), rows).all()
+    # The dedupe keys in the rows' transaction: a copy stored meanwhile elsewhere fails it here (SPEC §2.5).
+    # In one order, so that two batches sharing keys wait for each other instead of deadlocking.
+    keys = sorted(({"camera_id": row["camera_id"], "event_id": row["event_id"], "record_id": record_id,
+                    "received_at": row["received_at"]} for row, record_id in zip(rows, ids, strict=True)
+                   if row["event_id"] is not None), key=lambda key: (key["camera_id"], key["event_id"]))
+    if keys:
+        session.execute(insert(RecordKey), keys)
     changed = {read.data.camera_id for read, _ in reads
                if touch_camera(cameras[read.data.camera_id], now, read.data.hostname)}
     results, pending, gate_reads = [], [], []

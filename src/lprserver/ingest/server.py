@@ -24,6 +24,7 @@ from ..live import relay_from_config
 from ..models import Camera
 from ..mqtt_mirror import publish_cameras, wrap_notify
 from ..overstay import OverstayChecker
+from ..partitions import ensure_partitions
 from ..report_schedules import start_report_mailer
 from ..tokens import token_matches
 from ..webhooks import DeliveryWorker
@@ -190,10 +191,15 @@ class Ingest:
         self.presence.closed(conn)
 
     def start(self) -> None:
-        """Forget presence left over from a previous run of the daemon; learn which cameras exist."""
+        """Forget presence left over from a previous run of the daemon; learn which cameras exist; make
+        lpr_records' partitions of this month and the next two where missing (PostgreSQL, SPEC §14)."""
         with self.app.app_context():
             set_online(db.session, None, False)
             db.session.commit()
+            made = ensure_partitions(db.session)
+            db.session.commit()
+            if made:
+                log.info("event=partitions_made partitions=%s", ",".join(made))
             self.known_cameras.update(db.session.scalars(select(Camera.id)))
             db.session.remove()
 
